@@ -1,0 +1,31 @@
+#pragma once
+// Small helpers shared by the op files.
+#include "engine/autograd.h"
+#include "engine/tensor.h"
+
+namespace shallow {
+
+// The CPU kernels compute in f32 and f64. A bf16/f16 tensor is converted to f32 for the op and
+// the result back (both conversions recorded, so gradients flow).
+inline DType compute_dtype(DType t) { return is_half(t) ? DType::f32 : t; }
+
+inline void check_float(const Tensor& t, const char* op) {
+  SH_CHECK(is_floating(t.dtype()), op, ": expected a floating-point tensor, got ",
+           dtype_name(t.dtype()), " of shape ", shape_str(t.shape()));
+}
+
+inline void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
+  SH_CHECK(a.dtype() == b.dtype(), op, ": dtypes differ, ", dtype_name(a.dtype()), " ",
+           shape_str(a.shape()), " vs ", dtype_name(b.dtype()), " ", shape_str(b.shape()));
+}
+
+inline void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
+  SH_CHECK(a.device() == b.device(), op, ": devices differ, ", a.device().str(), " vs ",
+           b.device().str());
+}
+
+inline void check_cpu(const Tensor& t, const char* op) {
+  SH_CHECK(t.device().is_cpu(), op, ": no kernel for ", t.device().str(), " in this build");
+}
+
+}  // namespace shallow

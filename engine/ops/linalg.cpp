@@ -1,0 +1,108 @@
+#include "engine/ops/linalg.h"
+
+#include "engine/ops/common.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
+#include "kernels/cpu/gemm.h"
+
+namespace shallow {
+namespace {
+
+// How the kernel reads one operand's last two dims: in place (row stride `ld`), possibly
+// transposed; nullopt when neither dim has unit stride.
+struct MatLayout {
+  bool trans = false;
+  int64_t ld = 0;
+};
+
+std::optional<MatLayout> mat_layout(const Tensor& t) {
+  const int64_t n = t.dim();
+  const int64_t rows = t.shape()[size_t(n - 2)], cols = t.shape()[size_t(n - 1)];
+  const int64_t sr = t.strides()[size_t(n - 2)], sc = t.strides()[size_t(n - 1)];
+  if (sc == 1 || cols == 1) return MatLayout{false, rows == 1 ? cols : sr};
+  if (sr == 1 || rows == 1) return MatLayout{true, cols == 1 ? rows : sc};
+  return std::nullopt;
+}
+
+// Batch dims of an expanded operand as one stride, if they collapse to a single run.
+std::optional<int64_t> batch_stride(const Tensor& t, int64_t batch_dims) {
+  int64_t stride = 0;
+  bool first = true;
+  int64_t expected = 0;
+  for (int64_t d = batch_dims - 1; d >= 0; --d) {
+    const int64_t s = t.shape()[size_t(d)], st = t.strides()[size_t(d)];
+    if (s == 1) continue;
+    if (first) { stride = st; expected = st * s; first = false; continue; }
+    if (st != expected) return std::nullopt;
+    expected = st * s;
+  }
+  return stride;
+}
+
+// a [..., M, K] @ b [..., K, N] with a, b at least 2-D and of one float dtype.
+Tensor matmul_nd(const Tensor& a_in, const Tensor& b_in) {
+  const int64_t M = a_in.size(-2), K = a_in.size(-1), N = b_in.size(-1);
+  SH_CHECK(b_in.size(-2) == K, "matmul: shapes ", shape_str(a_in.shape()), " and ",
+           shape_str(b_in.shape()), " cannot be multiplied (", K, " vs ", b_in.size(-2), ")");
+  Shape batch_a(a_in.shape().begin(), a_in.shape().end() - 2);
+  Shape batch_b(b_in.shape().begin(), b_in.shape().end() - 2);
+  Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
+  Shape sa = batch, sb = batch, so = batch;
+  sa.insert(sa.end(), {M, K});
+  sb.insert(sb.end(), {K, N});
+  so.insert(so.end(), {M, N});
+  Tensor a = a_in.detach().expand(sa), b = b_in.detach().expand(sb);
+  const int64_t nb = int64_t(batch.size());
+  auto la = mat_layout(a), lb = mat_layout(b);
+  auto ba = batch_stride(a, nb), bb = batch_stride(b, nb);
+  if (!la || !ba) { a = a.contiguous(); la = mat_layout(a); ba = batch_stride(a, nb); }
+  if (!lb || !bb) { b = b.contiguous(); lb = mat_layout(b); bb = batch_stride(b, nb); }
+  Tensor out = Tensor::empty(so, a.dtype(), a.device());
+  const int64_t batches = shape_numel(batch);
+  SH_DISPATCH_FLOAT(a.dtype(), "matmul", [&] {
+    cpu::gemm_batched<scalar_t>(batches, la->trans, lb->trans, M, N, K, scalar_t(1),
+                                static_cast<const scalar_t*>(a.raw_data()), la->ld, *ba,
+                                static_cast<const scalar_t*>(b.raw_data()), lb->ld, *bb,
+                                scalar_t(0), out.data<scalar_t>(), N, M * N);
+  });
+  return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_float(a, "matmul");
+  check_same_dtype(a, b, "matmul");
+  check_same_device(a, b, "matmul");
+  check_cpu(a, "matmul");
+  SH_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both operands need at least one dim, got ",
+           shape_str(a.shape()), " and ", shape_str(b.shape()));
+  if (is_half(a.dtype())) return matmul(a.to(DType::f32), b.to(DType::f32)).to(a.dtype());
+  if (a.dim() == 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
+  if (b.dim() == 1) return matmul(a, b.unsqueeze(1)).squeeze(-1);
+  Tensor out = matmul_nd(a, b);
+  record(out, "matmul", {&a, &b}, [a, b](const Tensor& g) -> std::vector<Tensor> {
+    Tensor ga, gb;
+    if (a.requires_grad()) ga = sum_to_shape(matmul(g, b.detach().transpose(-1, -2)), a.shape());
+    if (b.requires_grad()) gb = sum_to_shape(matmul(a.detach().transpose(-1, -2), g), b.shape());
+    return {ga, gb};
+  });
+  return out;
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  SH_CHECK(weight.dim() == 2, "linear: weight must be 2-D [out, in], got ", shape_str(weight.shape()));
+  SH_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input ", shape_str(x.shape()),
+           " does not match weight ", shape_str(weight.shape()), " (in features ", weight.size(1), ")");
+  Shape out_shape = x.shape();
+  out_shape.back() = weight.size(0);
+  Tensor y = matmul(x.reshape({-1, weight.size(1)}), weight.t());
+  if (bias.defined()) {
+    SH_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: bias ",
+             shape_str(bias.shape()), " does not match weight ", shape_str(weight.shape()));
+    y = add(y, bias);
+  }
+  return y.reshape(out_shape);
+}
+
+}  // namespace shallow
