@@ -1,9 +1,16 @@
 #pragma once
 // Everything an engine user needs: tensors, autograd and every op.
 #include "engine/autograd.h"
+#include "engine/ops/attention.h"
+#include "engine/ops/conv.h"
+#include "engine/ops/dropout.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/indexing.h"
 #include "engine/ops/linalg.h"
+#include "engine/ops/loss.h"
+#include "engine/ops/norm.h"
 #include "engine/ops/reduce.h"
+#include "engine/ops/softmax.h"
 #include "engine/random.h"
 #include "engine/tensor.h"
 #include "engine/threads.h"
