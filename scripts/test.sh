@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds and runs every test, then the same tests under AddressSanitizer and
+# UndefinedBehaviorSanitizer (set SANITIZE=0 to skip that second pass).
+#   sudo bash scripts/test.sh
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bash "$root/scripts/install_deps.sh"
+
+echo "== release build and tests"
+BUILD_DIR="$root/build" bash "$root/scripts/build.sh" -DSHALLOW_BENCH=ON
+ctest --test-dir "$root/build" --output-on-failure --parallel "$(nproc)"
+
+if [ "${SANITIZE:-1}" != "0" ]; then
+  echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
+  BUILD_DIR="$root/build-sanitize" bash "$root/scripts/build.sh" \
+    -DSHALLOW_SANITIZE=ON -DSHALLOW_BENCH=OFF -DSHALLOW_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir "$root/build-sanitize" --output-on-failure --parallel "$(nproc)"
+fi
