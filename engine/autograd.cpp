@@ -30,7 +30,6 @@ void record(Tensor& out, const char* name, const std::vector<const Tensor*>& inp
     Edge e;
     if (t && t->defined()) {
       e.shape = t->shape();
-      e.dtype = t->dtype();
       if (t->grad_fn()) e.fn = t->grad_fn();
       else if (t->requires_grad()) e.leaf = t->impl_shared();
     }
@@ -65,6 +64,14 @@ void accumulate(Tensor& slot, const Tensor& g) {
   slot = slot.defined() ? add(slot, g) : g;
 }
 
+// Adds g into a leaf's .grad. The first gradient is copied: it may be a view of a tensor that
+// something else still uses (an expanded gradient, the seed passed to backward()).
+void accumulate_leaf(Tensor leaf, const Tensor& g) {
+  Tensor gi = g.dtype() == leaf.dtype() ? g : g.to(leaf.dtype());
+  Tensor old = leaf.grad();
+  leaf.set_grad(old.defined() ? add(old, gi) : gi.clone());
+}
+
 }  // namespace
 
 void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
@@ -79,9 +86,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
 
   NoGrad no_grad;  // gradients are computed without building a graph of their own
   if (!root.grad_fn()) {  // a leaf: its gradient is the seed itself
-    Tensor g = root.grad();
-    accumulate(g, grad);
-    const_cast<Tensor&>(root).set_grad(g);
+    accumulate_leaf(root, grad);
     return;
   }
 
@@ -109,12 +114,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
       if (e.fn) {
         accumulate(grads[e.fn.get()], gi);
       } else {
-        Tensor leaf(e.leaf);
-        Tensor acc = leaf.grad();
-        accumulate(acc, gi.dtype() == e.dtype ? gi : gi.to(e.dtype));
-        // Own the gradient's memory: it may be a view of something the graph still uses.
-        if (acc.impl_ptr() == gi.impl_ptr() || !acc.is_contiguous()) acc = acc.contiguous().clone();
-        leaf.set_grad(acc);
+        accumulate_leaf(Tensor(e.leaf), gi);
       }
     }
   }

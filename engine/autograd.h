@@ -16,7 +16,6 @@ struct Edge {
   std::shared_ptr<Node> fn;          // set when the input was made by a recorded op
   std::shared_ptr<TensorImpl> leaf;  // set when the input is a leaf that requires grad
   Shape shape;                       // the input's shape, to check what backward returns
-  DType dtype = DType::f32;
   bool active() const { return fn || leaf; }
 };
 
