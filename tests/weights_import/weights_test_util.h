@@ -1,0 +1,106 @@
+#pragma once
+// Helpers shared by the weights_import tests: the value pattern the fixture script writes,
+// raw file bytes, a scratch directory, and error expectations.
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "engine/tensor.h"
+#include "tests/support/fixtures.h"
+
+namespace shallow::testing {
+
+// tests/reference/weights_fixtures.py: element i of a tensor named after a dtype.
+inline double pattern_value(int64_t i, char kind) {
+  const int64_t k = (i * 7919) % 201;
+  switch (kind) {
+    case 'f': return double(k - 100) / 4.0;
+    case 'i': return double(k - 100);
+    case 'u': return double(k);
+    default: return (i * 7919) % 3 == 0 ? 1.0 : 0.0;
+  }
+}
+
+// Checks dtype, shape and every value (exactly) against the pattern.
+inline ::testing::AssertionResult matches_pattern(const Tensor& t, DType dtype, const Shape& shape, char kind) {
+  if (t.dtype() != dtype)
+    return ::testing::AssertionFailure() << "dtype " << dtype_name(t.dtype()) << ", expected " << dtype_name(dtype);
+  if (t.shape() != shape)
+    return ::testing::AssertionFailure() << "shape " << shape_str(t.shape()) << ", expected " << shape_str(shape);
+  const std::vector<double> v = t.to_vector<double>();
+  for (size_t i = 0; i < v.size(); ++i)
+    if (v[i] != pattern_value(int64_t(i), kind))
+      return ::testing::AssertionFailure() << "element " << i << " is " << v[i] << ", expected "
+                                           << pattern_value(int64_t(i), kind);
+  return ::testing::AssertionSuccess();
+}
+
+// Same dtype, shape and bytes (values compared bit for bit, in logical order).
+inline ::testing::AssertionResult bit_equal(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype())
+    return ::testing::AssertionFailure() << "dtype " << dtype_name(a.dtype()) << " vs " << dtype_name(b.dtype());
+  if (a.shape() != b.shape())
+    return ::testing::AssertionFailure() << "shape " << shape_str(a.shape()) << " vs " << shape_str(b.shape());
+  Tensor ca = a.contiguous(), cb = b.contiguous();
+  const size_t n = size_t(a.numel()) * dtype_size(a.dtype());
+  const auto* pa = static_cast<const uint8_t*>(ca.raw_data());
+  const auto* pb = static_cast<const uint8_t*>(cb.raw_data());
+  for (size_t i = 0; i < n; ++i)
+    if (pa[i] != pb[i])
+      return ::testing::AssertionFailure() << "byte " << i << " differs (" << int(pa[i]) << " vs " << int(pb[i]) << ")";
+  return ::testing::AssertionSuccess();
+}
+
+inline std::string weights_fixture(const std::string& name) { return fixture_path("weights/" + name); }
+
+inline std::vector<uint8_t> file_contents(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << "cannot open " << path;
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+inline void write_contents(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+}
+
+// A fresh directory under the system's temporary directory, removed at the end of the test.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path_ = std::filesystem::temp_directory_path() /
+            ("shallow_" + std::string(info ? info->name() : "test") + "_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~ScratchDir() { std::filesystem::remove_all(path_); }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Runs `read`, which must throw shallow::Error whose message contains every one of `parts`.
+inline ::testing::AssertionResult throws_error(const std::function<void()>& read, std::vector<std::string> parts) {
+  try {
+    read();
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    for (auto& p : parts)
+      if (what.find(p) == std::string::npos)
+        return ::testing::AssertionFailure() << "message '" << what << "' lacks '" << p << "'";
+    return ::testing::AssertionSuccess();
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure() << "threw a non-shallow exception: " << e.what();
+  }
+  return ::testing::AssertionFailure() << "did not throw";
+}
+
+}  // namespace shallow::testing
