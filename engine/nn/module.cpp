@@ -1,5 +1,6 @@
 #include "engine/nn/module.h"
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -173,6 +174,7 @@ LoadResult Module::load_state_dict(const StateDict& state, bool strict) {
   }
   for (auto& [name, _] : state)
     if (!own_names.count(name)) result.unexpected.push_back(name);
+  std::sort(result.missing.begin(), result.missing.end());  // the state dict's order
 
   const bool names_fail = strict && (!result.missing.empty() || !result.unexpected.empty());
   if (names_fail || !mismatched.empty()) {
