@@ -69,13 +69,14 @@ S load(const uint8_t* p, bool big_endian) {
   return v;
 }
 
-// Converts count stored elements of type S into engine elements of type D.
-template <class S, class D>
+// Converts count stored elements of type S into engine elements of type D. kFromU64 checks that
+// unsigned 64-bit values fit the engine's i64.
+template <class S, class D, bool kFromU64 = false>
 void convert(const uint8_t* src, size_t count, bool big_endian, void* dst_raw, const std::string& what) {
   D* dst = static_cast<D*>(dst_raw);
   for (size_t i = 0; i < count; ++i) {
     const S v = load<S>(src + i * sizeof(S), big_endian);
-    if constexpr (std::is_same_v<S, uint64_t>) {
+    if constexpr (kFromU64) {
       SH_CHECK(v <= uint64_t(std::numeric_limits<int64_t>::max()), what, ": element ", i, " (", v,
                ") of a u64 array does not fit the engine's i64");
     }
@@ -90,7 +91,7 @@ std::shared_ptr<Storage> storage_from_bytes(const uint8_t* src, size_t count, St
   const DType dt = engine_dtype(t.type);
   const size_t out_bytes = count * dtype_size(dt);
   const bool aligned = reinterpret_cast<uintptr_t>(src) % dtype_size(dt) == 0;
-  if (stored_as_is(t) && aligned)
+  if (stored_as_is(t) && aligned && owner)
     return std::make_shared<Storage>(const_cast<uint8_t*>(src), out_bytes, Device::cpu(), owner);
 
   auto storage = std::make_shared<Storage>(out_bytes, Device::cpu());
@@ -111,7 +112,7 @@ std::shared_ptr<Storage> storage_from_bytes(const uint8_t* src, size_t count, St
     case ElementType::i8: convert<int8_t, int32_t>(src, count, be, dst, what); break;
     case ElementType::u16: convert<uint16_t, int32_t>(src, count, be, dst, what); break;
     case ElementType::u32: convert<uint32_t, int64_t>(src, count, be, dst, what); break;
-    case ElementType::u64: convert<uint64_t, int64_t>(src, count, be, dst, what); break;
+    case ElementType::u64: convert<uint64_t, int64_t, true>(src, count, be, dst, what); break;
   }
   return storage;
 }
@@ -136,6 +137,11 @@ void check_view_bounds(const Shape& shape, const Shape& strides, int64_t offset,
     SH_CHECK(shape[d] >= 0, what, ": negative size in shape ", shape_str(shape));
     SH_CHECK(strides[d] >= 0, what, ": negative stride in ", shape_str(strides));
     if (shape[d] == 0) empty = true;
+  }
+  try {
+    shape_numel(shape);  // zero strides can make a view of more elements than fit 64 bits
+  } catch (const Error& e) {
+    throw Error(what + ": " + e.what());
   }
   if (empty) {
     SH_CHECK(offset <= storage_elements, what, ": storage offset ", offset, " is past the storage's ",

@@ -1,6 +1,7 @@
 #pragma once
 // Helpers shared by the weights_import tests: the value pattern the fixture script writes,
 // raw file bytes, a scratch directory, and error expectations.
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -101,6 +102,21 @@ inline ::testing::AssertionResult throws_error(const std::function<void()>& read
     return ::testing::AssertionFailure() << "threw a non-shallow exception: " << e.what();
   }
   return ::testing::AssertionFailure() << "did not throw";
+}
+
+}  // namespace shallow::testing
+
+namespace shallow::testing {
+
+// `bytes` with every occurrence of `from` replaced by `to` (same length); fails the test when
+// `from` is absent.
+inline std::vector<uint8_t> replaced(std::vector<uint8_t> bytes, const std::string& from, const std::string& to) {
+  EXPECT_EQ(from.size(), to.size());
+  auto it = std::search(bytes.begin(), bytes.end(), from.begin(), from.end());
+  EXPECT_NE(it, bytes.end()) << "'" << from << "' not found";
+  for (; it != bytes.end(); it = std::search(it + 1, bytes.end(), from.begin(), from.end()))
+    std::copy(to.begin(), to.end(), it);
+  return bytes;
 }
 
 }  // namespace shallow::testing
