@@ -117,7 +117,7 @@ def things_eeg_like():
     """A THINGS-EEG2 preprocessed file in miniature: [images, repetitions, channels, times]."""
     return {"preprocessed_eeg_data": numpy_pattern((4, 2, 3, 5), "f4"),
             "ch_names": ["Fp1", "Fp2", "Fz"],
-            "times": np.linspace(-0.2, 0.2, 5)}
+            "times": np.arange(5) * 0.25 - 0.5}  # seconds, exactly representable
 
 
 def make_numpy():

@@ -1,5 +1,8 @@
 #include "engine/allocator.h"
 #include "tests/weights_import/weights_test_util.h"
+#include <cstring>
+
+#include "weights_import/pickle.h"
 #include "weights_import/safetensors.h"
 #include "weights_import/torch_checkpoint.h"
 #include "weights_import/zip.h"
@@ -16,6 +19,16 @@ DType read_as(const std::string& name) {
   if (name == "i16" || name == "i8") return DType::i32;
   if (name == "bool") return DType::u8;
   return dtype_from_name(name);
+}
+
+// The globals of the fixture's pickles, to step over them in tests.
+const std::set<std::string>& torch_test_globals() {
+  static const std::set<std::string> g = {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
+                                          "torch._utils._rebuild_parameter", "torch.FloatStorage",
+                                          "torch.DoubleStorage", "torch.HalfStorage", "torch.BFloat16Storage",
+                                          "torch.LongStorage", "torch.IntStorage", "torch.ShortStorage",
+                                          "torch.CharStorage", "torch.ByteStorage", "torch.BoolStorage"};
+  return g;
 }
 
 class TorchCheckpoint : public ::testing::TestWithParam<const char*> {};
@@ -125,13 +138,19 @@ TEST(TorchCheckpointMalformed, LegacyStorageCountLies) {
   std::vector<uint8_t> good = file_contents(weights_fixture("torch_legacy.pt"));
   const TensorFile ok = parse_torch_checkpoint(bytes_in_memory(good, "ok.pt"));
   EXPECT_EQ(ok.format, "pytorch legacy");
-  // The key list ends with APPENDS, STOP; then comes the first storage (3 floats).
-  const std::string count3 = "e.\x03\x00\x00\x00\x00\x00\x00\x00"s;
-  const auto bad = replaced(good, count3, "e.\x04\x00\x00\x00\x00\x00\x00\x00"s);
-  EXPECT_TRUE(throws_error([&] { parse_torch_checkpoint(bytes_in_memory(bad, "c.pt")); },
-                           {"c.pt", "holds 4 elements but the pickle says 3"}));
-  const auto huge = replaced(good, count3, "e.\xff\xff\xff\xff\xff\xff\xff\x7f"s);
-  EXPECT_TRUE(throws_error([&] { parse_torch_checkpoint(bytes_in_memory(huge, "h.pt")); }, {"h.pt", "elements but"}));
+  // Five pickles (magic, version, system info, object, key list), then the first storage's
+  // element count: make it disagree with the pickle, or absurd.
+  size_t pos = 0;
+  for (int i = 0; i < 5; ++i) pickle::Pickle::parse(good.data(), good.size(), pos, "ok.pt", torch_test_globals(), &pos);
+  uint64_t count = 0;
+  std::memcpy(&count, good.data() + pos, 8);
+  for (uint64_t lie : {count + 1, count - 1, uint64_t(1) << 62, ~uint64_t(0)}) {
+    std::vector<uint8_t> bad = good;
+    std::memcpy(bad.data() + pos, &lie, 8);
+    EXPECT_TRUE(throws_error([&] { parse_torch_checkpoint(bytes_in_memory(bad, "c.pt")); },
+                             {"c.pt", "holds " + std::to_string(lie) + " elements but the pickle says " +
+                                          std::to_string(count)}));
+  }
   // Extra bytes at the end are refused.
   std::vector<uint8_t> longer = good;
   longer.push_back(0);
