@@ -1,0 +1,64 @@
+#include "kernels/cpu/loss.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "kernels/cpu/parallel.h"
+
+namespace shallow::cpu {
+namespace {
+
+int64_t row_grain(int64_t n) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)); }
+
+}  // namespace
+
+template <class T>
+void cross_entropy(int64_t rows, int64_t classes, const T* logits, const int64_t* target,
+                   double smoothing, T* loss, T* lse) {
+  const T s = T(smoothing), s_per_class = T(smoothing / double(classes));
+  parallel_for(0, rows, row_grain(classes), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const T* x = logits + r * classes;
+      T mx = -std::numeric_limits<T>::infinity();
+      for (int64_t j = 0; j < classes; ++j) mx = std::max(mx, x[j]);
+      T total = 0, sum_x = 0;
+      for (int64_t j = 0; j < classes; ++j) {
+        total += std::exp(x[j] - mx);
+        sum_x += x[j];
+      }
+      const T l = mx + std::log(total);
+      lse[r] = l;
+      // Written as a sum of -log p terms so that s = 0 never touches sum_x (which may be -inf).
+      T value = (T(1) - s) * (l - x[target[r]]);
+      if (s != T(0)) value += s_per_class * (T(classes) * l - sum_x);
+      loss[r] = value;
+    }
+  });
+}
+
+template <class T>
+void cross_entropy_backward(int64_t rows, int64_t classes, const T* logits, const int64_t* target,
+                            double smoothing, const T* lse, const T* row_scale, T* gx) {
+  const T s = T(smoothing), s_per_class = T(smoothing / double(classes));
+  parallel_for(0, rows, row_grain(classes), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const T* x = logits + r * classes;
+      T* g = gx + r * classes;
+      const T l = lse[r], scale = row_scale[r];
+      for (int64_t j = 0; j < classes; ++j) g[j] = scale * (std::exp(x[j] - l) - s_per_class);
+      g[target[r]] -= scale * (T(1) - s);
+    }
+  });
+}
+
+template void cross_entropy<float>(int64_t, int64_t, const float*, const int64_t*, double, float*,
+                                   float*);
+template void cross_entropy<double>(int64_t, int64_t, const double*, const int64_t*, double,
+                                    double*, double*);
+template void cross_entropy_backward<float>(int64_t, int64_t, const float*, const int64_t*, double,
+                                            const float*, const float*, float*);
+template void cross_entropy_backward<double>(int64_t, int64_t, const double*, const int64_t*,
+                                             double, const double*, const double*, double*);
+
+}  // namespace shallow::cpu
