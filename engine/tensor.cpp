@@ -107,14 +107,18 @@ Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, const Shape& shape
 // ---- metadata
 
 int64_t Tensor::wrap_dim(int64_t d, const char* op, bool allow_end) const {
-  const int64_t n = dim() + (allow_end ? 1 : 0);
+  // A scalar wraps as if it had one dim (0 and -1 are valid), as in PyTorch.
+  const int64_t n = std::max<int64_t>(dim() + (allow_end ? 1 : 0), 1);
   const int64_t w = d < 0 ? d + n : d;
-  SH_CHECK(w >= 0 && w < std::max<int64_t>(n, 1), op, ": dim ", d, " is out of range for a tensor of shape ",
+  SH_CHECK(w >= 0 && w < n, op, ": dim ", d, " is out of range for a tensor of shape ",
            shape_str(shape()));
   return w;
 }
 
-int64_t Tensor::size(int64_t d) const { return shape()[size_t(wrap_dim(d, "size"))]; }
+int64_t Tensor::size(int64_t d) const {
+  SH_CHECK(dim() > 0, "size(", d, "): a scalar (shape []) has no dims");
+  return shape()[size_t(wrap_dim(d, "size"))];
+}
 
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;
@@ -256,7 +260,7 @@ void print_nested(std::ostream& os, const std::vector<double>& v, const Shape& s
   }
   os << "[";
   for (int64_t i = 0; i < s[d]; ++i) {
-    if (i) os << (d + 1 == s.size() ? ", " : ",\n ");
+    if (i) os << (d + 1 == s.size() ? std::string(", ") : ",\n" + std::string(d + 1, ' '));
     print_nested(os, v, s, d + 1, pos);
   }
   os << "]";

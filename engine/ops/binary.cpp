@@ -1,6 +1,7 @@
 // Binary elementwise ops with broadcasting, and their gradients.
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/indexing.h"
 #include "engine/ops/reduce.h"
 #include "kernels/cpu/binary.h"
 
@@ -109,9 +110,13 @@ Tensor div(const Tensor& a, const Tensor& b) {
 Tensor pow(const Tensor& a, const Tensor& b) {
   return binary_op(cpu::BinaryOp::pow, a, b, "pow",
                    [](const Tensor& g, const Tensor& a, const Tensor& b, const Tensor& out) {
-                     // d/da a^b = b a^(b-1);  d/db a^b = a^b log a
-                     Tensor ga = mul(g, mul(b, pow(a, sub(b, scalar_like(1.0, b)))));
-                     Tensor gb = mul(g, mul(out, log(a)));
+                     // d/da a^b = b a^(b-1), taken as 0 where b == 0 (else 0 * inf at a = 0);
+                     // d/db a^b = a^b log a, taken as 0 where a == 0 and b >= 0 (the limit from
+                     // a > 0). Both conventions are PyTorch's.
+                     const Tensor zero = scalar_like(0.0, g);
+                     Tensor ga = where(eq(b, zero), zero,
+                                       mul(g, mul(b, pow(a, sub(b, scalar_like(1.0, b))))));
+                     Tensor gb = where(mul(eq(a, zero), ge(b, zero)), zero, mul(g, mul(out, log(a))));
                      return std::vector<Tensor>{ga, gb};
                    });
 }

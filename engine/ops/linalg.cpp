@@ -77,9 +77,20 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   check_cpu(a, "matmul");
   SH_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both operands need at least one dim, got ",
            shape_str(a.shape()), " and ", shape_str(b.shape()));
+  const int64_t ka = a.size(-1), kb = b.size(b.dim() == 1 ? 0 : -2);
+  SH_CHECK(ka == kb, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+           " cannot be multiplied (", ka, " vs ", kb, ")");
   if (is_half(a.dtype())) return matmul(a.to(DType::f32), b.to(DType::f32)).to(a.dtype());
-  if (a.dim() == 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
-  if (b.dim() == 1) return matmul(a, b.unsqueeze(1)).squeeze(-1);
+  if (a.dim() == 1 || b.dim() == 1) {
+    // A 1-D operand becomes a [1, K] or [K, 1] matrix; the dim it gained is removed after
+    // (both of them for a dot product, which gives a scalar).
+    Tensor out = matmul(a.dim() == 1 ? a.unsqueeze(0) : a, b.dim() == 1 ? b.unsqueeze(1) : b);
+    Shape s = out.shape();
+    const size_t n = s.size();
+    if (b.dim() == 1) s.erase(s.begin() + std::ptrdiff_t(n - 1));
+    if (a.dim() == 1) s.erase(s.begin() + std::ptrdiff_t(n - 2));
+    return out.reshape(s);
+  }
   Tensor out = matmul_nd(a, b);
   record(out, "matmul", {&a, &b}, [a, b](const Tensor& g) -> std::vector<Tensor> {
     Tensor ga, gb;

@@ -27,9 +27,17 @@ std::vector<int64_t> normalize_dims(const Tensor& x, const std::vector<int64_t>&
     return d;
   }
   for (int64_t v : dims) d.push_back(x.wrap_dim(v, op));
+  if (x.dim() == 0) return {};  // a scalar accepts dim 0 or -1, as in PyTorch: nothing to reduce
   std::sort(d.begin(), d.end());
   SH_CHECK(std::adjacent_find(d.begin(), d.end()) == d.end(), op, ": a dim is repeated");
   return d;
+}
+
+// How many values each result of a reduction over `dims` combines (no copy, unlike a Plan).
+int64_t reduced_count(const Tensor& x, const std::vector<int64_t>& dims, const char* op) {
+  int64_t n = 1;
+  for (int64_t d : normalize_dims(x, dims, op)) n *= x.shape()[size_t(d)];
+  return n;
 }
 
 Plan plan_reduction(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim,
@@ -100,9 +108,9 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   check_float(x, "mean");
-  Plan p = plan_reduction(x.detach(), dims, keepdim, "mean");
-  SH_CHECK(p.n > 0, "mean: cannot average over an empty dim of a tensor of shape ", shape_str(x.shape()));
-  return div(sum(x, dims, keepdim), double(p.n));
+  const int64_t n = reduced_count(x, dims, "mean");
+  SH_CHECK(n > 0, "mean: cannot average over an empty dim of a tensor of shape ", shape_str(x.shape()));
+  return div(sum(x, dims, keepdim), double(n));
 }
 
 static Tensor extreme_grad(const Tensor& g, const Tensor& x, const Tensor& kept) {
@@ -121,13 +129,13 @@ Tensor min(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
   check_float(x, "var");
-  Plan p = plan_reduction(x.detach(), dims, keepdim, "var");
-  SH_CHECK(p.n - correction > 0, "var: ", p.n, " values with correction ", correction,
+  const int64_t n = reduced_count(x, dims, "var");
+  SH_CHECK(n - correction > 0, "var: ", n, " values with correction ", correction,
            " leave no degrees of freedom");
   // Two-pass form (mean first) for accuracy; autograd flows through the composed ops.
   Tensor m = mean(x, dims, /*keepdim=*/true);
   Tensor d = sub(x, m);
-  Tensor v = div(sum(mul(d, d), dims, keepdim), double(p.n - correction));
+  Tensor v = div(sum(mul(d, d), dims, keepdim), double(n - correction));
   return v;
 }
 

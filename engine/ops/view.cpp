@@ -115,6 +115,7 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
 Tensor Tensor::transpose(int64_t a, int64_t b) const {
   a = wrap_dim(a, "transpose");
   b = wrap_dim(b, "transpose");
+  if (dim() == 0) return *this;  // a scalar is its own transpose, as in PyTorch
   std::vector<int64_t> dims(static_cast<size_t>(dim()));
   std::iota(dims.begin(), dims.end(), 0);
   std::swap(dims[size_t(a)], dims[size_t(b)]);
@@ -127,6 +128,7 @@ Tensor Tensor::t() const {
 }
 
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
+  SH_CHECK(dim() > 0, "slice: cannot slice a scalar");
   d = wrap_dim(d, "slice");
   SH_CHECK(step > 0, "slice: step must be positive, got ", step);
   const int64_t n = shape()[size_t(d)];
@@ -149,6 +151,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
+  SH_CHECK(dim() > 0, "narrow: cannot narrow a scalar");
   d = wrap_dim(d, "narrow");
   const int64_t n = shape()[size_t(d)];
   if (start < 0) start += n;
@@ -158,6 +161,7 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
+  SH_CHECK(dim() > 0, "select: cannot select from a scalar");
   d = wrap_dim(d, "select");
   const int64_t n = shape()[size_t(d)];
   SH_CHECK(index >= -n && index < n, "select: index ", index, " is out of range for dim ", d,
@@ -196,6 +200,7 @@ Tensor Tensor::expand(const Shape& want) const {
 
 Tensor Tensor::squeeze(int64_t d) const {
   d = wrap_dim(d, "squeeze");
+  if (dim() == 0) return *this;
   if (shape()[size_t(d)] != 1) return *this;
   Shape s = shape();
   s.erase(s.begin() + d);
