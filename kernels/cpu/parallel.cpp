@@ -22,7 +22,9 @@ class ThreadPool {
   void resize(int n) {
     stop();
     stopping_ = false;
-    for (int i = 0; i + 1 < n; ++i) workers_.emplace_back([this, i] { loop(i); });
+    // New workers wait for the next job, not for one that ran before a resize.
+    const uint64_t current = generation_;
+    for (int i = 0; i + 1 < n; ++i) workers_.emplace_back([this, i, current] { loop(i, current); });
   }
 
   // Runs job(i) for i in [0, size()) with the caller taking index 0; rethrows the first error.
@@ -48,9 +50,8 @@ class ThreadPool {
   }
 
  private:
-  void loop(int i) {
+  void loop(int i, uint64_t seen) {
     in_worker = true;
-    uint64_t seen = 0;
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
       cv_work_.wait(lock, [&] { return stopping_ || generation_ != seen; });
