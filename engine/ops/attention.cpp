@@ -1,0 +1,161 @@
+// scaled_dot_product_attention: checks and broadcasting here, the fused kernel in
+// kernels/cpu/attention.cpp. Operands are read in place (any strides, as long as each row is
+// contiguous), broadcast operands are not copied, and gradients of broadcast operands are
+// summed back to their shapes.
+#include "engine/ops/attention.h"
+
+#include <cmath>
+
+#include "engine/ops/common.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
+#include "kernels/cpu/attention.h"
+
+namespace shallow {
+namespace {
+
+constexpr const char* kOp = "scaled_dot_product_attention";
+
+// An operand broadcast to [batch..., rows, cols]: the element offset of each batch entry's
+// matrix and the stride between its rows.
+struct Placed {
+  Tensor t;  // the expanded view (keeps the storage alive)
+  std::vector<int64_t> offsets;
+  int64_t row_stride = 0, col_stride = 0;
+};
+
+Placed place(const Tensor& x, const Shape& full, bool rows_must_be_contiguous) {
+  Tensor t = x.detach();
+  if (rows_must_be_contiguous && t.size(-1) > 1 && t.strides().back() != 1) t = t.contiguous();
+  Placed p;
+  p.t = t.expand(full);
+  const size_t nb = full.size() - 2;
+  const Shape& st = p.t.strides();
+  p.row_stride = st[nb];
+  p.col_stride = st[nb + 1];
+  const int64_t batch = shape_numel(Shape(full.begin(), full.begin() + int64_t(nb)));
+  p.offsets.resize(size_t(batch));
+  for (int64_t b = 0; b < batch; ++b) {  // unravel b over the batch dims
+    int64_t rest = b, off = 0;
+    for (size_t d = nb; d-- > 0;) {
+      off += (rest % full[d]) * st[d];
+      rest /= full[d];
+    }
+    p.offsets[size_t(b)] = off;
+  }
+  return p;
+}
+
+Shape with_matrix(Shape batch, int64_t rows, int64_t cols) {
+  batch.push_back(rows);
+  batch.push_back(cols);
+  return batch;
+}
+
+Shape leading(const Tensor& t) { return Shape(t.shape().begin(), t.shape().end() - 2); }
+
+void check_mask(const Tensor& mask, const Tensor& q, const Shape& scores_shape) {
+  SH_CHECK(mask.dtype() == DType::u8 || mask.dtype() == q.dtype(), kOp,
+           ": mask must be u8 (1 = attend) or of the query's dtype ", dtype_name(q.dtype()),
+           ", got ", dtype_name(mask.dtype()));
+  check_same_device(q, mask, kOp);
+  bool fits = mask.dim() <= int64_t(scores_shape.size());
+  for (int64_t i = 1; fits && i <= mask.dim(); ++i) {
+    const int64_t m = mask.shape()[size_t(mask.dim() - i)];
+    fits = m == 1 || m == scores_shape[scores_shape.size() - size_t(i)];
+  }
+  SH_CHECK(fits, kOp, ": mask ", shape_str(mask.shape()), " is not broadcastable to the scores ",
+           shape_str(scores_shape));
+  SH_CHECK(!(mask.requires_grad() && grad_enabled()), kOp,
+           ": no gradient for the mask; detach it or run under NoGrad");
+}
+
+}  // namespace
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& mask, bool is_causal,
+                                    std::optional<double> scale) {
+  check_float(q, kOp);
+  check_same_dtype(q, k, kOp);
+  check_same_dtype(q, v, kOp);
+  check_same_device(q, k, kOp);
+  check_same_device(q, v, kOp);
+  check_cpu(q, kOp);
+  SH_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, kOp,
+           ": q, k and v need at least 2 dims [..., L, E], got ", shape_str(q.shape()), ", ",
+           shape_str(k.shape()), ", ", shape_str(v.shape()));
+  const int64_t Lq = q.size(-2), E = q.size(-1), Lk = k.size(-2), Ev = v.size(-1);
+  SH_CHECK(k.size(-1) == E && v.size(-2) == Lk, kOp, ": q ", shape_str(q.shape()), ", k ",
+           shape_str(k.shape()), " and v ", shape_str(v.shape()),
+           " do not fit q [..., Lq, E], k [..., Lk, E], v [..., Lk, Ev]");
+  const Shape batch =
+      broadcast_shapes(broadcast_shapes(leading(q), leading(k), kOp), leading(v), kOp);
+  if (mask.defined()) check_mask(mask, q, with_matrix(batch, Lq, Lk));
+
+  if (is_half(q.dtype())) {
+    const Tensor m = mask.defined() && mask.dtype() != DType::u8 ? mask.to(DType::f32) : mask;
+    return scaled_dot_product_attention(q.to(DType::f32), k.to(DType::f32), v.to(DType::f32), m,
+                                        is_causal, scale)
+        .to(q.dtype());
+  }
+
+  const Placed pq = place(q, with_matrix(batch, Lq, E), true);
+  const Placed pk = place(k, with_matrix(batch, Lk, E), true);
+  const Placed pv = place(v, with_matrix(batch, Lk, Ev), true);
+  const Placed pm = mask.defined() ? place(mask, with_matrix(batch, Lq, Lk), false) : Placed{};
+  const int64_t B = shape_numel(batch);
+  const double scale_value = scale.value_or(1.0 / std::sqrt(double(std::max<int64_t>(E, 1))));
+
+  Tensor out = Tensor::empty(with_matrix(batch, Lq, Ev), q.dtype(), q.device());
+  Shape lse_shape = batch;
+  lse_shape.push_back(Lq);
+  Tensor lse = Tensor::empty(lse_shape, q.dtype(), q.device());
+
+  // The kernel's view of the operands; pointers are refreshed from the tensors at each use.
+  auto args_for = [=]<class T>() {
+    cpu::AttentionArgs<T> a;
+    a.batch = B, a.Lq = Lq, a.Lk = Lk, a.E = E, a.Ev = Ev;
+    a.scale = T(scale_value);
+    a.causal = is_causal;
+    a.q = static_cast<const T*>(pq.t.raw_data()), a.q_offset = pq.offsets.data(), a.q_ld = pq.row_stride;
+    a.k = static_cast<const T*>(pk.t.raw_data()), a.k_offset = pk.offsets.data(), a.k_ld = pk.row_stride;
+    a.v = static_cast<const T*>(pv.t.raw_data()), a.v_offset = pv.offsets.data(), a.v_ld = pv.row_stride;
+    if (pm.t.defined()) {
+      if (pm.t.dtype() == DType::u8) a.mask.keep = static_cast<const uint8_t*>(pm.t.raw_data());
+      else a.mask.additive = static_cast<const T*>(pm.t.raw_data());
+      a.mask.offset = pm.offsets.data();
+      a.mask.row_stride = pm.row_stride, a.mask.col_stride = pm.col_stride;
+    }
+    return a;
+  };
+  SH_DISPATCH_FLOAT(q.dtype(), kOp, [&] {
+    auto a = args_for.template operator()<scalar_t>();
+    cpu::attention_forward<scalar_t>(a, out.data<scalar_t>(), lse.data<scalar_t>());
+  });
+
+  if (needs_record({&q, &k, &v})) {
+    const bool need_q = q.requires_grad(), need_k = k.requires_grad(), need_v = v.requires_grad();
+    const Shape q_shape = q.shape(), k_shape = k.shape(), v_shape = v.shape();
+    const Tensor saved_out = out.detach();
+    record(out, kOp, {&q, &k, &v}, [=](const Tensor& g_in) -> std::vector<Tensor> {
+      const Tensor g = g_in.contiguous();
+      const DType dt = g.dtype();
+      Tensor gq = need_q ? Tensor::empty(with_matrix(batch, Lq, E), dt) : Tensor();
+      Tensor gk = need_k ? Tensor::empty(with_matrix(batch, Lk, E), dt) : Tensor();
+      Tensor gv = need_v ? Tensor::empty(with_matrix(batch, Lk, Ev), dt) : Tensor();
+      SH_DISPATCH_FLOAT(dt, kOp, [&] {
+        auto a = args_for.template operator()<scalar_t>();
+        auto ptr = [](const Tensor& t) { return t.defined() ? t.data<scalar_t>() : nullptr; };
+        cpu::attention_backward<scalar_t>(a, saved_out.data<scalar_t>(), lse.data<scalar_t>(),
+                                          g.data<scalar_t>(), ptr(gq), ptr(gk), ptr(gv));
+      });
+      // Operands broadcast over batch entries get the sum of their entries' gradients.
+      return {need_q ? sum_to_shape(gq, q_shape) : Tensor(),
+              need_k ? sum_to_shape(gk, k_shape) : Tensor(),
+              need_v ? sum_to_shape(gv, v_shape) : Tensor()};
+    });
+  }
+  return out;
+}
+
+}  // namespace shallow

@@ -1,0 +1,319 @@
+#include "kernels/cpu/conv.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/parallel.h"
+
+namespace shallow::cpu {
+namespace {
+
+// Elements of work below which a loop is not worth splitting across threads.
+constexpr int64_t kGrainElems = 32768;
+
+int64_t grain_for(int64_t elems_per_item) {
+  return std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, elems_per_item));
+}
+
+// The outputs o in [0, n_out) whose input position o * stride + offset lies in [0, n_in).
+// Hoisting this range out of the inner loops leaves them without bounds checks.
+struct Range {
+  int64_t begin, end;
+};
+
+Range valid_outputs(int64_t offset, int64_t stride, int64_t n_in, int64_t n_out) {
+  const int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  const int64_t last = n_in - 1 - offset;  // largest allowed o * stride
+  const int64_t hi = last < 0 ? 0 : last / stride + 1;
+  const int64_t b = std::min(lo, n_out);
+  return {b, std::clamp(hi, b, n_out)};
+}
+
+// Geometry shared by the loops: per-group sizes and the GEMM dimensions.
+struct Geometry {
+  int64_t Cg, Cog;  // input and output channels per group
+  int64_t Ho, Wo, P;  // output height, width and positions
+  int64_t K;          // rows of the column matrix: Cg * kH * kW
+  int64_t HW;         // input positions per channel
+  bool pointwise;     // 1x1, stride 1, no padding: the input is its own column matrix
+  bool depthwise;     // one input channel per group, several groups
+
+  explicit Geometry(const Conv2dShape& s)
+      : Cg(s.C_in / s.groups), Cog(s.C_out / s.groups), Ho(s.H_out()), Wo(s.W_out()),
+        P(Ho * Wo), K(Cg * s.kH * s.kW), HW(s.H * s.W),
+        pointwise(s.kH == 1 && s.kW == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 &&
+                  s.pad_w == 0),
+        depthwise(Cg == 1 && s.groups > 1) {}
+};
+
+// col[(c, kh, kw), (oh, ow)] = x[c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw], zero outside.
+template <class T>
+void im2col(const Conv2dShape& s, const Geometry& g, const T* x, int64_t channels, T* col) {
+  const int64_t taps = s.kH * s.kW;
+  parallel_for(0, channels * taps, grain_for(g.P), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t c = r / taps, kh = (r / s.kW) % s.kH, kw = r % s.kW;
+      const int64_t h_off = kh * s.dil_h - s.pad_h, w_off = kw * s.dil_w - s.pad_w;
+      const Range rw = valid_outputs(w_off, s.stride_w, s.W, g.Wo);
+      const T* src = x + c * g.HW;
+      for (int64_t oh = 0; oh < g.Ho; ++oh) {
+        T* row = col + r * g.P + oh * g.Wo;
+        const int64_t ih = oh * s.stride_h + h_off;
+        if (ih < 0 || ih >= s.H) {
+          std::fill(row, row + g.Wo, T(0));
+          continue;
+        }
+        std::fill(row, row + rw.begin, T(0));
+        std::fill(row + rw.end, row + g.Wo, T(0));
+        const T* in = src + ih * s.W;
+        for (int64_t ow = rw.begin; ow < rw.end; ++ow) row[ow] = in[ow * s.stride_w + w_off];
+      }
+    }
+  });
+}
+
+// The adjoint of im2col: gx[c, ...] += col[(c, kh, kw), ...]. Threads split the channels, so
+// no two write the same element.
+template <class T>
+void col2im(const Conv2dShape& s, const Geometry& g, const T* col, int64_t channels, T* gx) {
+  const int64_t taps = s.kH * s.kW;
+  parallel_for(0, channels, grain_for(taps * g.P), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      T* dst = gx + c * g.HW;
+      for (int64_t kh = 0; kh < s.kH; ++kh)
+        for (int64_t kw = 0; kw < s.kW; ++kw) {
+          const int64_t r = (c * s.kH + kh) * s.kW + kw;
+          const int64_t h_off = kh * s.dil_h - s.pad_h, w_off = kw * s.dil_w - s.pad_w;
+          const Range rw = valid_outputs(w_off, s.stride_w, s.W, g.Wo);
+          for (int64_t oh = 0; oh < g.Ho; ++oh) {
+            const int64_t ih = oh * s.stride_h + h_off;
+            if (ih < 0 || ih >= s.H) continue;
+            const T* row = col + r * g.P + oh * g.Wo;
+            T* out = dst + ih * s.W;
+            for (int64_t ow = rw.begin; ow < rw.end; ++ow) out[ow * s.stride_w + w_off] += row[ow];
+          }
+        }
+    }
+  });
+}
+
+// Runs fn(n, g, scratch) for every (image, group). With enough of them each thread takes whole
+// pairs (and the kernels inside run serially); otherwise the pairs run in turn and the
+// im2col/GEMM inside split their own work.
+template <class T, class Fn>
+void for_each_image_group(const Conv2dShape& s, Fn fn) {
+  const int64_t tasks = s.N * s.groups;
+  if (tasks >= num_threads()) {
+    parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+      std::vector<T> scratch;
+      for (int64_t t = t0; t < t1; ++t) fn(t / s.groups, t % s.groups, scratch);
+    });
+  } else {
+    std::vector<T> scratch;
+    for (int64_t t = 0; t < tasks; ++t) fn(t / s.groups, t % s.groups, scratch);
+  }
+}
+
+// ---- depthwise: output channel co reads input channel co / Cog only.
+
+std::vector<Range> width_ranges(const Conv2dShape& s, const Geometry& g) {
+  std::vector<Range> r(size_t(s.kW));
+  for (int64_t kw = 0; kw < s.kW; ++kw)
+    r[size_t(kw)] = valid_outputs(kw * s.dil_w - s.pad_w, s.stride_w, s.W, g.Wo);
+  return r;
+}
+
+template <class T>
+void depthwise_forward(const Conv2dShape& s, const Geometry& g, const T* x, const T* w,
+                       const T* b, T* y) {
+  const auto ranges = width_ranges(s, g);
+  parallel_for(0, s.N * s.C_out, grain_for(g.P * s.kH * s.kW), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t n = p / s.C_out, co = p % s.C_out;
+      const T* xp = x + (n * s.C_in + co / g.Cog) * g.HW;
+      const T* wp = w + co * s.kH * s.kW;
+      T* yp = y + p * g.P;
+      std::fill(yp, yp + g.P, b ? b[co] : T(0));
+      for (int64_t oh = 0; oh < g.Ho; ++oh)
+        for (int64_t kh = 0; kh < s.kH; ++kh) {
+          const int64_t ih = oh * s.stride_h + kh * s.dil_h - s.pad_h;
+          if (ih < 0 || ih >= s.H) continue;
+          T* yrow = yp + oh * g.Wo;
+          for (int64_t kw = 0; kw < s.kW; ++kw) {
+            const T wv = wp[kh * s.kW + kw];
+            const T* xrow = xp + ih * s.W;
+            const int64_t w_off = kw * s.dil_w - s.pad_w;
+            const Range rw = ranges[size_t(kw)];
+            for (int64_t ow = rw.begin; ow < rw.end; ++ow)
+              yrow[ow] += wv * xrow[ow * s.stride_w + w_off];
+          }
+        }
+    }
+  });
+}
+
+template <class T>
+void depthwise_backward_input(const Conv2dShape& s, const Geometry& g, const T* gy, const T* w,
+                              T* gx) {
+  const auto ranges = width_ranges(s, g);
+  // Each input plane gathers from its own group's outputs: threads never share a plane.
+  parallel_for(0, s.N * s.C_in, grain_for(g.Cog * g.P * s.kH * s.kW), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t n = p / s.C_in, ci = p % s.C_in;
+      T* gxp = gx + p * g.HW;
+      std::fill(gxp, gxp + g.HW, T(0));
+      for (int64_t m = 0; m < g.Cog; ++m) {
+        const int64_t co = ci * g.Cog + m;
+        const T* gyp = gy + (n * s.C_out + co) * g.P;
+        const T* wp = w + co * s.kH * s.kW;
+        for (int64_t oh = 0; oh < g.Ho; ++oh)
+          for (int64_t kh = 0; kh < s.kH; ++kh) {
+            const int64_t ih = oh * s.stride_h + kh * s.dil_h - s.pad_h;
+            if (ih < 0 || ih >= s.H) continue;
+            const T* gyrow = gyp + oh * g.Wo;
+            for (int64_t kw = 0; kw < s.kW; ++kw) {
+              const T wv = wp[kh * s.kW + kw];
+              T* gxrow = gxp + ih * s.W;
+              const int64_t w_off = kw * s.dil_w - s.pad_w;
+              const Range rw = ranges[size_t(kw)];
+              for (int64_t ow = rw.begin; ow < rw.end; ++ow)
+                gxrow[ow * s.stride_w + w_off] += wv * gyrow[ow];
+            }
+          }
+      }
+    }
+  });
+}
+
+template <class T>
+void depthwise_backward_weight(const Conv2dShape& s, const Geometry& g, const T* gy, const T* x,
+                               T* gw) {
+  const auto ranges = width_ranges(s, g);
+  const int64_t taps = s.kH * s.kW;
+  parallel_for(0, s.C_out, grain_for(s.N * g.P * taps), [&](int64_t c0, int64_t c1) {
+    for (int64_t co = c0; co < c1; ++co) {
+      T* gwp = gw + co * taps;
+      std::fill(gwp, gwp + taps, T(0));
+      for (int64_t n = 0; n < s.N; ++n) {
+        const T* gyp = gy + (n * s.C_out + co) * g.P;
+        const T* xp = x + (n * s.C_in + co / g.Cog) * g.HW;
+        for (int64_t kh = 0; kh < s.kH; ++kh)
+          for (int64_t kw = 0; kw < s.kW; ++kw) {
+            const Range rw = ranges[size_t(kw)];
+            const int64_t w_off = kw * s.dil_w - s.pad_w;
+            T acc = 0;
+            for (int64_t oh = 0; oh < g.Ho; ++oh) {
+              const int64_t ih = oh * s.stride_h + kh * s.dil_h - s.pad_h;
+              if (ih < 0 || ih >= s.H) continue;
+              const T* gyrow = gyp + oh * g.Wo;
+              const T* xrow = xp + ih * s.W;
+              for (int64_t ow = rw.begin; ow < rw.end; ++ow)
+                acc += gyrow[ow] * xrow[ow * s.stride_w + w_off];
+            }
+            gwp[kh * s.kW + kw] += acc;
+          }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+template <class T>
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
+  const Geometry g(s);
+  if (g.depthwise) return depthwise_forward(s, g, x, w, b, y);
+  for_each_image_group<T>(s, [&](int64_t n, int64_t grp, std::vector<T>& col) {
+    const T* xg = x + (n * s.C_in + grp * g.Cg) * g.HW;
+    const T* cols = xg;
+    if (!g.pointwise) {
+      col.resize(size_t(g.K * g.P));
+      im2col(s, g, xg, g.Cg, col.data());
+      cols = col.data();
+    }
+    T* yg = y + (n * s.C_out + grp * g.Cog) * g.P;
+    // Start from the bias (or zero) and let the GEMM accumulate onto it.
+    for (int64_t c = 0; c < g.Cog; ++c)
+      std::fill(yg + c * g.P, yg + (c + 1) * g.P, b ? b[grp * g.Cog + c] : T(0));
+    gemm<T>(false, false, g.Cog, g.P, g.K, T(1), w + grp * g.Cog * g.K, g.K, cols, g.P, T(1), yg,
+            g.P);
+  });
+}
+
+template <class T>
+void conv2d_backward_input(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
+  const Geometry g(s);
+  if (g.depthwise) return depthwise_backward_input(s, g, gy, w, gx);
+  for_each_image_group<T>(s, [&](int64_t n, int64_t grp, std::vector<T>& col) {
+    const T* gyg = gy + (n * s.C_out + grp * g.Cog) * g.P;
+    const T* wg = w + grp * g.Cog * g.K;
+    T* gxg = gx + (n * s.C_in + grp * g.Cg) * g.HW;
+    if (g.pointwise) {  // the column gradient is the input gradient
+      gemm<T>(true, false, g.K, g.P, g.Cog, T(1), wg, g.K, gyg, g.P, T(0), gxg, g.P);
+      return;
+    }
+    col.resize(size_t(g.K * g.P));
+    gemm<T>(true, false, g.K, g.P, g.Cog, T(1), wg, g.K, gyg, g.P, T(0), col.data(), g.P);
+    std::fill(gxg, gxg + g.Cg * g.HW, T(0));
+    col2im(s, g, col.data(), g.Cg, gxg);
+  });
+}
+
+template <class T>
+void conv2d_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* gw) {
+  const Geometry g(s);
+  if (g.depthwise) return depthwise_backward_weight(s, g, gy, x, gw);
+  // gw_g += gy_g [Cog, P] * col^T [P, K], summed over the batch. Every image adds into the
+  // same gw_g, so threads split the groups when there are enough, else the work inside.
+  auto one_group = [&](int64_t grp, std::vector<T>& col) {
+    T* gwg = gw + grp * g.Cog * g.K;
+    std::fill(gwg, gwg + g.Cog * g.K, T(0));
+    for (int64_t n = 0; n < s.N; ++n) {
+      const T* xg = x + (n * s.C_in + grp * g.Cg) * g.HW;
+      const T* cols = xg;
+      if (!g.pointwise) {
+        col.resize(size_t(g.K * g.P));
+        im2col(s, g, xg, g.Cg, col.data());
+        cols = col.data();
+      }
+      const T* gyg = gy + (n * s.C_out + grp * g.Cog) * g.P;
+      gemm<T>(false, true, g.Cog, g.K, g.P, T(1), gyg, g.P, cols, g.P, T(1), gwg, g.K);
+    }
+  };
+  if (s.groups >= num_threads()) {
+    parallel_for(0, s.groups, 1, [&](int64_t g0, int64_t g1) {
+      std::vector<T> col;
+      for (int64_t grp = g0; grp < g1; ++grp) one_group(grp, col);
+    });
+  } else {
+    std::vector<T> col;
+    for (int64_t grp = 0; grp < s.groups; ++grp) one_group(grp, col);
+  }
+}
+
+template <class T>
+void conv2d_backward_bias(const Conv2dShape& s, const T* gy, T* gb) {
+  const int64_t P = s.H_out() * s.W_out();
+  parallel_for(0, s.C_out, grain_for(s.N * P), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      T acc = 0;
+      for (int64_t n = 0; n < s.N; ++n) {
+        const T* p = gy + (n * s.C_out + c) * P;
+        for (int64_t i = 0; i < P; ++i) acc += p[i];
+      }
+      gb[c] = acc;
+    }
+  });
+}
+
+#define SH_INSTANTIATE(T)                                                                      \
+  template void conv2d_forward<T>(const Conv2dShape&, const T*, const T*, const T*, T*);      \
+  template void conv2d_backward_input<T>(const Conv2dShape&, const T*, const T*, T*);         \
+  template void conv2d_backward_weight<T>(const Conv2dShape&, const T*, const T*, T*);        \
+  template void conv2d_backward_bias<T>(const Conv2dShape&, const T*, T*);
+SH_INSTANTIATE(float)
+SH_INSTANTIATE(double)
+#undef SH_INSTANTIATE
+
+}  // namespace shallow::cpu
