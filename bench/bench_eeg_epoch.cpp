@@ -1,0 +1,125 @@
+// One training epoch of EEGProject with the contrastive head on THINGS-EEG2-sized random data
+// (16540 trials x 17 channels x 250 times, image features of 1024, batch 1024 with the last
+// batch partial, AdamW lr 1e-4 and weight decay 1e-4 as the paper), in seconds per epoch.
+// bench/compare_eeg_epoch.py runs it beside the same epoch in PyTorch and prints the ratio.
+//
+//   bench_eeg_epoch [--threads N] [--epochs N] [--samples N] [--channels C] [--times T]
+//                   [--batch B] [--image-dim D] [Google Benchmark flags]
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "engine/optim.h"
+#include "models/contrastive.h"
+#include "models/eeg/encoder.h"
+
+namespace {
+
+using namespace shallow;
+
+struct Config {
+  int64_t samples = 16540, channels = 17, times = 250, batch = 1024, image_dim = 1024;
+  int64_t epochs = 1;
+  int threads = 0;  // 0: the engine's default
+};
+
+struct Setup {
+  Tensor eeg, image;
+  std::shared_ptr<models::EegEncoder> encoder;
+  std::shared_ptr<models::ContrastiveHead> head;
+  std::unique_ptr<optim::AdamW> opt;
+  Generator shuffle{7};
+};
+
+double train_step(Setup& s, const Tensor& rows) {
+  const Tensor x = index_select(s.eeg, 0, rows), y = index_select(s.image, 0, rows);
+  const Tensor loss = s.head->loss(s.head->embed_eeg(s.encoder->forward(x)), s.head->embed_image(y));
+  s.opt->zero_grad();
+  loss.backward();
+  s.opt->step();
+  return loss.item();
+}
+
+// A shuffled pass over every trial, as a PyTorch DataLoader with shuffle=True, drop_last=False.
+double train_epoch(Setup& s, int64_t batch) {
+  const int64_t n = s.eeg.size(0);
+  const Tensor order = randperm(n, &s.shuffle);
+  double last = 0;
+  for (int64_t start = 0; start < n; start += batch)
+    last = train_step(s, order.slice(0, start, std::min(n, start + batch)));
+  return last;
+}
+
+void run(benchmark::State& state, const Config& c) {
+  if (c.threads > 0) set_num_threads(c.threads);
+  Setup s;
+  Generator data(1);
+  s.eeg = randn({c.samples, c.channels, c.times}, DType::f32, &data);
+  s.image = randn({c.samples, c.image_dim}, DType::f32, &data);
+  s.encoder = models::make_eeg_encoder("eegproject", {c.channels, c.times});
+  s.head = std::make_shared<models::ContrastiveHead>(models::ContrastiveConfig{
+      .eeg_dim = s.encoder->embed_dim(), .image_dim = c.image_dim, .shared_dim = 1024});
+  std::vector<Tensor> params = s.encoder->parameters();
+  for (const Tensor& p : s.head->parameters()) params.push_back(p);
+  s.opt = std::make_unique<optim::AdamW>(params, optim::AdamWOptions{.lr = 1e-4, .weight_decay = 1e-4});
+  // One step first, untimed: allocations and the optimizer's state, as the comparison does.
+  train_step(s, Tensor::arange(std::min(c.batch, c.samples)));
+
+  double loss = 0;
+  for (auto _ : state) loss = train_epoch(s, c.batch);
+  state.counters["threads"] = num_threads();
+  state.counters["samples/s"] = benchmark::Counter(double(c.samples), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["last_loss"] = loss;
+}
+
+// Takes "--name value" out of argv (what is left goes to Google Benchmark).
+bool take_flag(int& argc, char** argv, const char* name, int64_t* value) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], name) != 0) continue;
+    char* end = nullptr;
+    const long long v = std::strtoll(argv[i + 1], &end, 10);
+    if (*end != '\0' || v <= 0) {
+      std::fprintf(stderr, "error: %s needs a positive integer, got '%s'\n", name, argv[i + 1]);
+      std::exit(2);
+    }
+    *value = v;
+    for (int j = i; j + 2 <= argc; ++j) argv[j] = argv[j + 2];  // argv[argc] is the null
+    argc -= 2;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config c;
+  int64_t threads = 0;
+  take_flag(argc, argv, "--threads", &threads);
+  take_flag(argc, argv, "--epochs", &c.epochs);
+  take_flag(argc, argv, "--samples", &c.samples);
+  take_flag(argc, argv, "--channels", &c.channels);
+  take_flag(argc, argv, "--times", &c.times);
+  take_flag(argc, argv, "--batch", &c.batch);
+  take_flag(argc, argv, "--image-dim", &c.image_dim);
+  c.threads = int(threads);
+
+  const std::string name = "EegProjectEpoch/" + std::to_string(c.samples) + "x" +
+                           std::to_string(c.channels) + "x" + std::to_string(c.times) + "/batch:" +
+                           std::to_string(c.batch);
+  benchmark::RegisterBenchmark(name.c_str(), [c](benchmark::State& st) { run(st, c); })
+      ->Iterations(c.epochs)
+      ->Unit(benchmark::kSecond)
+      ->UseRealTime();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,87 @@
+"""One training epoch of EEGProject with the contrastive head, ours against PyTorch, on the same
+machine, shapes and thread count; prints seconds per epoch for each and the ratio.
+
+    python3 bench/compare_eeg_epoch.py [--binary build/bin/bench_eeg_epoch] [--threads N]
+        [--epochs 1] [--samples 16540] [--channels 17] [--times 250] [--batch 1024]
+        [--image-dim 1024]
+
+Both sides: random data [samples, channels, times] and image features [samples, image_dim],
+EEGProject (tests/reference/eeg_models.py) to 1024, the head to a shared 1024, AdamW lr 1e-4
+and weight decay 1e-4, one untimed step first, then shuffled epochs with the last batch partial.
+Our binary runs first (so the two never share the CPUs).
+"""
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import torch
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "reference"))
+from eeg_models import ContrastiveHead, EEGProject  # noqa: E402
+
+
+def ours(args):
+    cmd = [args.binary, "--benchmark_format=json"]
+    for flag in ["threads", "epochs", "samples", "channels", "times", "batch", "image_dim"]:
+        cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
+    result = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    bench = json.loads(result.stdout)["benchmarks"][0]
+    assert bench["time_unit"] == "s", bench["time_unit"]
+    return bench["real_time"]  # per iteration = per epoch
+
+
+def pytorch(args):
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1)
+    eeg = torch.randn(args.samples, args.channels, args.times)
+    image = torch.randn(args.samples, args.image_dim)
+    encoder = EEGProject(args.channels, args.times)
+    head = ContrastiveHead(1024, args.image_dim, 1024)
+    encoder.train()
+    head.train()
+    opt = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), lr=1e-4,
+                            weight_decay=1e-4)
+
+    def step(rows):
+        loss = head.loss(head.embed_eeg(encoder(eeg[rows])), head.embed_image(image[rows]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step(torch.arange(min(args.batch, args.samples)))
+    start = time.perf_counter()
+    for _ in range(args.epochs):
+        order = torch.randperm(args.samples)
+        for first in range(0, args.samples, args.batch):
+            step(order[first:first + args.batch])
+    return (time.perf_counter() - start) / args.epochs
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--binary", default=str(ROOT / "build" / "bin" / "bench_eeg_epoch"))
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--samples", type=int, default=16540)
+    p.add_argument("--channels", type=int, default=17)
+    p.add_argument("--times", type=int, default=250)
+    p.add_argument("--batch", type=int, default=1024)
+    p.add_argument("--image-dim", type=int, default=1024)
+    args = p.parse_args()
+
+    print(f"EEGProject + head, {args.samples} x {args.channels} x {args.times}, batch {args.batch}, "
+          f"image features {args.image_dim}, {args.threads} threads, {args.epochs} epoch(s) each")
+    ours_s = ours(args)
+    print(f"  shallow   {ours_s:8.2f} s/epoch")
+    torch_s = pytorch(args)
+    print(f"  PyTorch   {torch_s:8.2f} s/epoch  (torch {torch.__version__})")
+    print(f"  ratio shallow / PyTorch: {ours_s / torch_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()
