@@ -10,6 +10,24 @@ namespace {
 thread_local bool grad_mode = true;
 }
 
+Node::~Node() {
+  // Hold the children before dropping the backward function (whose captured tensors may own
+  // the same nodes), then release them one by one, emptying each sole-owned node first.
+  std::vector<std::shared_ptr<Node>> pending;
+  for (Edge& e : edges)
+    if (e.fn) pending.push_back(std::move(e.fn));
+  backward = nullptr;
+  while (!pending.empty()) {
+    std::shared_ptr<Node> n = std::move(pending.back());
+    pending.pop_back();
+    if (n.use_count() == 1) {
+      for (Edge& e : n->edges)
+        if (e.fn) pending.push_back(std::move(e.fn));
+      n->backward = nullptr;
+    }
+  }
+}
+
 bool grad_enabled() { return grad_mode; }
 void set_grad_enabled(bool on) { grad_mode = on; }
 

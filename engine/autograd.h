@@ -26,6 +26,13 @@ struct Node {
   std::string name;         // the op's name, for errors and debugging
   std::vector<Edge> edges;  // one per input of the op
   BackwardFn backward;      // cleared after use unless the graph is retained
+
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  // Frees the graph below without recursion: a chain of nested destructors as long as the
+  // graph is deep would overflow the stack.
+  ~Node();
 };
 
 // Grad mode is per thread and on by default; NoGrad turns it off for a scope.

@@ -1,5 +1,6 @@
 #pragma once
 // Everything an engine user needs: tensors, autograd and every op.
+#include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/ops/attention.h"
 #include "engine/ops/conv.h"

@@ -1,0 +1,103 @@
+// The autograd machinery itself: accumulation, graph lifetime, grad mode, detach.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/ops.h"
+
+using namespace shallow;
+
+namespace {
+Tensor leaf(std::vector<double> v) {
+  Tensor t = Tensor::from_vector(v, {int64_t(v.size())});
+  t.set_requires_grad(true);
+  return t;
+}
+}  // namespace
+
+TEST(Autograd, DiamondGraphSumsBothPaths) {
+  Tensor x = leaf({1.0, 2.0, 3.0});
+  Tensor y = mul(x, x);           // dy/dx = 2x
+  Tensor z = sum(add(y, mul(x, 3.0)));  // dz/dx = 2x + 3
+  z.backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{5, 7, 9}));
+}
+
+TEST(Autograd, GradientsAccumulateUntilZeroed) {
+  Tensor x = leaf({1.0, -2.0});
+  sum(mul(x, 2.0)).backward();
+  sum(mul(x, 2.0)).backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{4, 4}));
+  x.zero_grad();
+  EXPECT_FALSE(x.grad().defined());
+  sum(x).backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{1, 1}));
+}
+
+TEST(Autograd, SecondBackwardNeedsRetainGraph) {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor y = sum(exp(x));
+  y.backward(Tensor(), /*retain_graph=*/true);
+  y.backward();
+  EXPECT_NEAR(x.grad().to_vector<double>()[0], 2 * std::exp(1.0), 1e-12);
+  EXPECT_THROW(y.backward(), Error);  // the graph was freed by the last call
+}
+
+TEST(Autograd, NoGradRecordsNothing) {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor y;
+  {
+    NoGrad ng;
+    y = mul(x, x);
+  }
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_EQ(y.grad_fn(), nullptr);
+  EXPECT_TRUE(grad_enabled());
+  EXPECT_THROW(sum(y).backward(), Error);
+}
+
+TEST(Autograd, DetachCutsTheGraphButSharesStorage) {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor y = mul(x, 3.0);
+  Tensor d = y.detach();
+  EXPECT_FALSE(d.requires_grad());
+  EXPECT_EQ(d.storage(), y.storage());
+  sum(mul(y, d)).backward();  // d is a constant: dz/dx = 3 * d
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{9, 18}));
+}
+
+TEST(Autograd, NonScalarBackwardNeedsAGradient) {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor y = mul(x, 2.0);
+  EXPECT_THROW(y.backward(), Error);
+  y.backward(Tensor::from_vector(std::vector<double>{1.0, 10.0}, {2}));
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, 20}));
+}
+
+TEST(Autograd, OnlyFloatLeavesCanRequireGrad) {
+  Tensor i = Tensor::arange(3);
+  EXPECT_THROW(i.set_requires_grad(true), Error);
+  Tensor x = leaf({1.0});
+  Tensor y = mul(x, 2.0);
+  EXPECT_THROW(y.set_requires_grad(true), Error);  // not a leaf
+}
+
+TEST(Autograd, HalfPrecisionGradientsFlowThroughConversions) {
+  Tensor x = Tensor::from_vector(std::vector<float>{0.5f, 1.5f}, {2}).to(DType::bf16);
+  x.set_requires_grad(true);
+  sum(mul(x, x)).backward();
+  EXPECT_EQ(x.grad().dtype(), DType::bf16);
+  EXPECT_EQ(x.grad().to_vector<float>(), (std::vector<float>{1.0f, 3.0f}));
+}
+
+TEST(Autograd, DeepChainsDoNotOverflowTheStack) {
+  Tensor x = leaf({1.0});
+  Tensor y = x;
+  for (int i = 0; i < 100000; ++i) y = add(y, 1e-3);
+  sum(y).backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{1.0}));
+  // A deep graph that is dropped without a backward pass is freed without recursion too.
+  Tensor z = x;
+  for (int i = 0; i < 100000; ++i) z = mul(z, 1.0);
+  z = Tensor();
+}
