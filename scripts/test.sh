@@ -12,8 +12,10 @@ ctest --test-dir "$root/build" --output-on-failure --parallel "$(nproc)"
 
 if [ "${SANITIZE:-1}" != "0" ]; then
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
+  # -O1 with line tables: quick to build, and the reports still name file and line.
   BUILD_DIR="$root/build-sanitize" bash "$root/scripts/build.sh" \
-    -DSHALLOW_SANITIZE=ON -DSHALLOW_BENCH=OFF -DSHALLOW_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    -DSHALLOW_SANITIZE=ON -DSHALLOW_BENCH=OFF -DSHALLOW_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir "$root/build-sanitize" --output-on-failure --parallel "$(nproc)"
 fi
