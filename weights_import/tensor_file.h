@@ -28,4 +28,18 @@ struct TensorFile {
   std::shared_ptr<const pickle::Pickle> object;
 };
 
+// Reads any supported file, recognized by its content (not its name): safetensors, a PyTorch
+// checkpoint (zip or legacy), .npy (numbers or a pickled object), .npz, or a bare pickle.
+TensorFile read_tensor_file(const std::string& path);
+
+// Writes the tensors as .safetensors, or as .npz when the path ends in ".npz". bf16 tensors
+// become f32 in .npz (NumPy has no bfloat16).
+void write_tensor_file(const std::string& path, const std::map<std::string, Tensor>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+
+// The names under which the model's own weights lie in a checkpoint that wraps them
+// ({"state_dict": ...}, {"model": ...}, DataParallel's "module."): the prefix to strip, or ""
+// when the tensors are at the top.
+std::string state_dict_prefix(const std::map<std::string, Tensor>& tensors);
+
 }  // namespace shallow
