@@ -35,7 +35,7 @@ def randomize(module, seed):
             new = 0.5 + torch.rand(t.shape, generator=g)
         elif leaf == "running_mean":
             new = 0.2 * torch.randn(t.shape, generator=g)
-        elif t.dim() >= 2 and not any(k in name for k in ("embed", "token", "embedding")):
+        elif t.dim() == 4 or (t.dim() >= 2 and not any(k in name for k in ("embed", "token"))):
             fan_in = t[0].numel()
             new = torch.randn(t.shape, generator=g) * (1.5 / fan_in ** 0.5)
         elif leaf in ("gamma", "lambda1") or "ls" in leaf:

@@ -5,7 +5,8 @@ For each family at its real size (ViT-B/16 shapes; DINOv2 B/14 with and without 
 scale where every block matters, saves them as the library saves them, runs our binary on a few
 real photographs with `--layers all,pixels --pool none`, feeds our preprocessed pixels
 (layer_pixels.npy) to the library's own model, and compares every layer's tokens and the final
-embedding: cosine similarity per image (the worst is shown) and the largest absolute error.
+embedding: cosine similarity per image (the worst is shown), the same for what each block
+added to the residual stream (layer l minus layer l-1), and the largest absolute error.
 The issue asks for cosine > 0.9999 everywhere.
 
     python3 tests/reference/models_fullsize_check.py --shallow build/bin/shallow [--images DIR]
@@ -140,20 +141,28 @@ def check(name, build, shallow, images, work):
     layers, final = run(pixels)
     worst, ok = 1.0, True
     rows = []
+    previous = None  # (ours, theirs) of the layer before, for the block's own contribution
     for i, t in enumerate(layers):
         if t is None:
             continue
-        cos, err, scale = cosines(np.load(out / f"layer_{i}.npy"), t.numpy())
-        rows.append((str(i), cos, err, scale))
+        mine = np.load(out / f"layer_{i}.npy")
+        cos, err, scale = cosines(mine, t.numpy())
+        # What the block added to the residual stream, ours against theirs: a stricter measure
+        # than the stream itself, which a large embedding can dominate.
+        same_shape = previous is not None and previous[0].shape == mine.shape  # not across ResNet stages
+        delta = cosines(mine - previous[0], t.numpy() - previous[1])[0] if same_shape else float("nan")
+        previous = (mine, t.numpy())
+        rows.append((str(i), cos, delta, err, scale))
     cos, err, scale = cosines(np.load(out / "layer_final.npy"), final.numpy())
-    rows.append(("final", cos, err, scale))
-    for layer, cos, err, scale in rows:
-        worst = min(worst, cos)
-        ok = ok and cos > THRESHOLD
+    rows.append(("final", cos, float("nan"), err, scale))
+    for layer, cos, delta, err, scale in rows:
+        worst = min(worst, cos, delta if delta == delta else 1.0)
+        ok = ok and cos > THRESHOLD and not delta <= THRESHOLD
     print(f"\n{name}: {pixels.shape[0]} images at {pixels.shape[-1]} px, extract took {seconds:.1f} s")
-    print(f"  {'layer':>6} {'min cosine':>14} {'max |error|':>12} {'max |value|':>12}")
-    for layer, cos, err, scale in rows:
-        print(f"  {layer:>6} {cos:14.10f} {err:12.3e} {scale:12.3e}")
+    print(f"  {'layer':>6} {'min cosine':>14} {'block change':>14} {'max |error|':>12} {'max |value|':>12}")
+    for layer, cos, delta, err, scale in rows:
+        d = f"{delta:14.10f}" if delta == delta else f"{'':14}"
+        print(f"  {layer:>6} {cos:14.10f} {d} {err:12.3e} {scale:12.3e}")
     print(f"  worst cosine {worst:.10f}: {'PASS' if ok else 'FAIL'} (threshold {THRESHOLD})")
     return ok
 

@@ -1,0 +1,72 @@
+// ViT-B/16 and ViT-B/32 (CLIP's shapes, random weights) forward on the CPU, in images/s, at
+// batch 1 and 8; and the cost of extracting layer 6 against the full forward (half the blocks:
+// it should take about half the time). bench/compare_vit.py runs PyTorch on the same shapes and
+// threads and prints the ratios.
+//
+//   [SHALLOW_THREADS=n] build/bin/bench_vit [--benchmark_filter=patch:16]
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+
+#include "engine/autograd.h"
+#include "engine/random.h"
+#include "kernels/cpu/parallel.h"
+#include "models/vit.h"
+
+namespace {
+
+using shallow::models::kFinalLayer;
+using shallow::models::VisionTransformer;
+using shallow::models::VitConfig;
+
+// Built once per shape: constructing ViT-B draws 86M random weights.
+VisionTransformer& model(int64_t patch) {
+  static std::map<int64_t, std::unique_ptr<VisionTransformer>> models;
+  auto& m = models[patch];
+  if (!m) m = std::make_unique<VisionTransformer>(patch == 16 ? VitConfig::clip_b16() : VitConfig::clip_b32());
+  return *m;
+}
+
+// Args: patch (16 or 32), batch, layer (-1: the final embedding, i.e. every block).
+void BM_VitForward(benchmark::State& state) {
+  const int64_t patch = state.range(0), batch = state.range(1), layer = state.range(2);
+  VisionTransformer& vit = model(patch);
+  shallow::Generator g(7);
+  const shallow::Tensor images = shallow::randn({batch, 3, 224, 224}, shallow::DType::f32, &g);
+  shallow::NoGrad no_grad;
+  vit.forward_layers(images, {layer});  // warm up the allocator and the thread pool
+  for (auto _ : state) {
+    const auto out = vit.forward_layers(images, {layer});
+    benchmark::DoNotOptimize(out.begin()->second.raw_data());
+  }
+  state.SetItemsProcessed(state.iterations() * batch);  // reported as items_per_second: images/s
+  state.counters["blocks"] = double(layer == kFinalLayer ? vit.config().depth : layer);
+  state.counters["threads"] = shallow::cpu::num_threads();
+  state.SetLabel("B/" + std::to_string(patch) + " batch " + std::to_string(batch) +
+                 (layer == kFinalLayer ? " full" : " to layer " + std::to_string(layer)));
+}
+
+BENCHMARK(BM_VitForward)
+    ->ArgNames({"patch", "batch", "layer"})
+    ->Args({32, 1, kFinalLayer})
+    ->Args({32, 8, kFinalLayer})
+    ->Args({16, 1, kFinalLayer})
+    ->Args({16, 8, kFinalLayer})
+    ->Args({16, 8, 6})  // against the row above: the cost of stopping at layer 6 of 12
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(1.0);
+
+}  // namespace
+
+// SHALLOW_THREADS sets the thread count, so that a comparison can match PyTorch's.
+int main(int argc, char** argv) {
+  if (const char* t = std::getenv("SHALLOW_THREADS")) shallow::cpu::set_num_threads(std::atoi(t));
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
