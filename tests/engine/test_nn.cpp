@@ -226,3 +226,177 @@ TEST(NnContainer, SequentialAndModuleList) {
   EXPECT_THROW(list.at<nn::ReLU>(1), Error);
   EXPECT_THROW(list.forward(Tensor::zeros({2})), Error);  // holds modules, no forward
 }
+
+// ---- layers built on the norm, conv, dropout and attention ops
+
+namespace {
+
+// Loads "<prefix>.<name>" fixture tensors into every parameter and buffer of m.
+void load_from_fixture(nn::Module& m, const Fixture& f, const std::string& prefix) {
+  nn::StateDict s;
+  for (auto& [name, _] : m.state_dict())
+    if (f.has(prefix + "." + name)) s[name] = f.get(prefix + "." + name);
+  m.load_state_dict(s, false);
+}
+
+}  // namespace
+
+TEST(NnBatchNorm, MatchesPyTorchAcrossTrainAndEval) {
+  Fixture f("nn");
+  nn::BatchNorm2d bn(3, {.momentum = 0.2});
+  // Only the affine parameters: the fixture's running statistics are the expected results.
+  bn.load_state_dict({{"weight", f.get("bn.weight")}, {"bias", f.get("bn.bias")}}, false);
+  EXPECT_EQ(bn.num_batches_tracked.dtype(), DType::i64);
+  EXPECT_TRUE(all_close(bn.forward(f.get("bn.x1")), f.get("bn.train.y1"), 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(bn.forward(f.get("bn.x2")), f.get("bn.train.y2"), 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(bn.running_mean, f.get("bn.running_mean"), 1e-6, 1e-5));
+  EXPECT_TRUE(all_close(bn.running_var, f.get("bn.running_var"), 1e-6, 1e-5));
+  EXPECT_EQ(bn.num_batches_tracked.item(), 2);
+  bn.eval();
+  EXPECT_TRUE(all_close(bn.forward(f.get("bn.x1")), f.get("bn.eval.y1"), 1e-5, 1e-5));
+  EXPECT_EQ(bn.num_batches_tracked.item(), 2);  // eval leaves the statistics alone
+  EXPECT_TRUE(all_close(bn.running_mean, f.get("bn.running_mean"), 1e-6, 1e-5));
+  // The running statistics are state: saved by name, as PyTorch's.
+  nn::StateDict s = bn.state_dict();
+  EXPECT_EQ(s.count("running_mean") + s.count("running_var") + s.count("num_batches_tracked"), 3u);
+}
+
+TEST(NnBatchNorm, WithoutRunningStatsAndErrors) {
+  nn::BatchNorm1d bn(4, {.affine = false, .track_running_stats = false});
+  EXPECT_TRUE(bn.state_dict().empty());
+  manual_seed(3);
+  Tensor x = randn({6, 4}) * 3.0 + 1.0;
+  bn.eval();  // without running statistics, eval normalizes with the batch's own
+  Tensor y = bn.forward(x);
+  EXPECT_TRUE(all_close(mean(y, {0}), Tensor::zeros({4}), 1e-5, 0));
+  EXPECT_EQ(bn.forward(Tensor::zeros({2, 4, 5})).shape(), (Shape{2, 4, 5}));
+  EXPECT_TRUE(contains(error_of([&] { bn.forward(Tensor::zeros({2, 4, 5, 6})); }), "BatchNorm1d: expected a 2-D or 3-D input"));
+  nn::BatchNorm2d bn2(4);
+  EXPECT_TRUE(contains(error_of([&] { bn2.forward(Tensor::zeros({2, 3, 5, 5})); }), "got shape [2, 3, 5, 5]"));
+}
+
+TEST(NnDropout, TrainingZeroesAndScalesEvalPassesThrough) {
+  manual_seed(11);
+  nn::Dropout drop(0.25);
+  Tensor x = Tensor::ones({4000});
+  std::vector<float> y = drop.forward(x).to_vector<float>();
+  int64_t zeros = 0;
+  for (float v : y) {
+    if (v == 0.0f) ++zeros;
+    else EXPECT_FLOAT_EQ(v, 1.0f / 0.75f);
+  }
+  EXPECT_NEAR(double(zeros) / 4000.0, 0.25, 0.03);
+  drop.eval();
+  EXPECT_TRUE(all_close(drop.forward(x), x, 0, 0));
+  EXPECT_THROW(nn::Dropout(1.5), Error);
+
+  nn::Dropout2d drop2(0.5);
+  Tensor maps = drop2.forward(Tensor::ones({8, 16, 3, 3}));
+  std::vector<float> m = maps.to_vector<float>();
+  int64_t dropped = 0;
+  for (size_t c = 0; c < m.size(); c += 9) {  // every channel all zero or all scaled
+    for (size_t k = 1; k < 9; ++k) EXPECT_EQ(m[c + k], m[c]);
+    dropped += m[c] == 0.0f;
+  }
+  EXPECT_GT(dropped, 20);
+  EXPECT_LT(dropped, 108);
+  drop2.eval();
+  EXPECT_TRUE(all_close(drop2.forward(Tensor::ones({2, 3, 4, 4})), Tensor::ones({2, 3, 4, 4}), 0, 0));
+}
+
+TEST(NnLayerNorm, MatchesPyTorch) {
+  Fixture f("nn");
+  nn::LayerNorm ln(Shape{4, 6}, 1e-6);
+  load_from_fixture(ln, f, "ln");
+  EXPECT_TRUE(all_close(ln.forward(f.get("ln.x")), f.get("ln.y"), 1e-5, 1e-5));
+  // A non-contiguous input gives the same result.
+  Tensor xt = f.get("ln.x").transpose(0, 1).contiguous().transpose(0, 1);
+  EXPECT_TRUE(all_close(ln.forward(xt), f.get("ln.y"), 1e-5, 1e-5));
+  EXPECT_THROW(ln.forward(Tensor::zeros({2, 6, 4})), Error);
+  nn::LayerNorm plain(Shape{5}, 1e-5, false);
+  EXPECT_TRUE(plain.named_parameters().empty());
+}
+
+TEST(NnConv, MatchesPyTorch) {
+  Fixture f("nn");
+  nn::Conv2d conv(4, 6, {3, 2}, {.stride = {2, 1}, .padding = {1, 0}, .groups = 2});
+  EXPECT_EQ(conv.weight.shape(), (Shape{6, 2, 3, 2}));
+  load_from_fixture(conv, f, "conv2d");
+  EXPECT_TRUE(all_close(conv.forward(f.get("conv2d.x")), f.get("conv2d.y"), 1e-5, 1e-5));
+  nn::Conv1d conv1(3, 5, 3, {.padding = 2, .dilation = 2});
+  load_from_fixture(conv1, f, "conv1d");
+  EXPECT_TRUE(all_close(conv1.forward(f.get("conv1d.x")), f.get("conv1d.y"), 1e-5, 1e-5));
+
+  EXPECT_THROW(nn::Conv2d(4, 6, {3, 3}, {.groups = 3}), Error);
+  EXPECT_TRUE(contains(error_of([&] { conv.forward(Tensor::zeros({1, 3, 8, 8})); }), "expected 4 input channels"));
+  EXPECT_THROW(conv.forward(Tensor::zeros({4, 8, 8})), Error);
+  // Default init: |w| <= 1/sqrt(fan_in), fan_in = in/groups * kh * kw.
+  nn::Conv2d big(8, 32, {3, 3}, {.bias = false});
+  EXPECT_FALSE(big.bias.defined());
+  const double bound = 1.0 / std::sqrt(8.0 * 9.0);
+  for (float v : big.weight.to_vector<float>()) EXPECT_LE(std::fabs(v), bound);
+}
+
+TEST(NnAttention, MatchesPyTorch) {
+  Fixture f("nn");
+  nn::MultiheadAttention mha(8, 2);
+  std::vector<std::string> names;
+  for (auto& [n, _] : mha.named_parameters()) names.push_back(n);
+  EXPECT_EQ(names, (std::vector<std::string>{"in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"}));
+  load_from_fixture(mha, f, "mha");
+  Tensor q = f.get("mha.q"), k = f.get("mha.k"), v = f.get("mha.v");
+  Tensor pad = f.get("mha.key_padding_mask");
+
+  Tensor x = q.clone().detach().set_requires_grad();
+  Tensor y = mha.forward(x);
+  EXPECT_TRUE(all_close(y, f.get("mha.self.out"), 1e-5, 1e-5));
+  sum(y * y).backward();
+  EXPECT_TRUE(all_close(x.grad(), f.get("mha.self.grad_x"), 1e-5, 1e-4));
+  EXPECT_TRUE(all_close(mha.in_proj_weight.grad(), f.get("mha.self.grad_in_proj_weight"), 1e-5, 1e-4));
+  EXPECT_TRUE(all_close(mha.out_proj->bias.grad(), f.get("mha.self.grad_out_proj_bias"), 1e-5, 1e-4));
+
+  EXPECT_TRUE(all_close(mha.forward(q, k, v, pad), f.get("mha.cross_pad.out"), 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(mha.forward(q, k, v, pad, f.get("mha.attn_mask")), f.get("mha.cross_both.out"), 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(mha.forward(q, k, v, Tensor(), f.get("mha.bool_mask")), f.get("mha.cross_bool.out"), 1e-5, 1e-5));
+  // The same inputs as separate tensors take the three-projection path, with the same result.
+  EXPECT_TRUE(all_close(mha.forward(q, q.clone(), q.clone()), f.get("mha.self.out"), 1e-5, 1e-5));
+
+  nn::MultiheadAttention bf(8, 2, {.batch_first = true});
+  bf.load_state_dict(mha.state_dict());
+  EXPECT_TRUE(all_close(bf.forward(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1), pad),
+                        f.get("mha.batch_first.out"), 1e-5, 1e-5));
+  // Unbatched: the second sequence of the batch on its own.
+  EXPECT_TRUE(all_close(mha.forward(q.select(1, 1), k.select(1, 1), v.select(1, 1), pad.select(0, 1)),
+                        f.get("mha.cross_pad.out").select(1, 1), 1e-5, 1e-5));
+}
+
+TEST(NnAttention, ErrorsNameTheShapes) {
+  nn::MultiheadAttention mha(8, 2);
+  Tensor q = Tensor::zeros({5, 3, 8}), kv = Tensor::zeros({7, 3, 8});
+  EXPECT_THROW(nn::MultiheadAttention(8, 3), Error);
+  EXPECT_TRUE(contains(error_of([&] { mha.forward(Tensor::zeros({5, 3, 6})); }), "embed_dim is 8"));
+  EXPECT_TRUE(contains(error_of([&] { mha.forward(q, kv, kv, Tensor::zeros({3, 5}, DType::u8)); }),
+                       "key_padding_mask must be [N, S] = [3, 7], got [3, 5]"));
+  EXPECT_TRUE(contains(error_of([&] { mha.forward(q, kv, kv, Tensor(), Tensor::zeros({5, 5})); }),
+                       "attn_mask must be [L, S] = [5, 7]"));
+  EXPECT_THROW(mha.forward(q, kv, kv, Tensor::zeros({3, 7}, DType::i64)), Error);
+  EXPECT_THROW(mha.forward(q, Tensor::zeros({7, 2, 8}), Tensor::zeros({7, 2, 8})), Error);
+}
+
+TEST(NnAttention, GradcheckAndDropoutPath) {
+  nn::MultiheadAttention mha(4, 2, {.dropout = 0.3, .dtype = DType::f64});
+  Tensor q = shallow::testing::rand_input({3, 2, 4}, 5), kv = shallow::testing::rand_input({4, 2, 4}, 6);
+  Tensor pad = Tensor::zeros({2, 4}, DType::u8);
+  pad.data<uint8_t>()[3] = 1;
+  mha.eval();
+  EXPECT_TRUE(gradcheck([&](const std::vector<Tensor>& in) { return mha.forward(in[0], in[1], in[1], pad); },
+                        {q, kv, mha.in_proj_weight, mha.in_proj_bias}));
+  // In training, attention dropout takes the unfused path: without dropping it would agree
+  // with eval, and with dropping it differs.
+  Tensor eval_out = mha.forward(q, kv, kv, pad);
+  mha.train();
+  EXPECT_FALSE(all_close(mha.forward(q, kv, kv, pad), eval_out, 1e-9, 0));
+  nn::MultiheadAttention same(4, 2, {.dropout = 0.0, .dtype = DType::f64});
+  same.load_state_dict(mha.state_dict());
+  EXPECT_TRUE(all_close(same.forward(q, kv, kv, pad), eval_out, 1e-12, 1e-12));
+}
