@@ -2,6 +2,10 @@
 // kernels/cpu/attention.cpp. Operands are read in place (any strides, as long as each row is
 // contiguous), broadcast operands are not copied, and gradients of broadcast operands are
 // summed back to their shapes.
+//
+// Where PyTorch differs or is silent: a row whose keys are all masked out gives zeros and no
+// gradient (as PyTorch 2.15, which made the fixtures; older versions gave NaN); is_causal with
+// a mask applies both (PyTorch refuses the pair); the mask gets no gradient.
 #include "engine/ops/attention.h"
 
 #include <cmath>

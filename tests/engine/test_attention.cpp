@@ -81,8 +81,8 @@ TEST(Attention, MatchesPyTorch) {
   }
 }
 
-// A row whose every key is masked out gives zeros and passes no gradient (PyTorch 2.5+ does
-// the same; older versions gave NaN).
+// A row whose every key is masked out gives zeros and passes no gradient, as PyTorch 2.15
+// (which made the fixtures) does; older versions gave NaN.
 TEST(Attention, FullyMaskedRowsGiveZeros) {
   const Tensor q = rand_input({2, 3, 4}, 1), k = rand_input({2, 5, 4}, 2), v = rand_input({2, 5, 3}, 3);
   Tensor keep = Tensor::ones({3, 5}, DType::u8);
