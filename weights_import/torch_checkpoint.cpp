@@ -165,6 +165,7 @@ class TorchResolver {
       return it->second;
     }
     StorageRef root{load_(key, StoredType{et, big_endian_}, f[4]->integer), engine_dtype(et), f[4]->integer};
+    note_stored_type(root.storage.get(), et);
     if (cache_key == key) return cache_[key] = root;
     // The view: a window of the root storage that keeps it alive.
     const int64_t off = view->items[1]->integer, n = view->items[2]->integer;
@@ -172,11 +173,20 @@ class TorchResolver {
              ", +", n, ") is outside storage '", key, "' of ", root.numel, " elements");
     auto* base = static_cast<uint8_t*>(root.storage->data()) + size_t(off) * dtype_size(root.dtype);
     auto window = std::make_shared<Storage>(base, size_t(n) * dtype_size(root.dtype), Device::cpu(), root.storage);
+    note_stored_type(window.get(), et);
     return cache_[cache_key] = StorageRef{window, root.dtype, n};
+  }
+
+  // Remembers storages whose elements the file holds in another form than the engine's.
+  void note_stored_type(const Storage* s, ElementType et) {
+    std::string stored = element_name(et);
+    if (big_endian_ && element_size(et) > 1) stored += " big-endian";
+    if (stored != dtype_name(engine_dtype(et))) stored_types_[s] = stored;
   }
 
  public:
   bool big_endian_ = false;
+  std::unordered_map<const Storage*, std::string> stored_types_;
 
  private:
   pickle::Pickle& p_;
@@ -185,13 +195,16 @@ class TorchResolver {
   std::unordered_map<std::string, StorageRef> cache_;
 };
 
-TensorFile finish(const FileBytes& bytes, const char* format, pickle::Pickle& p) {
+TensorFile finish(const FileBytes& bytes, const char* format, pickle::Pickle& p, const TorchResolver& resolver) {
   TensorFile f;
   f.path = bytes.name;
   f.format = format;
   std::string stem = bytes.name.substr(bytes.name.find_last_of('/') + 1);
   stem = stem.substr(0, stem.find('.'));
   flatten_into(f, p, p.root(), stem.empty() ? "tensor" : stem);
+  for (auto& [name, t] : f.tensors)
+    if (auto it = resolver.stored_types_.find(t.storage().get()); it != resolver.stored_types_.end())
+      f.stored_dtypes[name] = it->second;
   return f;
 }
 
@@ -232,7 +245,7 @@ TensorFile parse_zip(const FileBytes& bytes) {
   });
   resolver.big_endian_ = big_endian;
   resolver.run();
-  return finish(bytes, "pytorch zip", *p);
+  return finish(bytes, "pytorch zip", *p, resolver);
 }
 
 // ---- the legacy format
@@ -309,7 +322,7 @@ TensorFile parse_legacy(const FileBytes& bytes) {
   });
   resolver.big_endian_ = !little->boolean;
   resolver.run();
-  return finish(bytes, "pytorch legacy", *p);
+  return finish(bytes, "pytorch legacy", *p, resolver);
 }
 
 }  // namespace

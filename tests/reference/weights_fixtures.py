@@ -152,8 +152,37 @@ def make_numpy():
     np.savez_compressed(OUT / "arrays_compressed.npz", **arrays)
 
 
+def make_configs():
+    """Config files as the libraries write them (HF writes only non-default values)."""
+    import json
+    import open_clip
+    from transformers import CLIPConfig, CLIPVisionConfig, Dinov2Config
+
+    def hf(name, config):
+        d = OUT / "configs" / name
+        d.mkdir(parents=True, exist_ok=True)
+        config.save_pretrained(d)
+
+    hf("hf_clip_vision", CLIPVisionConfig(hidden_size=64, intermediate_size=256, num_hidden_layers=3,
+                                          num_attention_heads=4, image_size=32, patch_size=8,
+                                          projection_dim=48))
+    hf("hf_clip", CLIPConfig(vision_config={"hidden_size": 1024, "num_hidden_layers": 24,
+                                            "num_attention_heads": 16, "patch_size": 14,
+                                            "intermediate_size": 4096},
+                             projection_dim=768))
+    hf("hf_dinov2", Dinov2Config(hidden_size=384, num_hidden_layers=12, num_attention_heads=6))
+    (OUT / "configs" / "open_clip").mkdir(parents=True, exist_ok=True)
+    for name in ["ViT-B-32", "RN50", "ViT-B-16-quickgelu"]:
+        cfg = open_clip.get_model_config(name)
+        (OUT / "configs" / "open_clip" / f"{name}.json").write_text(json.dumps(cfg, indent=2))
+    hub = {"model_cfg": open_clip.get_model_config("ViT-L-14"),
+           "preprocess_cfg": {"mean": list(open_clip.OPENAI_DATASET_MEAN), "std": list(open_clip.OPENAI_DATASET_STD)}}
+    (OUT / "configs" / "open_clip" / "open_clip_config.json").write_text(json.dumps(hub, indent=2))
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
+    make_configs()
     make_safetensors()
     make_torch()
     make_numpy()
