@@ -10,6 +10,7 @@
 #include <stb_image.h>  // Debian's libstb: declarations only, the code is in the library
 
 #include "engine/error.h"
+#include "models/jpeg.h"
 
 namespace shallow {
 
@@ -85,7 +86,6 @@ ImageMode mode_from_channels(int channels) {
 ImageMode pil_mode(const uint8_t* data, size_t size, int channels) {
   ImageMode mode;
   if (starts_with(data, size, "\x89PNG\r\n\x1a\n", 8) && png_mode(data, size, &mode)) return mode;
-  if (starts_with(data, size, "\xff\xd8", 2)) return channels == 1 ? ImageMode::L : ImageMode::RGB;
   if (starts_with(data, size, "GIF8", 4)) return ImageMode::P;
   if (starts_with(data, size, "BM", 2)) {
     const int bits = bmp_bits_per_pixel(data, size);
@@ -103,6 +103,7 @@ std::string stb_reason() {
 
 DecodedImage decode_image_memory(const uint8_t* data, size_t size, const std::string& name) {
   SH_CHECK(size > 0, name, ": cannot decode image: the file is empty");
+  if (is_jpeg(data, size)) return decode_jpeg(data, size, name);
   SH_CHECK(size <= size_t(INT_MAX), name, ": cannot decode image: file too large (", size,
            " bytes)");
   const int length = int(size);

@@ -1,13 +1,15 @@
 #pragma once
-// Image files -> pixels, with stb_image doing the decoding.
+// Image files -> pixels: JPEGs decoded by libjpeg-turbo as PIL decodes them (models/jpeg.h),
+// every other format by stb_image.
 //
 // The pixels keep the mode PIL would open the file in, because the preprocessing that must match
 // OpenCLIP's (models/preprocess.h) treats modes differently: PIL resizes palette and bilevel
 // images by nearest neighbour, alpha images in premultiplied form, 16-bit grayscale in 16 bits,
 // and only then converts to RGB.
 //
-// Modes are exact for PNG (read from its header) and JPEG. GIF and 8-bit-or-less BMP open as
-// PIL's "P"; other formats get the mode that their channel count suggests.
+// Modes are exact for PNG (read from its header) and JPEG (L or RGB; CMYK JPEGs are refused).
+// GIF and 8-bit-or-less BMP open as PIL's "P"; other formats get the mode that their channel
+// count suggests.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -42,7 +44,7 @@ struct DecodedImage {
 constexpr int64_t kMaxImagePixels = 178956970;
 
 // Decodes a file. A missing, unreadable, truncated or oversized image throws shallow::Error
-// naming the file and the reason (stb_image's own words where stb refused it).
+// naming the file and the reason (libjpeg's or stb_image's own words where they refused it).
 DecodedImage decode_image_file(const std::string& path);
 // The same for bytes already in memory; `name` is used in error messages.
 DecodedImage decode_image_memory(const uint8_t* data, size_t size, const std::string& name);
