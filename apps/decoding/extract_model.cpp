@@ -121,9 +121,13 @@ models::BackboneFamily family_of(Layout layout) {
   }
 }
 
-int64_t heads_for(int64_t channels, const ModelSettings& s, std::vector<std::string>* notes) {
+// `resnet`: OpenCLIP's ModifiedResNets always pool with 64 channels per head.
+int64_t heads_for(int64_t channels, bool resnet, const ModelSettings& s,
+                  std::vector<std::string>* notes) {
   if (s.heads > 0) return s.heads;
-  const int64_t h = default_heads(channels);
+  SH_CHECK(!resnet || channels % 64 == 0, "cannot tell the attention pool's heads of a ",
+           channels, "-channel ResNet: give them in a config file (--config, JSON with \"heads\")");
+  const int64_t h = resnet ? channels / 64 : default_heads(channels);
   notes->push_back(str_cat("heads: ", h, " (the usual split of ", channels,
                            " channels; a config file can say otherwise)"));
   return h;
@@ -167,7 +171,7 @@ models::VitConfig vit_config(const Architecture& arch, const ModelSettings& s,
   c.final_pool = v.final_patch_mean ? models::FinalPool::patch_mean : models::FinalPool::class_token;
   c.dtype = opt.dtype;
   c.act = activation(arch.layout, s, opt, notes);
-  c.heads = heads_for(v.width, s, notes);
+  c.heads = heads_for(v.width, false, s, notes);
   const bool clip_like = arch.layout == Layout::openclip_vit || arch.layout == Layout::hf_clip;
   c.ln_eps = s.ln_eps > 0 ? s.ln_eps : clip_like ? 1e-5 : 1e-6;
 
@@ -195,7 +199,7 @@ models::ClipResNetConfig resnet_config(const Architecture& arch, const ModelSett
            s.input_size, " but a CLIP ResNet runs at the size of its position embedding, ",
            c.image_size);
   c.dtype = opt.dtype;
-  c.heads = heads_for(c.embed_dim(), s, notes);
+  c.heads = heads_for(c.embed_dim(), true, s, notes);
   return c;
 }
 

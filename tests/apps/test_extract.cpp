@@ -204,6 +204,22 @@ TEST(ExtractModel, ConfigFilesAndDefaults) {
             std::string::npos);
 }
 
+TEST(ExtractModel, ResNetAttentionPoolHeadsDefaultToOpenClips) {
+  // OpenCLIP gives a ModifiedResNet's pool 64 channels per head at every width (RN50: 2048
+  // channels, 32 heads), unlike the ViTs' 16 heads above width 1024.
+  models::ClipResNetConfig c;
+  c.layers = {1, 1, 1, 1};
+  c.width = 48;  // 1536 channels
+  c.heads = 24;
+  c.output_dim = 8;
+  models::ClipResNet net(c);
+  name_maps::Tensors file;
+  for (const auto& [name, t] : net.state_dict()) file["visual." + name] = t;
+  const LoadedBackbone loaded = load_backbone(file, ModelSettings{});
+  EXPECT_NE(loaded.backbone->describe().find("24 heads"), std::string::npos)
+      << loaded.backbone->describe();
+}
+
 // ---------------------------------------------------------------- the run
 
 TEST(Extract, ListsImagesSortedAndReadsLists) {

@@ -106,6 +106,28 @@ def openclip_rn50(d):
     vcfg = dict(layers=[3, 4, 6, 3], width=64, image_size=224)
     visual = _build_vision_tower(1024, CLIPVisionCfg(**vcfg)).eval()
     randomize(visual, 106)
+    # Sixteen Bottlenecks of random weights make activations grow ~10x per stage, until the
+    # attention pool's softmax is an argmax that float rounding flips. Keep the numbers in a
+    # trained network's range instead: each batch norm's running statistics are those of a
+    # random batch, residual branches start small (bn3), and the pool's query and key
+    # projections are scaled to the last stage's spread (with the position embedding to match).
+    calibration = torch.randn(8, 3, 224, 224, generator=torch.Generator().manual_seed(107))
+    for name, m in visual.named_modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = 1.0
+            if name.endswith("bn3") and name.startswith("layer"):
+                m.weight.mul_(0.3)
+    visual.train()
+    visual(calibration)
+    visual.eval()
+    seen, handles = capture([visual.layer4])
+    visual(calibration)
+    handles[0].remove()
+    spread = float(seen[0].std())
+    pool = visual.attnpool
+    pool.q_proj.weight.div_(spread)
+    pool.k_proj.weight.div_(spread)
+    pool.positional_embedding.mul_(spread)
     torch.save({"state_dict": {"visual." + k: v for k, v in visual.state_dict().items()}}, d / "rn50.pt")
 
     def run(x):
