@@ -14,6 +14,10 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   add_inspect(app, &action);
   add_convert(app, &action);
   add_extract(app, &action);
+  add_train(app, &action);
+  add_eval(app, &action);
+  add_sweep(app, &action);
+  add_demo(app, &action);
 
   // CLI11 takes the arguments in reverse order, without the program name.
   std::vector<std::string> reversed(args.rbegin(), args.rend());

@@ -24,6 +24,10 @@ using Action = std::function<int(Streams&)>;
 void add_inspect(CLI::App& app, Action* action);
 void add_convert(CLI::App& app, Action* action);
 void add_extract(CLI::App& app, Action* action);
+void add_train(CLI::App& app, Action* action);
+void add_eval(CLI::App& app, Action* action);
+void add_sweep(CLI::App& app, Action* action);
+void add_demo(CLI::App& app, Action* action);
 
 // Parses the arguments, runs the chosen subcommand, and turns errors into messages and codes:
 // 0 success (or --help), 2 bad input (shallow::Error or a command-line mistake), 1 anything
