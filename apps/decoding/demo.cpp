@@ -31,7 +31,7 @@ DemoOptions demo_options(bool quick) {
   if (quick) {
     o.simulation.train_concepts = 200;
     o.train.epochs = 15;
-    o.seeds = {0};
+    o.seeds = {0, 1};
   }
   return o;
 }

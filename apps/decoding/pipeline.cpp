@@ -1,6 +1,7 @@
 #include "apps/decoding/pipeline.h"
 
 #include <algorithm>
+#include <filesystem>
 
 namespace shallow::decoding {
 using json = nlohmann::json;
@@ -21,6 +22,13 @@ ProtocolFiles EegSource::resolve() const {
   p.test = test_file;
   p.description = train_files.size() == 1 ? "one training file" : std::to_string(train_files.size()) + " training files";
   return p;
+}
+
+void check_output_dir(const std::string& dir) {
+  SH_CHECK(!dir.empty(), "no output folder given");
+  std::error_code ec;
+  SH_CHECK(!std::filesystem::exists(dir, ec) || std::filesystem::is_directory(dir, ec), dir,
+           ": exists and is not a folder");
 }
 
 std::string dataset_label(bool simulated) {

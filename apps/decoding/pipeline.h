@@ -30,6 +30,10 @@ struct LoadedEeg {
 };
 LoadedEeg load_eeg_source(const EegSource& source);
 
+// Throws unless `dir` is a folder or does not exist yet (it is made only once the inputs are
+// known to be good).
+void check_output_dir(const std::string& dir);
+
 // The dataset's name for reports: "SIMULATED (built-in simulator, not recorded EEG)" or
 // "recorded EEG (THINGS-EEG2 format)".
 std::string dataset_label(bool simulated);

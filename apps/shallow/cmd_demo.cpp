@@ -7,6 +7,7 @@
 
 #include "apps/decoding/cli_flags.h"
 #include "apps/decoding/demo.h"
+#include "apps/decoding/pipeline.h"
 #include "apps/decoding/extract.h"
 #include "apps/decoding/report.h"
 #include "apps/shallow/commands.h"
@@ -24,6 +25,7 @@ struct DemoFlags {
 
 int demo(const DemoFlags& f, Streams& s) {
   if (f.threads > 0) set_num_threads(f.threads);
+  check_output_dir(f.out);
   DemoOptions o = demo_options(f.quick);
   if (!f.seeds.empty()) o.seeds = parse_seeds(f.seeds);
   o.out_dir = f.out;
@@ -51,9 +53,9 @@ void add_demo(CLI::App& app, Action* action) {
   CLI::App* sub = app.add_subcommand(
       "demo", "The whole pipeline on the built-in simulated data set: simulate EEG planted in one layer of a "
               "random ViT, extract every layer, sweep, print the table and write the plot");
-  sub->add_flag("--quick", f->quick, "a smaller set, one seed (under a minute on two cores)");
+  sub->add_flag("--quick", f->quick, "a smaller set and two seeds (under a minute on two cores)");
   sub->add_option("--out", f->out, "the folder to write into")->capture_default_str();
-  sub->add_option("--seeds", f->seeds, "a count or a list (default: 3, or 1 with --quick)");
+  sub->add_option("--seeds", f->seeds, "a count or a list (default: 3, or 2 with --quick)");
   sub->add_option("--weights", f->weights, "a real backbone instead of the random ViT (any file shallow extract reads)");
   sub->add_flag("--save-eeg", f->save_eeg, "also write the simulated EEG as THINGS-like .npy files (large)");
   sub->add_option("--threads", f->threads, "compute threads (default: all)");

@@ -23,6 +23,7 @@ struct EvalFlags {
 
 int eval(const EvalFlags& f, Streams& s) {
   if (f.threads > 0) set_num_threads(f.threads);
+  if (!f.out.empty()) check_output_dir(f.out);
   const Checkpoint c = read_checkpoint(f.checkpoint);
   const EegRecording recording = read_eeg_file(f.eeg_test);
   const EegSamples test = prepare_for_model(recording, c.spec);

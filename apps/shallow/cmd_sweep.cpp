@@ -35,6 +35,7 @@ int sweep(const SweepFlags& f, Streams& s) {
   SH_CHECK(extract_first != !f.features.empty(),
            extract_first ? "give --features or --weights with --images, not both"
                          : "no features: give --features DIR (layer_<l>.npy files) or --weights and --images");
+  check_output_dir(f.out);
   SweepOptions o;
   o.model = f.model;
   o.train = f.train;

@@ -31,6 +31,7 @@ void note_reordering(const Features& f, std::ostream& log) {
 
 int train(const TrainFlags& f, Streams& s) {
   if (f.threads > 0) set_num_threads(f.threads);
+  check_output_dir(f.out);
   const fs::path out(f.out);
   const std::string checkpoint = (out / "checkpoint.safetensors").string();
   if (f.resume) SH_CHECK(fs::exists(checkpoint), "--resume: ", checkpoint, " does not exist");

@@ -188,6 +188,11 @@ TEST_F(DecodingCli, BadInputIsAClearErrorWithNothingWritten) {
   // An unknown encoder; EEG given twice over.
   expect_user_error(train_args("out", {"--encoder", "lstm"}), {"unknown EEG encoder 'lstm'", "eegproject"}, "out");
   expect_user_error(train_args("out", {"--things", things("study17"), "--subject", "1"}), {"not both"}, "out");
+  // An output "folder" that is a file.
+  write_npy(path("file"), Tensor::ones({1}));
+  const CliRun r = shallow_cli(train_args("file"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("exists and is not a folder"), std::string::npos) << r.err;
 }
 
 TEST_F(DecodingCli, WrongChannelCountForACheckpoint) {

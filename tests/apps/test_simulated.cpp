@@ -137,7 +137,7 @@ TEST(SimulatedSweep, FindsThePlantedLayer) {
   o.model.embed_dim = 128;
   o.model.shared_dim = 128;
   o.train.epochs = 12;
-  o.seeds = {0};
+  o.seeds = {0};  // the simulation's own seed is fixed by SimulationConfig's default
   o.out_dir = (fs::temp_directory_path() / ("shallow_test_sweep_" + std::to_string(::getpid()))).string();
   std::ostringstream log;
   const DemoResult r = run_demo(o, log);
