@@ -236,6 +236,34 @@ TEST_F(DecodingCli, SweepWritesTheTableAndThePlot) {
                     {"layer_1.npy", "has 3 images", "has 2"}, "sweep2");
 }
 
+TEST_F(DecodingCli, SweepExtractsFirstFromATHINGSImageFolder) {
+  // The fixture's 3 training and 2 test images, as THINGS lays them out; extracted into one file
+  // per layer whose images.txt covers both folders, each split then taking its own rows.
+  const std::vector<std::pair<std::string, std::string>> images = {
+      {"images/training_images/00002_b/b.png", "images/coffee.png"},
+      {"images/training_images/00001_a/a1.jpg", "images/chelsea_small.jpg"},
+      {"images/training_images/00001_a/a2.png", "images/horse.png"},
+      {"images/test_images/00001_t/t.png", "images/astronaut_small.png"},
+      {"images/test_images/00002_u/u.png", "images/camera_gray.png"}};
+  for (auto& [to, from] : images) {
+    fs::create_directories(fs::path(path(to)).parent_path());
+    fs::copy_file(fixture_path(from), path(to));
+  }
+  const CliRun r = shallow_cli({"sweep", "--eeg-train", things(kTrain), "--eeg-test", things(kTest), "--weights",
+                                fixture_path("models/hf_clip/model.safetensors"), "--images", path("images"),
+                                "--layers", "1,final", "--out", path("sweep"), "--seeds", "1", "--embed-dim", "16",
+                                "--shared-dim", "8", "--epochs", "1", "--batch", "4"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(read_npy_array(path("sweep/features/layer_1.npy")).shape(), (Shape{5, 16}));
+  std::ifstream csv(path("sweep/sweep.csv"));
+  std::string header, first, second;
+  std::getline(csv, header);
+  std::getline(csv, first);
+  std::getline(csv, second);
+  EXPECT_EQ(first.rfind("1,1.0000,16,", 0), 0u) << first;
+  EXPECT_EQ(second.rfind("final,1.0000,12,", 0), 0u) << second;
+}
+
 TEST_F(DecodingCli, DemoIsListed) {
   const CliRun r = shallow_cli({"demo", "--help"});
   EXPECT_EQ(r.code, 0);
