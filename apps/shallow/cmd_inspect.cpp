@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/shallow/commands.h"
+#include "weights_import/name_maps/architecture.h"
 #include "weights_import/pickle.h"
 #include "weights_import/tensor_file.h"
 
@@ -18,6 +19,16 @@ struct InspectOptions {
   std::string file;
   bool json = false;
 };
+
+// The vision model the tensors hold, described, or "" when they are no model this project knows.
+std::string detected_model(const TensorFile& f) {
+  if (f.tensors.empty()) return "";
+  try {
+    return name_maps::detect_architecture(f.tensors).describe();
+  } catch (const Error&) {
+    return "";
+  }
+}
 
 int64_t tensor_bytes(const Tensor& t) { return t.numel() * int64_t(dtype_size(t.dtype())); }
 
@@ -66,6 +77,7 @@ void print_text(const TensorFile& f, std::ostream& out) {
       << ", " << human_bytes(total) << "\n";
   const std::string prefix = state_dict_prefix(f.tensors);
   if (!prefix.empty()) out << "model weights under '" << prefix << "'\n";
+  if (const std::string model = detected_model(f); !model.empty()) out << "model: " << model << "\n";
 
   const auto keys = dict_keys(f);
   if (!keys.empty()) {
@@ -111,6 +123,7 @@ void print_json(const TensorFile& f, std::ostream& out) {
   j["tensor_count"] = f.tensors.size();
   j["total_bytes"] = total;
   j["state_dict_prefix"] = state_dict_prefix(f.tensors);
+  if (const std::string model = detected_model(f); !model.empty()) j["model"] = model;
   j["tensors"] = tensors;
   j["metadata"] = f.metadata;
   const auto keys = dict_keys(f);

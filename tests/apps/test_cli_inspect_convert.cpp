@@ -68,6 +68,16 @@ TEST(CliInspect, JsonHasTheSameContent) {
   EXPECT_EQ(j["metadata"]["purpose"], "weights import tests");
 }
 
+TEST(CliInspect, NamesTheModelItRecognizes) {
+  const CliResult r = shallow_cli({"inspect", fixture_path("models/hf_clip/model.safetensors")});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("model: HF CLIP"), std::string::npos) << r.out;
+  const CliResult j = shallow_cli({"inspect", "--json", fixture_path("models/hf_clip/model.safetensors")});
+  EXPECT_NE(nlohmann::json::parse(j.out)["model"].get<std::string>().find("width 16"), std::string::npos);
+  // No model in a NumPy dict.
+  EXPECT_EQ(shallow_cli({"inspect", weights("things_eeg_like.npy")}).out.find("model:"), std::string::npos);
+}
+
 TEST(CliInspect, NumpyDictShowsItsKeys) {
   const CliResult r = shallow_cli({"inspect", weights("things_eeg_like_np1.npy")});
   ASSERT_EQ(r.code, 0) << r.err;

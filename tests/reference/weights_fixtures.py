@@ -146,6 +146,13 @@ def make_numpy():
         suffix = "" if protocol == 4 else f"_p{protocol}"
         write(f"things_eeg_like_pickle{suffix}.npy", pickle.dumps(d, protocol=protocol))
 
+    # NumPy scalars, text arrays, object arrays and nested dicts inside a pickled dict.
+    objects = {"sfreq": np.float64(100.0), "n_reps": np.int64(-4), "flag": np.bool_(True),
+               "names": np.array(["Fp1", "Oz", "T\u00e4"]), "label": np.str_("test"),
+               "nested": {"a": np.arange(3, dtype=np.int16), "b": [np.float32(0.5), "x"]},
+               "objects": np.array([np.arange(2.0), None], dtype=object)}
+    np.save(OUT / "numpy_objects.npy", objects, allow_pickle=True)
+
     arrays = {"pattern_f4": numpy_pattern((3, 5), "f4"), "pattern_i8": numpy_pattern((4,), "i8"),
               "random_f32": random_arrays()["random_f32"]}
     np.savez(OUT / "arrays.npz", **arrays)

@@ -140,6 +140,24 @@ TEST(ThingsEegLike, FormatsAreReported) {
                            {"things_eeg_like.npy", "pickled object"}));
 }
 
+TEST(NumpyObjects, ScalarsTextArraysObjectArraysAndNestedDicts) {
+  const TensorFile f = read_npy(weights_fixture("numpy_objects.npy"));
+  EXPECT_EQ(f.metadata.at("sfreq"), "100.0");
+  EXPECT_EQ(f.metadata.at("n_reps"), "-4");
+  EXPECT_EQ(f.metadata.at("flag"), "true");
+  EXPECT_EQ(f.metadata.at("label"), "test");
+  EXPECT_EQ(f.metadata.at("names"), "[\"Fp1\",\"Oz\",\"T\xc3\xa4\"]");  // UCS-4 text to UTF-8
+  EXPECT_EQ(f.metadata.at("nested.b"), R"([0.5,"x"])");
+  EXPECT_EQ(f.metadata.at("objects.1"), "null");
+  EXPECT_EQ(f.tensors.at("nested.a").to_vector<int32_t>(), (std::vector<int32_t>{0, 1, 2}));
+  EXPECT_EQ(f.tensors.at("objects.0").to_vector<double>(), (std::vector<double>{0.0, 1.0}));
+  const pickle::Object* root = f.object->root();
+  EXPECT_TRUE(root->get("sfreq")->is(pickle::Kind::floating));
+  EXPECT_EQ(root->get("n_reps")->integer, -4);
+  EXPECT_TRUE(root->get("flag")->boolean);
+  EXPECT_EQ(root->get("names")->items.at(1)->text, "Oz");
+}
+
 // ---- .npz
 
 TEST(Npz, StoredAndDeflated) {

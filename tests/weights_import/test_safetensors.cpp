@@ -57,6 +57,37 @@ TEST(Safetensors, AsStoredDtypesAllocateNothing) {
   EXPECT_EQ(memory_stats().allocations, before + 2);
 }
 
+// Resident memory of this process, in bytes.
+int64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * int64_t(::sysconf(_SC_PAGESIZE));
+}
+
+TEST(Safetensors, OpeningReadsNothingAndTouchingReadsOnlyWhatIsTouched) {
+  // Two 24 MB tensors: opening the file maps it, and only the pages of the tensor that is read
+  // become resident.
+  ScratchDir dir;
+  const std::string path = dir.file("big.safetensors");
+  {
+    const Tensor zeros = Tensor::zeros({6 << 20});
+    write_safetensors(path, {{"a", zeros}, {"b", zeros}});
+  }
+  const int64_t mb = 1 << 20;
+  const int64_t before = resident_bytes();
+  const SafetensorsFile f = read_safetensors(path);
+  const int64_t opened = resident_bytes();
+  EXPECT_LT(opened - before, 8 * mb);
+  const Tensor a = f.tensors.at("a");
+  const auto* p = static_cast<const uint8_t*>(a.raw_data());
+  volatile uint8_t sum = 0;
+  for (int64_t i = 0; i < a.numel() * 4; i += 4096) sum = uint8_t(sum + p[i]);
+  const int64_t touched = resident_bytes();
+  EXPECT_GT(touched - opened, 20 * mb);
+  EXPECT_LT(touched - opened, 40 * mb);
+}
+
 TEST(Safetensors, RoundTripsEveryEngineDtype) {
   ScratchDir dir;
   std::map<std::string, Tensor> tensors;

@@ -196,6 +196,44 @@ FileBytes zip_checkpoint(const ScratchDir& dir, const std::string& pickle, size_
   return map_file(path);
 }
 
+// ---- legacy storage views, which no recent PyTorch writes: a hand-made legacy checkpoint
+
+std::string pickled_str(const std::string& s) {
+  std::string p = "X";
+  for (int i = 0; i < 4; ++i) p.push_back(char((s.size() >> (8 * i)) & 0xff));
+  return p + s;
+}
+
+// {'r': the whole storage 'root' of 6 floats, 'v': a tensor on its view `view`}, then 6 floats.
+std::vector<uint8_t> legacy_with_view(const std::string& view) {
+  std::string b = "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19."s;  // magic number
+  b += "\x80\x02M\xe9\x03."s;                                                  // protocol 1001
+  b += "\x80\x02}" + pickled_str("little_endian") + "\x88s."s;                   // system info
+  const auto tensor = [](const std::string& view_metadata, const std::string& size) {
+    return "ctorch._utils\n_rebuild_tensor_v2\n((" + pickled_str("storage") + "ctorch\nFloatStorage\n" +
+           pickled_str("root") + pickled_str("cpu") + "K\x06" + view_metadata + "tQK\x00"s + size +
+           "(K\x01t\x89NtR";
+  };
+  b += "\x80\x02}(" + pickled_str("r") + tensor("N", "(K\x06t") + pickled_str("v") + tensor(view, "(K\x03t") + "u.";
+  b += "\x80\x02](" + pickled_str("root") + "e.";  // the storage keys
+  b += "\x06\x00\x00\x00\x00\x00\x00\x00"s;
+  for (float x : {0.f, 1.f, 2.f, 3.f, 4.f, 5.f}) b.append(reinterpret_cast<const char*>(&x), 4);
+  return std::vector<uint8_t>(b.begin(), b.end());
+}
+
+TEST(TorchCheckpointLegacy, StorageViews) {
+  const TensorFile f = parse_torch_checkpoint(
+      bytes_in_memory(legacy_with_view("(" + pickled_str("view") + "K\x02K\x03t"), "views.pt"));
+  EXPECT_EQ(f.tensors.at("r").to_vector<float>(), (std::vector<float>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(f.tensors.at("v").to_vector<float>(), (std::vector<float>{2, 3, 4}));
+  EXPECT_TRUE(throws_error(
+      [] { parse_torch_checkpoint(bytes_in_memory(legacy_with_view("(" + pickled_str("view") + "K\x04K\x03t"), "w.pt")); },
+      {"w.pt", "storage view [4, +3) is outside storage 'root'"}));
+  EXPECT_TRUE(throws_error(
+      [] { parse_torch_checkpoint(bytes_in_memory(legacy_with_view("K\x01"), "m.pt")); },
+      {"m.pt", "malformed storage view"}));
+}
+
 TEST(TorchCheckpointMalformed, HandMadeCheckpointReads) {
   ScratchDir dir;
   const TensorFile f = parse_torch_checkpoint(zip_checkpoint(dir, tensor_pickle(6, 0, int_tuple({2, 3}), int_tuple({3, 1})), 24));
