@@ -29,8 +29,9 @@ DType engine_dtype(ElementType t);
 bool stored_as_is(StoredType t);
 
 // A CPU storage holding `count` elements of engine_dtype(t), from the stored bytes at `src`
-// (which must hold count * element_size bytes). It aliases `src` when the bytes can be used as
-// they are, and is a converted copy otherwise. `what` names the data in error messages.
+// (which must hold count * element_size bytes). It aliases `src`, keeping `owner` alive, when
+// the bytes can be used as they are, and is a converted copy otherwise (always a copy when
+// `owner` is null). `what` names the data in error messages.
 std::shared_ptr<Storage> storage_from_bytes(const uint8_t* src, size_t count, StoredType t,
                                             const std::shared_ptr<void>& owner, const std::string& what);
 

@@ -81,7 +81,8 @@ Tensor numeric_array(const std::string& raw, const NumpyDType& dt, const Shape& 
 std::vector<std::string> text_items(const std::string& raw, const NumpyDType& dt, int64_t count,
                                     const std::string& where) {
   std::vector<std::string> out;
-  if (dt.itemsize == 0) return std::vector<std::string>(size_t(count));
+  // A zero-width text dtype would let a few bytes claim any number of items.
+  SH_CHECK(dt.itemsize > 0 || count == 0, where, ": numpy text dtype '", dt.spelling, "' has zero width");
   checked_byte_count(count, dt.itemsize, raw.size(), where + ": numpy text array");
   SH_CHECK(uint64_t(count) * dt.itemsize == raw.size(), where, ": numpy text array has ", raw.size(),
            " bytes for ", count, " items of ", dt.itemsize);
@@ -145,8 +146,8 @@ void become_array(pickle::Pickle& p, Object* o, const NumpyDType& dt, const Shap
   SH_CHECK(data->is(Kind::bytes) || data->is(Kind::string), where, ": numpy array data is a ",
            pickle::kind_name(data->kind), ", not bytes");
   if (dt.kind == 'U' || dt.kind == 'S') {
-    p.charge(data->text.size() + size_t(numel) * sizeof(Object));
-    std::vector<std::string> strings = text_items(data->text, dt, numel, where);
+    std::vector<std::string> strings = text_items(data->text, dt, numel, where);  // numel <= bytes
+    p.charge(data->text.size() + strings.size() * sizeof(Object));
     *o = Object{};
     if (shape.empty()) {
       o->kind = Kind::string;

@@ -62,19 +62,22 @@ struct StorageRef {
 // the _rebuild_* calls, numpy objects through numpy_pickle.
 class TorchResolver {
  public:
-  TorchResolver(pickle::Pickle& p, StorageLoader load) : p_(p), load_(std::move(load)), where_(p.name()) {}
+  // `big_endian`: the byte order of every storage's data.
+  TorchResolver(pickle::Pickle& p, bool big_endian, StorageLoader load)
+      : p_(p), big_endian_(big_endian), load_(std::move(load)), where_(p.name()) {}
 
   void run() {
     pickle::visit_post_order(p_, p_.root(), [&](Object* o) { resolve(o); });
   }
 
+  // The storages whose elements the file holds in another form than the engine ("i16",
+  // "f32 big-endian"), for TensorFile::stored_dtypes.
+  const std::unordered_map<const Storage*, std::string>& stored_types() const { return stored_types_; }
+
  private:
   void resolve(Object* o) {
-    if (o->is(Kind::persistent_id)) {
-      // A bare storage outside a tensor (torch.save(storage)): a 1-D tensor of its elements.
-      // Left alone here; rebuild calls read it through storage().
-      return;
-    }
+    // Storages (persistent ids) are read by the rebuild calls that use them; one saved on its
+    // own (torch.save(storage)) stays a node and shows in the metadata as such.
     if (!o->is(Kind::call)) return;
     if (resolve_numpy_object(p_, o, where_)) return;
     const std::string g = o->callee();
@@ -184,12 +187,9 @@ class TorchResolver {
     if (stored != dtype_name(engine_dtype(et))) stored_types_[s] = stored;
   }
 
- public:
-  bool big_endian_ = false;
-  std::unordered_map<const Storage*, std::string> stored_types_;
-
- private:
   pickle::Pickle& p_;
+  bool big_endian_;
+  std::unordered_map<const Storage*, std::string> stored_types_;
   StorageLoader load_;
   std::string where_;
   std::unordered_map<std::string, StorageRef> cache_;
@@ -203,7 +203,7 @@ TensorFile finish(const FileBytes& bytes, const char* format, pickle::Pickle& p,
   stem = stem.substr(0, stem.find('.'));
   flatten_into(f, p, p.root(), stem.empty() ? "tensor" : stem);
   for (auto& [name, t] : f.tensors)
-    if (auto it = resolver.stored_types_.find(t.storage().get()); it != resolver.stored_types_.end())
+    if (auto it = resolver.stored_types().find(t.storage().get()); it != resolver.stored_types().end())
       f.stored_dtypes[name] = it->second;
   return f;
 }
@@ -233,7 +233,7 @@ TensorFile parse_zip(const FileBytes& bytes) {
 
   const FileBytes pickled = zip.read(*pkl);
   auto p = pickle::Pickle::parse(pickled.data, pickled.size, 0, pickled.name, torch_globals());
-  TorchResolver resolver(*p, [&](const std::string& key, StoredType type, int64_t numel) {
+  TorchResolver resolver(*p, big_endian, [&](const std::string& key, StoredType type, int64_t numel) {
     const std::string name = prefix + "data/" + key;
     const ZipReader::Entry* e = zip.find(name);
     SH_CHECK(e != nullptr, bytes.name, ": storage '", key, "' is missing (no entry ", name, ")");
@@ -243,7 +243,6 @@ TensorFile parse_zip(const FileBytes& bytes) {
     const FileBytes data = zip.read(*e);
     return storage_from_bytes(data.data, size_t(numel), type, data.owner, data.name);
   });
-  resolver.big_endian_ = big_endian;
   resolver.run();
   return finish(bytes, "pytorch zip", *p, resolver);
 }
@@ -314,13 +313,12 @@ TensorFile parse_legacy(const FileBytes& bytes) {
   }
   SH_CHECK(in.at_end(), name, ": ", in.remaining(), " unexpected bytes after the last storage");
 
-  TorchResolver resolver(*p, [&](const std::string& key, StoredType type, int64_t numel) {
+  TorchResolver resolver(*p, !little->boolean, [&](const std::string& key, StoredType type, int64_t numel) {
     auto it = layout.find(key);
     SH_CHECK(it != layout.end() && listed.count(key), name, ": storage '", key, "' is missing from the file");
     return storage_from_bytes(bytes.data + it->second.offset, size_t(numel), type, bytes.owner,
                               name + ": storage '" + key + "'");
   });
-  resolver.big_endian_ = !little->boolean;
   resolver.run();
   return finish(bytes, "pytorch legacy", *p, resolver);
 }

@@ -131,14 +131,14 @@ ZipReader::ZipReader(FileBytes archive) : archive_(std::move(archive)) {
              " bytes at offset ", e.data_offset, " run past the start of the central directory");
     SH_CHECK(e.method == 0 || e.size / kMaxDeflateRatio <= e.compressed_size, where, " claims to inflate ",
              e.compressed_size, " bytes to ", e.size);
+    index_[e.name] = entries_.size();
     entries_.push_back(std::move(e));
   }
 }
 
 const ZipReader::Entry* ZipReader::find(const std::string& name) const {
-  for (const Entry& e : entries_)
-    if (e.name == name) return &e;
-  return nullptr;
+  auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &entries_[it->second];
 }
 
 FileBytes ZipReader::read(const Entry& e) const {

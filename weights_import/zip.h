@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "weights_import/file_bytes.h"
@@ -38,6 +39,7 @@ class ZipReader {
  private:
   FileBytes archive_;
   std::vector<Entry> entries_;
+  std::unordered_map<std::string, size_t> index_;  // name -> entry (the last one, as Python's zipfile)
 };
 
 // Writes stored (uncompressed) entries, with zip64 records where sizes or offsets need them.

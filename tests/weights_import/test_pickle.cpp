@@ -188,6 +188,14 @@ TEST(NumpyPickle, MalformedArraysAreNamed) {
   EXPECT_TRUE(throws_error([&] { run(array("K\x02\x85", "K\x01"s)); }, {"p.pkl", "not bytes"}));
   EXPECT_TRUE(throws_error([&] { run(array("\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x40\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x40\x86"s, "C\x00"s)); },
                            {"p.pkl", "64 bits"}));
+  // A zero-width text dtype cannot claim 2^40 items out of no bytes.
+  const std::string dtype_u0 = "cnumpy\ndtype\nX\x02\x00\x00\x00U0\x89\x88\x87R(K\x03X\x01\x00\x00\x00<NNNK\x00K\x04K\x08tb"s;
+  EXPECT_TRUE(throws_error(
+      [&] {
+        run("cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" "C\x01" "b\x87R(K\x01\x8a\x06\x00\x00\x00\x00\x00\x01\x85"s +
+            dtype_u0 + "\x89" + "C\x00tb."s);
+      },
+      {"p.pkl", "zero width"}));
   // An array without its BUILD.
   EXPECT_TRUE(throws_error([&] { run("cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" "C\x01" "b\x87R."s); },
                            {"p.pkl", "without its state"}));
