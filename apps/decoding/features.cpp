@@ -88,10 +88,13 @@ Features read_features(const std::string& path, Split split) {
     const int wanted = split == Split::train ? 0 : 1;
     for (int64_t i = 0; i < int64_t(places.size()); ++i)
       if (!(has_train && has_test) || places[size_t(i)].split == wanted) selected.push_back(i);
+    // THINGS' EEG rows follow the sorted order of the image paths below training_images/ and
+    // test_images/; other lists are taken in their own order.
     std::vector<int64_t> rows = selected;
-    std::stable_sort(rows.begin(), rows.end(), [&](int64_t a, int64_t b) {
-      return places[size_t(a)].key < places[size_t(b)].key;
-    });
+    if (has_train || has_test)
+      std::stable_sort(rows.begin(), rows.end(), [&](int64_t a, int64_t b) {
+        return places[size_t(a)].key < places[size_t(b)].key;
+      });
     f.reordered = rows != selected;
     if (rows.size() != places.size() || f.reordered) {
       f.x = index_select(f.x, 0, Tensor::from_vector(rows, {int64_t(rows.size())})).contiguous();

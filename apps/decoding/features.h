@@ -1,10 +1,11 @@
 #pragma once
 // Image features of one backbone layer, as `shallow extract` writes them: layer_<l>.npy
 // (float32 [n_images, dim]; more dims are flattened per image) and, beside it, images.txt with
-// the image of each row. EEG rows follow the sorted image order (see things_eeg.h), so when
-// images.txt is there the feature rows are put in sorted order of their paths. A file whose
-// images.txt lists both THINGS folders (paths through training_images/ and test_images/) holds
-// both sets; each split takes its own rows.
+// the image of each row. THINGS' EEG rows follow the sorted order of the image paths (see
+// things_eeg.h), so when images.txt lists THINGS images (paths through training_images/ or
+// test_images/) the feature rows are put in that order; rows of other lists keep their order.
+// A file whose images.txt lists both THINGS folders holds both sets; each split takes its own
+// rows. Without images.txt, rows are taken as they are.
 //
 // A features folder for a sweep holds layer_<l>.npy files (with one images.txt covering both
 // sets), or train/ and test/ subfolders each holding the same layer files.

@@ -136,15 +136,27 @@ EegSamples make_samples(const EegRecording& rec, bool average_repetitions,
     data = index_select(data, 2, Tensor::from_vector(index, {int64_t(index.size())}));
     s.ch_names = channels;
   }
-  const int64_t images = data.size(0), reps = data.size(1);
+  data = data.contiguous();
+  const int64_t images = data.size(0), reps = data.size(1), C = data.size(2), T = data.size(3);
   if (average_repetitions) {
     // Summed in double, as NumPy's mean of float32 data is accurate to well below its spacing.
-    s.eeg = div(sum(data.to(DType::f64), {1}), double(reps)).to(DType::f32).contiguous();
+    s.eeg = Tensor::empty({images, C, T});
+    const float* in = data.data<float>();
+    float* out = s.eeg.data<float>();
+    const int64_t trial = C * T;
+    std::vector<double> acc(static_cast<size_t>(trial));
+    for (int64_t i = 0; i < images; ++i) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t r = 0; r < reps; ++r) {
+        const float* x = in + (i * reps + r) * trial;
+        for (int64_t k = 0; k < trial; ++k) acc[size_t(k)] += x[k];
+      }
+      for (int64_t k = 0; k < trial; ++k) out[i * trial + k] = float(acc[size_t(k)] / double(reps));
+    }
     for (int64_t i = 0; i < images; ++i) s.image.push_back(i);
   } else {
     // Image-major: every repetition of image 0, then of image 1, ...
-    s.eeg = data.reshape({images * reps, data.size(2), data.size(3)}).contiguous();
-    if (s.eeg.storage() == rec.data.storage()) s.eeg = s.eeg.clone();
+    s.eeg = data.view({images * reps, C, T});
     for (int64_t i = 0; i < images; ++i)
       for (int64_t r = 0; r < reps; ++r) s.image.push_back(i);
   }

@@ -129,7 +129,7 @@ void check_resumable(const Checkpoint& c, const ModelSpec& spec, const TrainOpti
              value.dump(), "; resume with the same settings");
   const json a = c.spec.to_json(), b = spec.to_json();
   for (auto& [key, value] : b.items())
-    SH_CHECK(key == "embed_dim" || a.value(key, json()) == value, path, ": its model has ", key, " = ",
+    SH_CHECK(a.value(key, json()) == value, path, ": its model has ", key, " = ",
              a.value(key, json()).dump(), ", this run's has ", value.dump());
   SH_CHECK(c.epoch <= o.epochs, path, ": already trained ", c.epoch, " epochs, more than the ", o.epochs,
            " asked for");

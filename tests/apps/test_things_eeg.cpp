@@ -278,6 +278,16 @@ TEST(Features, WithoutAListRowsAreTakenAsTheyAre) {
   EXPECT_FALSE(f.reordered);
 }
 
+TEST(Features, OtherListsKeepTheirOrder) {
+  ScratchDir dir;
+  write_npy(dir.file("layer_0.npy"), Tensor::from_vector(std::vector<float>{0, 1, 2}, {3, 1}));
+  write_lines(dir.file("images.txt"), {"z.png", "a.png", "m.png"});
+  const Features f = read_features(dir.file("layer_0.npy"), Split::test);
+  EXPECT_EQ(f.x.to_vector<float>(), (std::vector<float>{0, 1, 2}));
+  EXPECT_FALSE(f.reordered);
+  EXPECT_EQ(f.images.front(), "z.png");
+}
+
 TEST(Features, BadFilesSayWhatIsWrong) {
   ScratchDir dir;
   write_npy(dir.file("nan.npy"), Tensor::from_vector(std::vector<float>{1, 2, NAN, 4}, {2, 2}));
