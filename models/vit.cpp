@@ -167,7 +167,9 @@ std::vector<Taps> taps_for(int64_t in, int64_t out, PosInterpolation how) {
     case PosInterpolation::bicubic_antialias: return antialiased_taps(in, out);
     case PosInterpolation::bicubic_scale_offset: {
       // DINOv2 asks for scale_factor = (out + 0.1) / in: F.interpolate takes the output size as
-      // floor(in * factor) = out but maps coordinates with the factor itself.
+      // floor(in * factor) = out but maps coordinates with the factor itself. (DINOv2's code
+      // pairs the factors with the axes in (width, height) order; for the square inputs it is
+      // used with, that is the same.)
       const double factor = (double(out) + 0.1) / double(in);
       return bicubic_taps(in, out, 1.0 / factor);
     }
