@@ -11,6 +11,7 @@
 #include "apps/decoding/extract.h"
 #include "apps/decoding/report.h"
 #include "apps/shallow/commands.h"
+#include "engine/allocator.h"
 #include "engine/threads.h"
 
 namespace shallow::cli {
@@ -43,6 +44,7 @@ int demo(const DemoFlags& f, Streams& s) {
   }
   for (const std::string& file : r.files) s.out << "wrote " << file << "\n";
   s.out << "took " << clock_text(r.seconds) << "\n";
+  s.out << "peak memory: " << human_bytes(memory_stats().peak_bytes) << "\n";
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "apps/decoding/report.h"
 #include "apps/decoding/sweep.h"
 #include "apps/shallow/commands.h"
+#include "engine/allocator.h"
 #include "engine/threads.h"
 
 namespace shallow::cli {
@@ -67,6 +68,7 @@ int sweep(const SweepFlags& f, Streams& s) {
   write_sweep_report(result, f.out, "Top-1 retrieval against layer depth");
   s.out << sweep_table(result) << "wrote " << (fs::path(f.out) / "sweep.csv").string() << ", "
         << (fs::path(f.out) / "sweep.svg").string() << "\n";
+  s.out << "peak memory: " << human_bytes(memory_stats().peak_bytes) << "\n";
   return 0;
 }
 

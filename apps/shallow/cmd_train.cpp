@@ -7,8 +7,10 @@
 
 #include "apps/decoding/cli_flags.h"
 #include "apps/decoding/evaluate.h"
+#include "apps/decoding/extract.h"
 #include "apps/decoding/features.h"
 #include "apps/shallow/commands.h"
+#include "engine/allocator.h"
 #include "engine/threads.h"
 
 namespace shallow::cli {
@@ -85,6 +87,7 @@ int train(const TrainFlags& f, Streams& s) {
         << 1.0 / double(r.candidates) << ")" << (eeg.data.test.simulated ? "  [SIMULATED data]" : "") << "\n"
         << "wrote " << (out / "metrics.json").string() << ", " << checkpoint << ", " << (out / "train.log").string()
         << "\n";
+  s.out << "peak memory: " << human_bytes(memory_stats().peak_bytes) << "\n";
   return 0;
 }
 

@@ -130,13 +130,18 @@ TEST(SimulatedSet, WrittenAsTheRestOfThePipelineReadsIt) {
 }
 
 // The test the simulator exists for. A small configuration with fixed seeds: every layer of
-// the random ViT, one training each.
+// a narrower random ViT, one training each. (With simulation seeds 2026, 7 and 3 it found layer
+// 3 at top-1 0.40 to 0.42, the final layer at 0.17 to 0.22, the input layer below 0.08.)
 TEST(SimulatedSweep, FindsThePlantedLayer) {
   DemoOptions o = demo_options(/*quick=*/true);
   o.simulation.train_concepts = 150;  // 600 training images, 200 test images
+  o.simulation.width = 96;            // half the demo's ViT width, 3 heads of 32
+  o.simulation.mlp = 384;
+  o.simulation.times = 50;            // 50 time points at 50 Hz
+  o.simulation.rate = 50;
   o.model.embed_dim = 128;
   o.model.shared_dim = 128;
-  o.train.epochs = 12;
+  o.train.epochs = 8;
   o.seeds = {0};  // the simulation's own seed is fixed by SimulationConfig's default
   o.out_dir = (fs::temp_directory_path() / ("shallow_test_sweep_" + std::to_string(::getpid()))).string();
   std::ostringstream log;
