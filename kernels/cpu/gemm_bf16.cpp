@@ -1,0 +1,253 @@
+#include "kernels/cpu/gemm_bf16.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <stdexcept>
+
+#include "kernels/cpu/gemm_bf16_micro.h"
+#include "kernels/cpu/parallel.h"
+
+namespace shallow::cpu {
+namespace {
+
+using namespace gemm_bf16_detail;
+
+constexpr int64_t MR = kGemmBf16MR;
+constexpr int64_t NR = kGemmBf16NR;
+// Cache blocks. A KC-deep micro-panel of B (16 KB) and one of A (6 KB) sit in L1 while the
+// micro-kernel runs; the MC x KC block of A (72 KB), the KC x NC block of B (256 KB) and the
+// MC x NC f32 tile of C being summed (288 KB) share the 1 MB L2.
+constexpr int64_t KC = 256;      // even, so that every block starts on a k-pair
+constexpr int64_t MC = 12 * MR;  // rows of C per task
+constexpr int64_t NC = 16 * NR;  // columns of C per task
+
+static_assert(KC % 2 == 0 && MC % MR == 0 && NC % NR == 0);
+
+bool cpu_has_avx512_bf16() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+GemmBf16Path best_path() {
+  return avx512_compiled() && cpu_has_avx512_bf16() ? GemmBf16Path::avx512_bf16
+                                                    : GemmBf16Path::scalar;
+}
+
+std::atomic<GemmBf16Path>& chosen_path() {
+  static std::atomic<GemmBf16Path> path{best_path()};
+  return path;
+}
+
+inline uint32_t pair_word(bf16 lo, bf16 hi) { return uint32_t(lo.bits) | (uint32_t(hi.bits) << 16); }
+
+// Rows [i0, i0 + rows) of op(A), every k, as ceil(rows / MR) panels; panel q holds, for each
+// k-pair p, the MR words of its rows (zero past M and K). Panels are `pairs * MR` words apart.
+void pack_a(bool trans_a, const bf16* A, int64_t lda, int64_t i0, int64_t rows, int64_t K,
+            uint32_t* out) {
+  const int64_t pairs = (K + 1) / 2;
+  const bf16 zero;
+  for (int64_t q = 0; q * MR < rows; ++q) {
+    uint32_t* panel = out + q * pairs * MR;
+    for (int64_t r = 0; r < MR; ++r) {
+      const int64_t local = q * MR + r;
+      if (local >= rows) {
+        for (int64_t p = 0; p < pairs; ++p) panel[p * MR + r] = 0;
+        continue;
+      }
+      const int64_t i = i0 + local;
+      if (!trans_a) {
+        const bf16* row = A + i * lda;
+        for (int64_t p = 0; p < K / 2; ++p) panel[p * MR + r] = pair_word(row[2 * p], row[2 * p + 1]);
+        if (K % 2) panel[(pairs - 1) * MR + r] = pair_word(row[K - 1], zero);
+      } else {
+        for (int64_t p = 0; p < K / 2; ++p)
+          panel[p * MR + r] = pair_word(A[2 * p * lda + i], A[(2 * p + 1) * lda + i]);
+        if (K % 2) panel[(pairs - 1) * MR + r] = pair_word(A[(K - 1) * lda + i], zero);
+      }
+    }
+  }
+}
+
+template <class TC>
+inline TC from_f32(float v) {
+  if constexpr (std::is_same_v<TC, float>) return v;
+  else return bf16(v);
+}
+
+// C[rows, cols] = tile (+ bias), where the tile is the f32 sum of the micro-kernels.
+template <class TC>
+void store_tile(const float* tile, int64_t ldt, int64_t rows, int64_t cols, const float* bias,
+                TC* C, int64_t ldc) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* t = tile + i * ldt;
+    TC* c = C + i * ldc;
+    if (bias) for (int64_t j = 0; j < cols; ++j) c[j] = from_f32<TC>(t[j] + bias[j]);
+    else for (int64_t j = 0; j < cols; ++j) c[j] = from_f32<TC>(t[j]);
+  }
+}
+
+// Per-thread buffers, kept across tasks: the packed rows of A (every k) and the C tile.
+struct Scratch {
+  std::vector<uint32_t> a;
+  std::vector<float> tile;
+  int64_t packed_row_block = -1;
+};
+
+// One task: rows [i0, i0 + rows) and panels [j0, j0 + panels) of C.
+template <class TC>
+void run_task(int64_t row_block, int64_t i0, int64_t rows, int64_t j0, int64_t panels,
+              bool trans_a, const bf16* A, int64_t lda, const PackedBf16B& B, const float* bias,
+              TC* C, int64_t ldc, Scratch& s, bool use_avx512) {
+  const int64_t K = B.K(), pairs = B.pairs();
+  const int64_t row_panels = (rows + MR - 1) / MR;
+  if (s.packed_row_block != row_block) {
+    s.a.resize(size_t(row_panels * pairs * MR));
+    pack_a(trans_a, A, lda, i0, rows, K, s.a.data());
+    s.packed_row_block = row_block;
+  }
+  const int64_t ldt = panels * NR;
+  s.tile.resize(size_t(row_panels * MR * ldt));  // the first k block writes every element
+  auto micro = use_avx512 ? micro_avx512 : micro_scalar;
+  for (int64_t p0 = 0; p0 < pairs; p0 += KC / 2) {
+    const int64_t pc = std::min(KC / 2, pairs - p0);
+    for (int64_t jp = 0; jp < panels; ++jp) {
+      const uint32_t* b = B.panel(j0 + jp) + p0 * NR;
+      for (int64_t q = 0; q < row_panels; ++q)
+        micro(pc, s.a.data() + (q * pairs + p0) * MR, b, s.tile.data() + q * MR * ldt + jp * NR,
+              ldt, p0 > 0);
+    }
+  }
+  const int64_t col0 = j0 * NR, cols = std::min(B.N() - col0, ldt);
+  store_tile(s.tile.data(), ldt, rows, cols, bias ? bias + col0 : nullptr, C + i0 * ldc + col0, ldc);
+}
+
+}  // namespace
+
+namespace gemm_bf16_detail {
+
+void micro_scalar(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws, int64_t ldws,
+                  bool accumulate) {
+  float acc[MR][NR] = {};
+  for (int64_t p = 0; p < pairs; ++p, a += MR, b += NR)
+    for (int64_t r = 0; r < MR; ++r) {
+      const float a_lo = bits_to_float(a[r] << 16), a_hi = bits_to_float(a[r] & 0xffff0000u);
+      for (int64_t c = 0; c < NR; ++c)
+        acc[r][c] += a_lo * bits_to_float(b[c] << 16) + a_hi * bits_to_float(b[c] & 0xffff0000u);
+    }
+  for (int64_t r = 0; r < MR; ++r)
+    for (int64_t c = 0; c < NR; ++c)
+      ws[r * ldws + c] = accumulate ? ws[r * ldws + c] + acc[r][c] : acc[r][c];
+}
+
+}  // namespace gemm_bf16_detail
+
+bool gemm_bf16_avx512_available() { return avx512_compiled() && cpu_has_avx512_bf16(); }
+
+void set_gemm_bf16_path(GemmBf16Path path) {
+  if (path == GemmBf16Path::automatic) path = best_path();
+  if (path == GemmBf16Path::avx512_bf16 && !gemm_bf16_avx512_available())
+    throw std::invalid_argument("gemm_bf16: AVX512_BF16 is not available on this CPU or build");
+  chosen_path().store(path);
+}
+
+GemmBf16Path gemm_bf16_path() { return chosen_path().load(); }
+
+const char* gemm_bf16_path_name(GemmBf16Path path) {
+  switch (path) {
+    case GemmBf16Path::automatic: return "automatic";
+    case GemmBf16Path::avx512_bf16: return "avx512_bf16";
+    case GemmBf16Path::scalar: return "scalar";
+  }
+  return "?";
+}
+
+PackedBf16B::PackedBf16B(bool trans_b, int64_t K, int64_t N, const bf16* B, int64_t ldb)
+    : K_(K), N_(N) {
+  const int64_t pairs = this->pairs(), n_panels = panels();
+  data_.assign(size_t(n_panels * pairs * NR), 0u);
+  const bf16 zero;
+  auto at = [&](int64_t k, int64_t j) {
+    return k >= K ? zero : trans_b ? B[j * ldb + k] : B[k * ldb + j];
+  };
+  parallel_for(0, n_panels, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, pairs * NR)),
+               [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      uint32_t* panel = data_.data() + q * pairs * NR;
+      const int64_t cols = std::min(NR, N - q * NR);
+      for (int64_t p = 0; p < pairs; ++p)
+        for (int64_t c = 0; c < cols; ++c)
+          panel[p * NR + c] = pair_word(at(2 * p, q * NR + c), at(2 * p + 1, q * NR + c));
+    }
+  });
+}
+
+template <class TC>
+void gemm_bf16_packed(bool trans_a, int64_t M, const bf16* A, int64_t lda, const PackedBf16B& B,
+                      const float* bias, TC* C, int64_t ldc) {
+  const int64_t N = B.N();
+  if (M <= 0 || N <= 0) return;
+  if (B.K() == 0) {
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = from_f32<TC>(bias ? bias[j] : 0.0f);
+    return;
+  }
+  const bool use_avx512 = gemm_bf16_path() == GemmBf16Path::avx512_bf16;
+  const int64_t row_blocks = (M + MC - 1) / MC;
+  const int64_t panels_per_task = NC / NR;
+  const int64_t col_blocks = (B.panels() + panels_per_task - 1) / panels_per_task;
+  // Tasks run row block by row block, so that a thread's consecutive tasks reuse its packed A.
+  // A task is worth a thread when it has some work: at least ~1 M multiply-adds.
+  const int64_t work = std::min(M, MC) * std::min(N, NC) * B.K();
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 20) / std::max<int64_t>(1, work));
+  parallel_for(0, row_blocks * col_blocks, grain, [&](int64_t t0, int64_t t1) {
+    Scratch scratch;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t rb = t / col_blocks, cb = t % col_blocks;
+      const int64_t i0 = rb * MC, j0 = cb * panels_per_task;
+      run_task(rb, i0, std::min(MC, M - i0), j0, std::min(panels_per_task, B.panels() - j0),
+               trans_a, A, lda, B, bias, C, ldc, scratch, use_avx512);
+    }
+  });
+}
+
+template <class TC>
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const bf16* A,
+               int64_t lda, const bf16* B, int64_t ldb, const float* bias, TC* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  gemm_bf16_packed(trans_a, M, A, lda, PackedBf16B(trans_b, K, N, B, ldb), bias, C, ldc);
+}
+
+template <class TC>
+void gemm_bf16_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                       const bf16* A, int64_t lda, int64_t stride_a, const bf16* B, int64_t ldb,
+                       int64_t stride_b, const float* bias, TC* C, int64_t ldc, int64_t stride_c) {
+  if (batch <= 0 || M <= 0 || N <= 0) return;
+  PackedBf16B shared;
+  if (stride_b == 0) shared = PackedBf16B(trans_b, K, N, B, ldb);
+  for (int64_t b = 0; b < batch; ++b) {
+    if (stride_b == 0) {
+      gemm_bf16_packed(trans_a, M, A + b * stride_a, lda, shared, bias, C + b * stride_c, ldc);
+    } else {
+      gemm_bf16(trans_a, trans_b, M, N, K, A + b * stride_a, lda, B + b * stride_b, ldb, bias,
+                C + b * stride_c, ldc);
+    }
+  }
+}
+
+#define SH_INSTANTIATE(TC)                                                                      \
+  template void gemm_bf16_packed<TC>(bool, int64_t, const bf16*, int64_t, const PackedBf16B&,   \
+                                     const float*, TC*, int64_t);                               \
+  template void gemm_bf16<TC>(bool, bool, int64_t, int64_t, int64_t, const bf16*, int64_t,      \
+                              const bf16*, int64_t, const float*, TC*, int64_t);                \
+  template void gemm_bf16_batched<TC>(int64_t, bool, bool, int64_t, int64_t, int64_t,           \
+                                      const bf16*, int64_t, int64_t, const bf16*, int64_t,      \
+                                      int64_t, const float*, TC*, int64_t, int64_t);
+SH_INSTANTIATE(float)
+SH_INSTANTIATE(bf16)
+#undef SH_INSTANTIATE
+
+}  // namespace shallow::cpu

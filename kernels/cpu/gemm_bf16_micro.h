@@ -1,0 +1,22 @@
+#pragma once
+// The micro-kernels of gemm_bf16 (kernels/cpu/gemm_bf16.h), shared by the driver and the file
+// built for AVX512_BF16. Declarations only: that file is compiled with its own instruction-set
+// flags, so it must not instantiate inline code that other files also use (the linker could keep
+// its AVX-512 copy for everyone).
+#include <cstdint>
+
+namespace shallow::cpu::gemm_bf16_detail {
+
+// One MR x NR tile of C in f32: ws[r * ldws + c] = (accumulate ? ws[r * ldws + c] : 0)
+//   + sum over p < pairs of  lo(a[p*MR + r]) * lo(b[p*NR + c]) + hi(a[p*MR + r]) * hi(b[p*NR + c]),
+// where a word holds two bf16, lo the even k and hi the odd one.
+void micro_scalar(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws, int64_t ldws,
+                  bool accumulate);
+
+// The same on vdpbf16ps. Callable only where avx512_compiled() and the CPU supports it.
+void micro_avx512(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws, int64_t ldws,
+                  bool accumulate);
+// Whether micro_avx512 was built with the AVX512_BF16 instructions (a stub otherwise).
+bool avx512_compiled();
+
+}  // namespace shallow::cpu::gemm_bf16_detail
