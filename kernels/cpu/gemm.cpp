@@ -1,137 +1,267 @@
+// The gemm driver, in the manner of BLIS: for each kc x nc block of op(B) (packed once and
+// shared by the threads), each thread packs mc x kc blocks of op(A) and sweeps the register
+// tiles of the block with the micro-kernel chosen for this CPU (gemm_dispatch.cpp). The
+// epilogue (bias, activation) is applied to each tile right after its last k block is written,
+// while the tile is still in L1.
 #include "kernels/cpu/gemm.h"
 
 #include <algorithm>
-#include <vector>
+#include <barrier>
+#include <cstddef>
+#include <new>
 
+#include "kernels/cpu/gemm_kernels.h"
 #include "kernels/cpu/parallel.h"
 
 namespace shallow::cpu {
 namespace {
 
-// Cache blocks: a KC x NC panel of B stays in L2 while rows of A stream through it.
-constexpr int64_t KC = 256;
-constexpr int64_t NC = 512;
-constexpr int64_t MR = 4;  // rows of C updated together, reusing each loaded B row
+using gemm_detail::MicroKernel;
 
-// Packs op(B)[k0:k0+kc, n0:n0+nc] into a contiguous row-major kc x nc panel.
 template <class T>
-void pack_b(bool trans_b, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t n0,
-            int64_t nc, T* panel) {
-  for (int64_t k = 0; k < kc; ++k)
-    for (int64_t j = 0; j < nc; ++j)
-      panel[k * nc + j] = trans_b ? B[(n0 + j) * ldb + (k0 + k)] : B[(k0 + k) * ldb + (n0 + j)];
+const MicroKernel<T>& kernel_for();
+
+template <>
+const MicroKernel<float>& kernel_for<float>() {
+  switch (gemm_isa()) {
+    case GemmIsa::avx512: return gemm_detail::avx512_kernel_f32();
+    case GemmIsa::avx2: return gemm_detail::avx2_kernel_f32();
+    case GemmIsa::generic: break;
+  }
+  return gemm_detail::generic_kernel_f32();
 }
 
-template <class T>
-inline T a_at(bool trans_a, const T* A, int64_t lda, int64_t i, int64_t k) {
-  return trans_a ? A[k * lda + i] : A[i * lda + k];
+template <>
+const MicroKernel<double>& kernel_for<double>() {
+  return gemm_detail::generic_kernel_f64();
 }
 
-// C[m0:m1, n0:n0+nc] += alpha * op(A)[m0:m1, k0:k0+kc] * panel.
+// Grow-only 64-byte-aligned scratch memory, kept per thread so that repeated gemms neither
+// allocate nor touch fresh pages.
+class Scratch {
+ public:
+  ~Scratch() { release(); }
+  template <class T>
+  T* get(size_t n) {
+    const size_t bytes = n * sizeof(T);
+    if (bytes > bytes_) {
+      release();
+      ptr_ = ::operator new(bytes, std::align_val_t{64});
+      bytes_ = bytes;
+    }
+    return static_cast<T*>(ptr_);
+  }
+
+ private:
+  void release() {
+    if (ptr_) ::operator delete(ptr_, std::align_val_t{64});
+    ptr_ = nullptr;
+    bytes_ = 0;
+  }
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+thread_local Scratch scratch_a, scratch_b;
+
 template <class T>
-void block(bool trans_a, const T* A, int64_t lda, const T* panel, int64_t k0, int64_t kc,
-           int64_t n0, int64_t nc, int64_t m0, int64_t m1, T alpha, T* C, int64_t ldc) {
-  int64_t i = m0;
-  for (; i + MR <= m1; i += MR) {
-    T* c0 = C + (i + 0) * ldc + n0;
-    T* c1 = C + (i + 1) * ldc + n0;
-    T* c2 = C + (i + 2) * ldc + n0;
-    T* c3 = C + (i + 3) * ldc + n0;
-    for (int64_t k = 0; k < kc; ++k) {
-      const T a0 = alpha * a_at(trans_a, A, lda, i + 0, k0 + k);
-      const T a1 = alpha * a_at(trans_a, A, lda, i + 1, k0 + k);
-      const T a2 = alpha * a_at(trans_a, A, lda, i + 2, k0 + k);
-      const T a3 = alpha * a_at(trans_a, A, lda, i + 3, k0 + k);
-      const T* b = panel + k * nc;
-      for (int64_t j = 0; j < nc; ++j) {
-        const T bj = b[j];
-        c0[j] += a0 * bj;
-        c1[j] += a1 * bj;
-        c2[j] += a2 * bj;
-        c3[j] += a3 * bj;
+struct Problem {
+  bool trans_a, trans_b;
+  int64_t M, N, K;
+  T alpha;
+  const T* A;
+  int64_t lda;
+  const T* B;
+  int64_t ldb;
+  T beta;
+  T* C;
+  int64_t ldc;
+  const GemmEpilogue<T>* ep;
+};
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The threads form a grid: tm groups split the rows of C, tn groups split the columns of each
+// nc block. Picks the grid whose busiest thread has the fewest register tiles; on a tie, more
+// row groups, since those share the packed B and do not pack A twice.
+struct Grid {
+  int tm = 1, tn = 1;
+};
+
+Grid choose_grid(int threads, int64_t m_tiles, int64_t n_tiles) {
+  Grid best{threads, 1};
+  int64_t best_cost = -1;
+  for (int tm = threads; tm >= 1; --tm) {
+    if (threads % tm) continue;
+    const int tn = threads / tm;
+    const int64_t cost = ceil_div(m_tiles, tm) * ceil_div(n_tiles, tn);
+    if (best_cost < 0 || cost < best_cost) { best = {tm, tn}; best_cost = cost; }
+  }
+  return best;
+}
+
+// Writes an mr x nr result held in `tile` into the m x n corner of C that exists.
+template <class T>
+void merge_edge(const T* tile, int64_t nr, int64_t m, int64_t n, T alpha, T beta, T* c,
+                int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      T& dst = c[i * ldc + j];
+      dst = beta == T(0) ? alpha * tile[i * nr + j] : alpha * tile[i * nr + j] + beta * dst;
+    }
+}
+
+// Thread t of `threads`: packs its share of each B block, waits for the others, then computes
+// its rows x columns of C. `sync` is null when the thread runs alone.
+template <class T>
+void run_thread(const Problem<T>& p, const MicroKernel<T>& kern, int t, int threads, Grid grid,
+                T* packed_b, std::barrier<>* sync) {
+  const GemmBlocking& bl = kern.blocking;
+  const int64_t mr = bl.mr, nr = bl.nr;
+  const int64_t m_tiles = ceil_div(p.M, mr);
+  const int row_group = t / grid.tn, col_group = t % grid.tn;
+  const int64_t i_begin = std::min(p.M, m_tiles * row_group / grid.tm * mr);
+  const int64_t i_end = std::min(p.M, m_tiles * (row_group + 1) / grid.tm * mr);
+  T* packed_a = scratch_a.get<T>(size_t(bl.mc * bl.kc));
+  T edge[16 * 64];  // one register tile, for tiles that overhang C's edge
+  const GemmEpilogue<T>& ep = *p.ep;
+
+  for (int64_t jc = 0; jc < p.N; jc += bl.nc) {
+    const int64_t nc = std::min(bl.nc, p.N - jc);
+    const int64_t panels = ceil_div(nc, nr);
+    for (int64_t pc = 0; pc < p.K; pc += bl.kc) {
+      const int64_t kc = std::min(bl.kc, p.K - pc);
+      const int64_t pb0 = panels * t / threads, pb1 = panels * (t + 1) / threads;
+      if (pb1 > pb0)
+        gemm_detail::pack_b(p.trans_b, p.B, p.ldb, pc, kc, jc + pb0 * nr,
+                            std::min(nc, pb1 * nr) - pb0 * nr, nr, packed_b + pb0 * nr * kc);
+      if (sync) sync->arrive_and_wait();
+
+      const T beta = pc == 0 ? p.beta : T(1);
+      const bool last = pc + kc == p.K;
+      const int64_t jp0 = panels * col_group / grid.tn, jp1 = panels * (col_group + 1) / grid.tn;
+      for (int64_t ic = i_begin; ic < i_end; ic += bl.mc) {
+        const int64_t mc = std::min(bl.mc, i_end - ic);
+        gemm_detail::pack_a(p.trans_a, p.A, p.lda, ic, mc, pc, kc, mr, packed_a);
+        for (int64_t jp = jp0; jp < jp1; ++jp) {
+          const int64_t j0 = jc + jp * nr, n = std::min(nr, p.N - j0);
+          const T* b = packed_b + jp * nr * kc;
+          for (int64_t ir = 0; ir < mc; ir += mr) {
+            const int64_t m = std::min(mr, mc - ir);
+            const T* a = packed_a + ir * kc;
+            T* c = p.C + (ic + ir) * p.ldc + j0;
+            if (m == mr && n == nr) {
+              kern.tile(kc, a, b, c, p.ldc, p.alpha, beta);
+            } else {
+              kern.tile(kc, a, b, edge, nr, T(1), T(0));
+              merge_edge(edge, nr, m, n, p.alpha, beta, c, p.ldc);
+            }
+            if (last && ep.active())
+              kern.epilogue(c, p.ldc, m, n,
+                            ep.bias ? ep.bias + (ep.bias_per_row ? ic + ir : j0) : nullptr,
+                            ep.bias_per_row, ep.act);
+          }
+        }
       }
-    }
-  }
-  for (; i < m1; ++i) {
-    T* c = C + i * ldc + n0;
-    for (int64_t k = 0; k < kc; ++k) {
-      const T a = alpha * a_at(trans_a, A, lda, i, k0 + k);
-      const T* b = panel + k * nc;
-      for (int64_t j = 0; j < nc; ++j) c[j] += a * b[j];
+      if (sync) sync->arrive_and_wait();  // the B block is about to be overwritten
     }
   }
 }
 
+// Below this many flops a gemm stays on one thread (about 20 us of one core's work).
+constexpr double kMinFlopsToSplit = 2e6;
+
 template <class T>
-void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
-  for (int64_t i = 0; i < M; ++i) {
-    T* c = C + i * ldc;
-    if (beta == T(0)) std::fill(c, c + N, T(0));  // beta 0 ignores NaN in C, as BLAS does
-    else if (beta != T(1)) for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+void run(const Problem<T>& p, bool allow_threads) {
+  const MicroKernel<T>& kern = kernel_for<T>();
+  const GemmBlocking& bl = kern.blocking;
+  const double flops = 2.0 * double(p.M) * double(p.N) * double(p.K);
+  const int threads = allow_threads && flops >= kMinFlopsToSplit ? num_threads() : 1;
+  const int64_t nc_max = ceil_div(std::min(bl.nc, p.N), bl.nr) * bl.nr;
+  T* packed_b = scratch_b.get<T>(size_t(std::min(bl.kc, p.K) * nc_max));
+  if (threads == 1) {
+    run_thread(p, kern, 0, 1, Grid{}, packed_b, nullptr);
+    return;
   }
+  const Grid grid = choose_grid(threads, ceil_div(p.M, bl.mr), ceil_div(std::min(bl.nc, p.N), bl.nr));
+  std::barrier<> sync(threads);
+  parallel_for(0, threads, 1, [&](int64_t t0, int64_t t1) {
+    if (t1 - t0 == 1) run_thread(p, kern, int(t0), threads, grid, packed_b, &sync);
+    else run_thread(p, kern, 0, 1, Grid{}, packed_b, nullptr);  // nested: no pool, one thread
+  });
 }
 
-// One gemm on the calling thread, restricted to rows [m0, m1) of C.
+// C = act(beta * C + bias): the whole gemm when op(A) op(B) contributes nothing (K == 0 or
+// alpha == 0), in which case A and B are not read.
 template <class T>
-void gemm_rows(bool trans_a, bool trans_b, int64_t m0, int64_t m1, int64_t N, int64_t K,
-               T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
-               std::vector<T>& panel) {
-  for (int64_t n0 = 0; n0 < N; n0 += NC) {
-    const int64_t nc = std::min(NC, N - n0);
-    for (int64_t k0 = 0; k0 < K; k0 += KC) {
-      const int64_t kc = std::min(KC, K - k0);
-      panel.resize(size_t(kc * nc));
-      pack_b(trans_b, B, ldb, k0, kc, n0, nc, panel.data());
-      block(trans_a, A, lda, panel.data(), k0, kc, n0, nc, m0, m1, alpha, C, ldc);
+void scale_only(const Problem<T>& p) {
+  const MicroKernel<T>& kern = kernel_for<T>();
+  parallel_for(0, p.M, std::max<int64_t>(1, 16384 / p.N), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      T* c = p.C + i * p.ldc;
+      if (p.beta == T(0)) std::fill(c, c + p.N, T(0));
+      else if (p.beta != T(1)) for (int64_t j = 0; j < p.N; ++j) c[j] *= p.beta;
     }
-  }
+    if (p.ep->active())
+      kern.epilogue(p.C + i0 * p.ldc, p.ldc, i1 - i0, p.N,
+                    p.ep->bias ? p.ep->bias + (p.ep->bias_per_row ? i0 : 0) : nullptr,
+                    p.ep->bias_per_row, p.ep->act);
+  });
+}
+
+template <class T>
+void gemm_one(const Problem<T>& p, bool allow_threads) {
+  if (p.M <= 0 || p.N <= 0) return;
+  if (p.K <= 0 || p.alpha == T(0)) return scale_only(p);
+  run(p, allow_threads);
 }
 
 }  // namespace
+
+template <class T>
+void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+             int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc,
+             const GemmEpilogue<T>& epilogue) {
+  gemm_one(Problem<T>{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &epilogue},
+           true);
+}
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  gemm_ex(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, GemmEpilogue<T>{});
+}
 
 template <class T>
 void gemm_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                   T alpha, const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
                   int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c) {
   if (batch <= 0 || M <= 0 || N <= 0) return;
-  // Threads split the batch when there are enough matrices, otherwise the rows of each.
-  const int64_t flops_per_row = std::max<int64_t>(1, N * K);
-  if (batch >= num_threads()) {
+  const GemmEpilogue<T> none;
+  auto one = [&](int64_t b, bool allow_threads) {
+    gemm_one(Problem<T>{trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b,
+                        ldb, beta, C + b * stride_c, ldc, &none},
+             allow_threads);
+  };
+  // Whole matrices per thread when they divide evenly or are many; otherwise each gemm is
+  // split among the threads, so that 3 matrices on 2 threads do not take 2 rounds.
+  const int threads = num_threads();
+  if (threads > 1 && (batch % threads == 0 || batch >= 4 * threads)) {
     parallel_for(0, batch, 1, [&](int64_t b0, int64_t b1) {
-      std::vector<T> panel;
-      for (int64_t b = b0; b < b1; ++b) {
-        T* c = C + b * stride_c;
-        scale_c(M, N, beta, c, ldc);
-        if (K > 0)
-          gemm_rows(trans_a, trans_b, 0, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b,
-                    ldb, c, ldc, panel);
-      }
+      for (int64_t b = b0; b < b1; ++b) one(b, false);
     });
-    return;
-  }
-  for (int64_t b = 0; b < batch; ++b) {
-    T* c = C + b * stride_c;
-    const T* a = A + b * stride_a;
-    const T* bb = B + b * stride_b;
-    parallel_for(0, M, std::max<int64_t>(MR, 65536 / flops_per_row), [&](int64_t m0, int64_t m1) {
-      std::vector<T> panel;
-      scale_c(m1 - m0, N, beta, c + m0 * ldc, ldc);
-      if (K > 0) gemm_rows(trans_a, trans_b, m0, m1, N, K, alpha, a, lda, bb, ldb, c, ldc, panel);
-    });
+  } else {
+    for (int64_t b = 0; b < batch; ++b) one(b, true);
   }
 }
 
-template <class T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  gemm_batched<T>(1, trans_a, trans_b, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0);
-}
-
-#define SH_INSTANTIATE(T)                                                                     \
+#define SH_INSTANTIATE(T)                                                                      \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, \
-                        int64_t, T, T*, int64_t);                                             \
-  template void gemm_batched<T>(int64_t, bool, bool, int64_t, int64_t, int64_t, T, const T*,  \
-                                int64_t, int64_t, const T*, int64_t, int64_t, T, T*, int64_t,  \
+                        int64_t, T, T*, int64_t);                                              \
+  template void gemm_ex<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t,         \
+                           const T*, int64_t, T, T*, int64_t, const GemmEpilogue<T>&);         \
+  template void gemm_batched<T>(int64_t, bool, bool, int64_t, int64_t, int64_t, T, const T*,   \
+                                int64_t, int64_t, const T*, int64_t, int64_t, T, T*, int64_t,   \
                                 int64_t);
 SH_INSTANTIATE(float)
 SH_INSTANTIATE(double)

@@ -1,0 +1,30 @@
+#pragma once
+// Which micro-kernel the gemm runs (chosen at run time from the CPU's features) and the block
+// sizes that go with it, exposed so that tests can aim at every edge of the blocking.
+#include <cstdint>
+
+namespace shallow::cpu {
+
+enum class GemmIsa { generic, avx2, avx512 };
+
+const char* gemm_isa_name(GemmIsa isa);
+
+// Register tile (mr x nr) and cache blocks (mc x kc of A, kc x nc of B) of one kernel.
+struct GemmBlocking {
+  int64_t mr, nr, mc, kc, nc;
+};
+
+// float kernels, per ISA; double always runs the generic kernel.
+GemmBlocking gemm_blocking_f32(GemmIsa isa);
+GemmBlocking gemm_blocking_f64();
+
+// Whether this CPU (and the build) can run the kernel.
+bool gemm_isa_supported(GemmIsa isa);
+// The float kernel in use: the forced one, else the best one supported.
+GemmIsa gemm_isa();
+// Forces a kernel (throws std::invalid_argument when unsupported); reset_gemm_isa() undoes it.
+// Not meant to be switched while gemms run on other threads.
+void set_gemm_isa_for_testing(GemmIsa isa);
+void reset_gemm_isa();
+
+}  // namespace shallow::cpu

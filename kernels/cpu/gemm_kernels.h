@@ -1,0 +1,36 @@
+#pragma once
+// Internal interface between the gemm driver and its micro-kernels (one file per ISA).
+#include <cstdint>
+
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_config.h"
+
+namespace shallow::cpu::gemm_detail {
+
+template <class T>
+struct MicroKernel {
+  GemmBlocking blocking;
+  // C[mr x nr] = alpha * Apanel * Bpanel + beta * C, over kc steps of the packed panels
+  // (a: kc x mr, b: kc x nr, both contiguous). beta == 0 does not read C.
+  void (*tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta);
+  // Bias and activation over an m x n piece of C; bias already points at its first element.
+  void (*epilogue)(T* c, int64_t ldc, int64_t m, int64_t n, const T* bias, bool bias_per_row,
+                   GemmActivation act);
+};
+
+const MicroKernel<float>& avx512_kernel_f32();
+const MicroKernel<float>& avx2_kernel_f32();
+const MicroKernel<float>& generic_kernel_f32();
+const MicroKernel<double>& generic_kernel_f64();
+
+// Packing (gemm_pack.cpp): op(A)[i0:i0+mc, k0:k0+kc] into ceil(mc/mr) panels of kc x mr, and
+// op(B)[k0:k0+kc, j0:j0+nc] into ceil(nc/nr) panels of kc x nr; rows/columns past the matrix
+// are zero so that the kernels always run full tiles.
+template <class T>
+void pack_a(bool trans_a, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0,
+            int64_t kc, int64_t mr, T* dst);
+template <class T>
+void pack_b(bool trans_b, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
+            int64_t nc, int64_t nr, T* dst);
+
+}  // namespace shallow::cpu::gemm_detail
