@@ -77,6 +77,7 @@ void attention_forward_backward(benchmark::State& state, Shape4 s) {
 
 const Shape4 kViTB16{8, 12, 197, 64};
 const Shape4 kLong{1, 12, 1024, 64};
+const Shape4 kLong2048{1, 8, 2048, 64};  // a long sequence, as bench/cpu_report.sh compares
 
 }  // namespace
 
@@ -86,5 +87,7 @@ BENCHMARK_CAPTURE(attention_forward, long_1024, kLong, false)->Unit(benchmark::k
 BENCHMARK_CAPTURE(attention_unfused, long_1024, kLong)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
 BENCHMARK_CAPTURE(attention_forward, long_1024_causal, kLong, true)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
 BENCHMARK_CAPTURE(attention_forward_backward, vit_b16, kViTB16)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
+BENCHMARK_CAPTURE(attention_forward, long_2048, kLong2048, false)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
+BENCHMARK_CAPTURE(attention_forward_backward, long_2048, kLong2048)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
 
 BENCHMARK_MAIN();
