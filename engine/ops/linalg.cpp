@@ -2,6 +2,7 @@
 
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/linalg_bf16.h"
 #include "engine/ops/reduce.h"
 #include "kernels/cpu/gemm.h"
 
@@ -80,6 +81,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   const int64_t ka = a.size(-1), kb = b.size(b.dim() == 1 ? 0 : -2);
   SH_CHECK(ka == kb, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
            " cannot be multiplied (", ka, " vs ", kb, ")");
+  if (bf16_gemm_applies({&a, &b})) return matmul_bf16(a, b);  // CPU bf16 inference
   if (is_half(a.dtype())) return matmul(a.to(DType::f32), b.to(DType::f32)).to(a.dtype());
   if (a.dim() == 1 || b.dim() == 1) {
     // A 1-D operand becomes a [1, K] or [K, 1] matrix; the dim it gained is removed after
@@ -105,6 +107,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   SH_CHECK(weight.dim() == 2, "linear: weight must be 2-D [out, in], got ", shape_str(weight.shape()));
   SH_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input ", shape_str(x.shape()),
            " does not match weight ", shape_str(weight.shape()), " (in features ", weight.size(1), ")");
+  if (bf16_gemm_applies({&x, &weight, &bias})) return linear_bf16(x, weight, bias);
   Shape out_shape = x.shape();
   out_shape.back() = weight.size(0);
   Tensor y = matmul(x.reshape({-1, weight.size(1)}), weight.t());

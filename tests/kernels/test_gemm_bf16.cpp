@@ -58,11 +58,11 @@ struct Case {
   int64_t M, N, K;
 };
 
-// Sizes 1, the micro-tile (12 x 32) and one off, the k block (256) and one off, the row and
+// Sizes 1, the micro-tile (12 x 32) and one off, the k block (1024) and one off, the row and
 // column blocks of a task (144, 512) and one off, odd K.
-const Case kCases[] = {{1, 1, 1},     {1, 33, 7},    {13, 31, 3},   {12, 32, 256}, {11, 33, 257},
-                       {145, 65, 20}, {25, 513, 9},  {7, 5, 513},   {143, 511, 2}, {144, 512, 258},
-                       {3, 1, 600},   {1, 700, 255}};
+const Case kCases[] = {{1, 1, 1},     {1, 33, 7},     {13, 31, 3},    {12, 32, 256}, {11, 33, 257},
+                       {145, 65, 20}, {25, 513, 9},   {7, 5, 513},    {143, 511, 2}, {144, 512, 258},
+                       {3, 1, 600},   {1, 700, 255},  {13, 33, 1024}, {5, 40, 1025}, {2, 70, 2049}};
 
 class GemmBf16 : public ::testing::TestWithParam<GemmBf16Path> {
  protected:

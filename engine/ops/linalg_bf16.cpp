@@ -1,0 +1,104 @@
+#include "engine/ops/linalg_bf16.h"
+
+#include <optional>
+#include <vector>
+
+#include "engine/ops/common.h"
+#include "engine/ops/elementwise.h"
+#include "kernels/cpu/gemm_bf16.h"
+
+namespace shallow {
+namespace {
+
+// How the kernel reads a matrix's last two dims in place: transposed or not, and the row
+// stride; nullopt when neither dim has unit stride.
+struct MatLayout {
+  bool trans = false;
+  int64_t ld = 0;
+};
+
+std::optional<MatLayout> mat_layout(const Tensor& t) {
+  const int64_t n = t.dim();
+  const int64_t rows = t.shape()[size_t(n - 2)], cols = t.shape()[size_t(n - 1)];
+  const int64_t sr = t.strides()[size_t(n - 2)], sc = t.strides()[size_t(n - 1)];
+  if (sc == 1 || cols == 1) return MatLayout{false, rows == 1 ? cols : sr};
+  if (sr == 1 || rows == 1) return MatLayout{true, cols == 1 ? rows : sc};
+  return std::nullopt;
+}
+
+// The batch dims of an expanded operand as one stride, when they collapse to a single run.
+std::optional<int64_t> batch_stride(const Tensor& t, int64_t batch_dims) {
+  int64_t stride = 0, expected = 0;
+  bool first = true;
+  for (int64_t d = batch_dims - 1; d >= 0; --d) {
+    const int64_t s = t.shape()[size_t(d)], st = t.strides()[size_t(d)];
+    if (s == 1) continue;
+    if (first) { stride = st; expected = st * s; first = false; continue; }
+    if (st != expected) return std::nullopt;
+    expected = st * s;
+  }
+  return stride;
+}
+
+const cpu::bf16* bf16_data(const Tensor& t) { return static_cast<const cpu::bf16*>(t.raw_data()); }
+
+// a [..., M, K] @ b [..., K, N], both at least 2-D, batch dims broadcast; bf16 out with an
+// optional f32 bias over N.
+Tensor matmul_nd(const Tensor& a_in, const Tensor& b_in, const float* bias) {
+  const int64_t M = a_in.size(-2), K = a_in.size(-1), N = b_in.size(-1);
+  Shape batch_a(a_in.shape().begin(), a_in.shape().end() - 2);
+  Shape batch_b(b_in.shape().begin(), b_in.shape().end() - 2);
+  const Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
+  Shape sa = batch, sb = batch, so = batch;
+  sa.insert(sa.end(), {M, K});
+  sb.insert(sb.end(), {K, N});
+  so.insert(so.end(), {M, N});
+  Tensor a = a_in.detach().expand(sa), b = b_in.detach().expand(sb);
+  const int64_t nb = int64_t(batch.size());
+  auto la = mat_layout(a), lb = mat_layout(b);
+  auto ba = batch_stride(a, nb), bb = batch_stride(b, nb);
+  if (!la || !ba) { a = a.contiguous(); la = mat_layout(a); ba = batch_stride(a, nb); }
+  if (!lb || !bb) { b = b.contiguous(); lb = mat_layout(b); bb = batch_stride(b, nb); }
+  Tensor out = Tensor::empty(so, DType::bf16, a.device());
+  cpu::gemm_bf16_batched<cpu::bf16>(shape_numel(batch), la->trans, lb->trans, M, N, K,
+                                    bf16_data(a), la->ld, *ba, bf16_data(b), lb->ld, *bb, bias,
+                                    out.data<bf16>(), N, M * N);
+  return out;
+}
+
+}  // namespace
+
+bool bf16_gemm_applies(std::initializer_list<const Tensor*> operands) {
+  for (const Tensor* t : operands)
+    if (t->defined() && (t->dtype() != DType::bf16 || !t->device().is_cpu())) return false;
+  return !needs_record(operands);
+}
+
+Tensor matmul_bf16(const Tensor& a, const Tensor& b) {
+  if (a.dim() >= 2 && b.dim() >= 2) return matmul_nd(a, b, nullptr);
+  // A 1-D operand becomes a [1, K] or [K, 1] matrix, and the dim it gained is removed after.
+  const Tensor out = matmul_nd(a.dim() == 1 ? a.unsqueeze(0) : a, b.dim() == 1 ? b.unsqueeze(1) : b,
+                               nullptr);
+  Shape s = out.shape();
+  const size_t n = s.size();
+  if (b.dim() == 1) s.erase(s.begin() + std::ptrdiff_t(n - 1));
+  if (a.dim() == 1) s.erase(s.begin() + std::ptrdiff_t(n - 2));
+  return out.reshape(s);
+}
+
+Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  std::vector<float> bias_f32;
+  if (bias.defined()) {
+    SH_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: bias ",
+             shape_str(bias.shape()), " does not match weight ", shape_str(weight.shape()));
+    bias_f32 = bias.to_vector<float>();
+  }
+  // The bias joins the f32 sum, so the output is rounded to bf16 once, as torch's addmm does.
+  Shape out_shape = x.shape();
+  out_shape.back() = weight.size(0);
+  const Tensor y = matmul_nd(x.reshape({-1, weight.size(1)}), weight.t(),
+                             bias.defined() ? bias_f32.data() : nullptr);
+  return y.reshape(out_shape);
+}
+
+}  // namespace shallow
