@@ -251,7 +251,9 @@ def part_gemm_bf16(ctx):
     wanted = set()
     for name in list_tests(binary):
         shape = gemm_shape_of(name)
-        if shape and not (ctx.quick and max(shape[1:4]) > 2048):
+        if "f32" in name.lower():  # an f32 reference case kept beside the bf16 ones
+            continue
+        if shape and not (ctx.quick and max(shape[1:4]) >= 4096):
             wanted.add(shape[:4])
     ours = ours_gemm(ctx, binary, wanted)
     rows = []

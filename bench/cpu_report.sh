@@ -25,13 +25,15 @@ while [ $# -gt 0 ]; do
     --build-dir) build="$(cd "$2" 2>/dev/null && pwd || echo "$2")"; shift 2 ;;
     --no-build) do_build=0; shift ;;
     --install-openblas) install_openblas=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) report_args+=("$1"); shift ;;
   esac
 done
 
 if [ "$install_openblas" = 1 ] && ! pkg-config --exists openblas 2>/dev/null; then
   apt-get install -y libopenblas-dev >/dev/null
+  # CMake looks for a package it did not find again at the next configure.
+  [ -f "$build/CMakeCache.txt" ] && cmake "$build" >/dev/null
 fi
 
 # Builds each target on its own, so that one that does not compile leaves the others' rows.
