@@ -40,8 +40,10 @@ bool only_final(const std::vector<int64_t>& layers) {
   return std::all_of(layers.begin(), layers.end(), [](int64_t l) { return l == kFinalLayer; });
 }
 
-// Both backbones hand out float32, contiguous tensors whatever the model computes in.
+// Both backbones hand out float32, contiguous tensors whatever the model computes in. A bf16
+// model's layers are widened before pooling, so that means are taken and kept in f32.
 Tensor as_output(const Tensor& t) { return t.detach().to(DType::f32).contiguous(); }
+Tensor as_f32(const Tensor& t) { return t.detach().to(DType::f32); }
 
 class VitBackbone : public Backbone {
  public:
@@ -69,7 +71,7 @@ class VitBackbone : public Backbone {
     const VitConfig& c = vit_->config();
     vit_->forward_layers(images, layers, [&](int64_t layer, const Tensor& value) {
       if (layer == kFinalLayer) sink(layer, as_output(value));
-      else sink(layer, as_output(pool_tokens(value, pooling, c.prefix_tokens(), c.class_token)));
+      else sink(layer, as_output(pool_tokens(as_f32(value), pooling, c.prefix_tokens(), c.class_token)));
     });
   }
 
@@ -101,7 +103,7 @@ class ResNetBackbone : public Backbone {
     NoGrad no_grad;
     net_->forward_layers(images, layers, [&](int64_t layer, const Tensor& value) {
       if (layer == kFinalLayer) sink(layer, as_output(value));
-      else sink(layer, as_output(pool_feature_map(value, pooling)));
+      else sink(layer, as_output(pool_feature_map(as_f32(value), pooling)));
     });
   }
 
