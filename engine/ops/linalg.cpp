@@ -3,6 +3,7 @@
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/linalg_bf16.h"
+#include "engine/ops/linear_fused.h"
 #include "engine/ops/reduce.h"
 #include "kernels/cpu/gemm.h"
 
@@ -108,6 +109,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   SH_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input ", shape_str(x.shape()),
            " does not match weight ", shape_str(weight.shape()), " (in features ", weight.size(1), ")");
   if (bf16_gemm_applies({&x, &weight, &bias})) return linear_bf16(x, weight, bias);
+  // Inference in f32/f64: the bias is added by the gemm as it writes each tile.
+  if (fused_linear_applies(x, weight, bias)) return fused_linear(x, weight, bias, LinearAct::none);
   Shape out_shape = x.shape();
   out_shape.back() = weight.size(0);
   Tensor y = matmul(x.reshape({-1, weight.size(1)}), weight.t());

@@ -122,7 +122,7 @@ void run_thread(const Problem<T>& p, const MicroKernel<T>& kern, int t, int thre
   const int row_group = t / grid.tn, col_group = t % grid.tn;
   const int64_t i_begin = std::min(p.M, m_tiles * row_group / grid.tm * mr);
   const int64_t i_end = std::min(p.M, m_tiles * (row_group + 1) / grid.tm * mr);
-  T* packed_a = scratch_a.get<T>(size_t(bl.mc * bl.kc));
+  T* packed_a = scratch_a.get<T>(size_t(ceil_div(bl.mc, mr) * mr * bl.kc));  // whole panels
   T edge[16 * 64];  // one register tile, for tiles that overhang C's edge
   const GemmEpilogue<T>& ep = *p.ep;
 

@@ -1,0 +1,88 @@
+#include "engine/ops/linear_fused.h"
+
+#include "engine/autograd.h"
+#include "engine/ops/common.h"
+#include "engine/ops/elementwise.h"
+#include "kernels/cpu/gemm.h"
+
+namespace shallow {
+namespace {
+
+cpu::GemmActivation gemm_activation(LinearAct act) {
+  switch (act) {
+    case LinearAct::none: return cpu::GemmActivation::none;
+    case LinearAct::relu: return cpu::GemmActivation::relu;
+    case LinearAct::gelu: return cpu::GemmActivation::gelu;
+    case LinearAct::gelu_tanh: return cpu::GemmActivation::gelu_tanh;
+    case LinearAct::quick_gelu: return cpu::GemmActivation::quick_gelu;
+  }
+  return cpu::GemmActivation::none;
+}
+
+void check_linear_shapes(const Tensor& x, const Tensor& weight, const Tensor& bias, const char* op) {
+  SH_CHECK(weight.dim() == 2, op, ": weight must be 2-D [out, in], got ", shape_str(weight.shape()));
+  SH_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), op, ": input ", shape_str(x.shape()),
+           " does not match weight ", shape_str(weight.shape()), " (in features ", weight.size(1), ")");
+  SH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)), op, ": bias ",
+           shape_str(bias.shape()), " does not match weight ", shape_str(weight.shape()));
+}
+
+}  // namespace
+
+bool fused_linear_applies(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (needs_record({&x, &weight, &bias})) return false;
+  if (x.dtype() != DType::f32 && x.dtype() != DType::f64) return false;
+  for (const Tensor* t : {&x, &weight, &bias})
+    if (t->defined() && (t->dtype() != x.dtype() || !t->device().is_cpu())) return false;
+  return true;
+}
+
+Tensor fused_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, LinearAct act) {
+  check_linear_shapes(x, weight, bias, "linear");
+  const int64_t in = weight.size(1), out_features = weight.size(0);
+  const Tensor x2 = x.reshape({-1, in}).contiguous();
+  // The weight is read in place as stored, [out, in] (op(B) = W^T) or transposed.
+  Tensor w = weight;
+  bool trans_w = true;
+  int64_t ldw = w.strides()[0];
+  if (w.strides()[1] != 1 || ldw < std::max<int64_t>(1, in)) {
+    if (w.strides()[0] == 1 && w.strides()[1] >= std::max<int64_t>(1, out_features)) {
+      trans_w = false;
+      ldw = w.strides()[1];
+    } else {
+      w = w.contiguous();
+      ldw = in;
+    }
+  }
+  const Tensor b = bias.defined() ? bias.contiguous() : bias;
+  const int64_t rows = x2.size(0);
+  Tensor y = Tensor::empty({rows, out_features}, x.dtype(), x.device());
+  SH_DISPATCH_FLOAT(x.dtype(), "linear", [&] {
+    cpu::GemmEpilogue<scalar_t> ep;
+    ep.bias = b.defined() ? b.data<scalar_t>() : nullptr;
+    ep.act = gemm_activation(act);
+    cpu::gemm_ex<scalar_t>(false, trans_w, rows, out_features, in, scalar_t(1), x2.data<scalar_t>(),
+                           in, w.data<scalar_t>(), ldw, scalar_t(0), y.data<scalar_t>(),
+                           out_features, ep);
+  });
+  Shape out_shape = x.shape();
+  out_shape.back() = out_features;
+  return y.reshape(out_shape);
+}
+
+Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, LinearAct act) {
+  if (fused_linear_applies(x, weight, bias)) return fused_linear(x, weight, bias, act);
+  // With a gradient to record (or another device or dtype): the ops one after the other, each
+  // with its own backward.
+  const Tensor y = linear(x, weight, bias);
+  switch (act) {
+    case LinearAct::none: return y;
+    case LinearAct::relu: return relu(y);
+    case LinearAct::gelu: return gelu(y);
+    case LinearAct::gelu_tanh: return gelu(y, "tanh");
+    case LinearAct::quick_gelu: return quick_gelu(y);
+  }
+  return y;
+}
+
+}  // namespace shallow
