@@ -85,17 +85,23 @@ Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, const Shape& shape
   impl->strides = strides.empty() && !shape.empty() ? contiguous_strides(shape) : strides;
   SH_CHECK(impl->strides.size() == shape.size(), "from_storage: ", shape.size(), " sizes but ",
            impl->strides.size(), " strides");
-  // The furthest element reached must lie inside the storage.
+  // The furthest element reached must lie inside the storage. The sums are checked for
+  // overflow: sizes and strides may come straight from a file.
+  SH_CHECK(offset >= 0, "from_storage: negative offset ", offset);
   int64_t last = offset;
-  bool empty_tensor = false;
+  bool empty_tensor = false, overflow = false;
   for (size_t d = 0; d < shape.size(); ++d) {
     SH_CHECK(shape[d] >= 0 && impl->strides[d] >= 0, "from_storage: negative size or stride");
-    if (shape[d] == 0) empty_tensor = true;
-    else last += (shape[d] - 1) * impl->strides[d];
+    if (shape[d] == 0) { empty_tensor = true; continue; }
+    int64_t reach = 0;
+    overflow |= __builtin_mul_overflow(shape[d] - 1, impl->strides[d], &reach);
+    overflow |= __builtin_add_overflow(last, reach, &last);
   }
   shape_numel(shape);
-  SH_CHECK(offset >= 0 && (empty_tensor || (last + 1) * int64_t(dtype_size(dtype)) <=
-                                                int64_t(storage->nbytes())),
+  int64_t end_element = 0, end_byte = 0;
+  overflow |= __builtin_add_overflow(last, int64_t(1), &end_element);
+  overflow |= __builtin_mul_overflow(end_element, int64_t(dtype_size(dtype)), &end_byte);
+  SH_CHECK(empty_tensor || (!overflow && end_byte <= int64_t(storage->nbytes())),
            "from_storage: a tensor of shape ", shape_str(shape), " at offset ", offset,
            " reaches past the end of its ", storage->nbytes(), "-byte storage");
   impl->offset = offset;

@@ -48,3 +48,23 @@ TEST(Tensor, ErrorsNameTheOp) {
   EXPECT_THROW(a.permute({0, 0}), Error);
   EXPECT_THROW(a.select(0, 5), Error);
 }
+
+// Sizes and strides may come from a file: a view that would reach past its storage, by plain
+// excess or through an int64 overflow, is refused instead of wrapping around.
+TEST(Tensor, FromStorageRefusesOutOfRangeViews) {
+  auto storage = std::make_shared<shallow::Storage>(64, shallow::Device::cpu());  // 16 floats
+  using shallow::DType;
+  EXPECT_NO_THROW(shallow::Tensor::from_storage(storage, {4, 4}, DType::f32));
+  EXPECT_NO_THROW(shallow::Tensor::from_storage(storage, {2, 2}, DType::f32, {8, 1}, 6));
+  EXPECT_NO_THROW(shallow::Tensor::from_storage(storage, {0, 1000}, DType::f32, {1000, 1}, 99));
+  EXPECT_THROW(shallow::Tensor::from_storage(storage, {4, 5}, DType::f32), shallow::Error);
+  EXPECT_THROW(shallow::Tensor::from_storage(storage, {2, 2}, DType::f32, {8, 1}, 7),
+               shallow::Error);
+  EXPECT_THROW(shallow::Tensor::from_storage(storage, {1}, DType::f32, {}, -1), shallow::Error);
+  const int64_t huge = int64_t(1) << 62;
+  EXPECT_THROW(shallow::Tensor::from_storage(storage, {3}, DType::f32, {huge}), shallow::Error);
+  EXPECT_THROW(shallow::Tensor::from_storage(storage, {2, 2}, DType::f32, {huge, huge}),
+               shallow::Error);
+  EXPECT_THROW(shallow::Tensor::from_storage(storage, {2}, DType::f64, {1}, huge),
+               shallow::Error);
+}
