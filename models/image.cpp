@@ -23,6 +23,7 @@ const char* mode_name(ImageMode mode) {
     case ImageMode::P: return "P";
     case ImageMode::Bilevel: return "1";
     case ImageMode::I16: return "I;16";
+    case ImageMode::CMYK: return "CMYK";
   }
   return "?";
 }
@@ -36,6 +37,7 @@ int mode_channels(ImageMode mode) {
     case ImageMode::P: return 3;
     case ImageMode::Bilevel: return 1;
     case ImageMode::I16: return 1;
+    case ImageMode::CMYK: return 4;
   }
   return 0;
 }

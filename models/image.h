@@ -7,7 +7,7 @@
 // images by nearest neighbour, alpha images in premultiplied form, 16-bit grayscale in 16 bits,
 // and only then converts to RGB.
 //
-// Modes are exact for PNG (read from its header) and JPEG (L or RGB; CMYK JPEGs are refused).
+// Modes are exact for PNG (read from its header) and JPEG (L, RGB, or CMYK for four components).
 // GIF and 8-bit-or-less BMP open as PIL's "P"; other formats get the mode that their channel
 // count suggests.
 #include <cstddef>
@@ -25,9 +25,11 @@ enum class ImageMode {
   P,        // palette; stored with the palette already applied (3 samples a pixel)
   Bilevel,  // PIL's "1": 1-bit gray, stored as 0 or 255
   I16,      // PIL's "I;16": 16-bit gray, stored in `pixels16`
+  CMYK,     // 8-bit ink coverage (0 = no ink), as PIL holds a CMYK JPEG
 };
 
-const char* mode_name(ImageMode mode);  // PIL's name: "L", "LA", "RGB", "RGBA", "P", "1", "I;16"
+const char* mode_name(ImageMode mode);  // PIL's name: "L", "LA", "RGB", "RGBA", "P", "1", "I;16",
+                                        // "CMYK"
 int mode_channels(ImageMode mode);      // samples per pixel as stored here (P: 3)
 
 struct DecodedImage {

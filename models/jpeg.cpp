@@ -98,10 +98,8 @@ DecodedImage decode_jpeg(const uint8_t* data, size_t size, const std::string& na
   if (!read_header(d, data, size)) throw libjpeg_error();
 
   const int components = d.cinfo.num_components;
-  SH_CHECK(components != 4, name,
-           ": cannot decode image: a CMYK (or YCCK) JPEG, which PIL opens as \"CMYK\"; only "
-           "grayscale and color JPEGs are supported");
-  SH_CHECK(components == 1 || components == 3, name, ": cannot decode image: a JPEG with ",
+  SH_CHECK(components == 1 || components == 3 || components == 4, name,
+           ": cannot decode image: a JPEG with ",
            components, " components (PIL opens those with 1, 3 or 4)");
   const int width = int(d.cinfo.image_width), height = int(d.cinfo.image_height);
   SH_CHECK(int64_t(width) * height <= kMaxImagePixels, name, ": image too large (", width, "x",
@@ -110,11 +108,14 @@ DecodedImage decode_jpeg(const uint8_t* data, size_t size, const std::string& na
   DecodedImage image;
   image.width = width;
   image.height = height;
-  image.mode = components == 1 ? ImageMode::L : ImageMode::RGB;
+  image.mode = components == 1 ? ImageMode::L : components == 3 ? ImageMode::RGB : ImageMode::CMYK;
+  const J_COLOR_SPACE space =
+      components == 1 ? JCS_GRAYSCALE : components == 3 ? JCS_RGB : JCS_CMYK;
   image.pixels.resize(size_t(width) * height * components);
-  if (!read_pixels(d, components == 1 ? JCS_GRAYSCALE : JCS_RGB, image.pixels.data(),
-                   image.pixels.size()))
+  if (!read_pixels(d, space, image.pixels.data(), image.pixels.size()))
     throw libjpeg_error();
+  if (image.mode == ImageMode::CMYK)
+    for (uint8_t& sample : image.pixels) sample = uint8_t(255 - sample);
   return image;
 }
 

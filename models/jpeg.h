@@ -4,8 +4,9 @@
 // chroma upsampling, YCbCr converted to RGB by the library. So our pixels are PIL's, exactly;
 // stb_image's decoder rounds differently and lands up to 3 levels away.
 //
-// Modes as PIL opens them: one component is "L", three are "RGB". Four (CMYK or YCCK, which PIL
-// opens as "CMYK") are refused, because the preprocessing has no CMYK mode to resize them in.
+// Modes as PIL opens them: one component is "L", three are "RGB", four (CMYK, or YCCK that the
+// library turns into CMYK) are "CMYK", with the samples inverted as PIL does for every CMYK JPEG
+// (it assumes Adobe's convention, where the file stores 255 - ink).
 #include <cstddef>
 #include <cstdint>
 #include <string>

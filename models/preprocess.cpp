@@ -296,6 +296,20 @@ DecodedImage center_crop(const DecodedImage& image, int size) {
   return out;
 }
 
+namespace {
+
+// PIL's CMYK -> RGB: each color is what is left of white under its ink and the black ink,
+// (255 - K) - C * (255 - K) / 255, with PIL's rounded division by 255.
+void cmyk_to_rgb(const uint8_t* cmyk, uint8_t* rgb) {
+  const int white = 255 - cmyk[3];
+  for (int c = 0; c < 3; ++c) {
+    const int t = cmyk[c] * white + 128;
+    rgb[c] = uint8_t(white - (((t >> 8) + t) >> 8));
+  }
+}
+
+}  // namespace
+
 DecodedImage convert_to_rgb(const DecodedImage& image) {
   if (image.mode == ImageMode::RGB) return image;
   const size_t n = size_t(image.width) * image.height;
@@ -316,6 +330,7 @@ DecodedImage convert_to_rgb(const DecodedImage& image) {
         break;
       case ImageMode::RGBA: std::memcpy(dst, src + i * 4, 3); break;  // alpha dropped as is
       case ImageMode::P: std::memcpy(dst, src + i * 3, 3); break;     // palette applied at decoding
+      case ImageMode::CMYK: cmyk_to_rgb(src + i * 4, dst); break;
       case ImageMode::RGB: break;
     }
   }

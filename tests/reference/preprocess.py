@@ -54,6 +54,7 @@ CASES = [
     ("camera_bilevel_png", "camera_bilevel.png", 70, 70),        # "1": nearest neighbour
     ("camera_gray_trns_png", "camera_gray_trns.png", 64, 64),    # L with tRNS: stays L in PIL
     ("horse_rgba_dinov2", "horse.png", 256, 224),                # DINOv2's resize 256, crop 224
+    ("chelsea_cmyk_jpeg", "chelsea_cmyk.jpg", 80, 80),           # CMYK: resized in CMYK, then RGB
 ]
 
 # Cases whose normalized tensor is saved, made by the reference transforms themselves at a small
@@ -147,8 +148,16 @@ def make_images(data_dir):
     small_camera.point(lambda v: 255 if v > 100 else 0).convert("1").save(
         IMAGES / "camera_bilevel.png")
     small_camera.save(IMAGES / "camera_gray_trns.png", transparency=int(gray[0, 0]))
+    make_cmyk_image()
     # horse.png is already small (400x328 RGBA) and comes with scikit-image as it is.
     Image.open(data / "horse.png").save(IMAGES / "horse.png", optimize=True)
+
+
+def make_cmyk_image():
+    """A CMYK JPEG (as print workflows save them; PIL writes Adobe's inverted convention), made
+    from a committed photograph so that it needs no download."""
+    Image.open(IMAGES / "chelsea_small.jpg").convert("CMYK").save(IMAGES / "chelsea_cmyk.jpg",
+                                                                  quality=90)
 
 
 def save_png16(path, samples, color_type):
@@ -180,6 +189,8 @@ def main():
             data_dir = pathlib.Path(skimage.__file__).parent / "data"
         make_images(data_dir)
 
+    if not (IMAGES / "chelsea_cmyk.jpg").exists():
+        make_cmyk_image()
     EXPECTED.mkdir(parents=True, exist_ok=True)
     cases = []
     for name, image_name, resize, crop in CASES:
