@@ -66,11 +66,11 @@ def log(*args):
 # ---------------------------------------------------------------------------------------------
 # Running our binaries
 
-def run_json(cmd, env_threads, timeout=None):
+def run_json(cmd, env_threads):
     """Runs a benchmark binary with Google Benchmark's JSON output; returns the parsed JSON."""
     env = dict(os.environ, SHALLOW_THREADS=str(env_threads))
     out = subprocess.run(cmd + ["--benchmark_format=json"], capture_output=True, text=True,
-                         env=env, timeout=timeout)
+                         env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr.strip()[-500:]}")
     return json.loads(out.stdout)
@@ -158,11 +158,15 @@ def part_peak(ctx):
                          capture_output=True, text=True, check=True)
     ctx.peak = json.loads(out.stdout)
     p = ctx.peak
-    rows = [row("peak", f"f32 FMA ({p['f32_isa']}), 1 thread", "GFLOP/s", ours=p["f32_gflops_1"]),
-            row("peak", f"f32 FMA ({p['f32_isa']}), {ctx.threads} threads", "GFLOP/s", ours=p["f32_gflops_n"])]
-    if p["bf16"]:
-        rows += [row("peak", "bf16 dot (vdpbf16ps), 1 thread", "GFLOP/s", ours=p["bf16_gflops_1"]),
-                 row("peak", f"bf16 dot (vdpbf16ps), {ctx.threads} threads", "GFLOP/s", ours=p["bf16_gflops_n"])]
+    counts = [1] if ctx.threads == 1 else [1, ctx.threads]
+    rows = []
+    for n in counts:
+        threads = f"{n} thread" + ("s" if n > 1 else "")
+        rows.append(row("peak", f"f32 FMA ({p['f32_isa']}), {threads}", "GFLOP/s",
+                        ours=p["f32_gflops_1" if n == 1 else "f32_gflops_n"]))
+        if p["bf16"]:
+            rows.append(row("peak", f"bf16 dot (vdpbf16ps), {threads}", "GFLOP/s",
+                            ours=p["bf16_gflops_1" if n == 1 else "bf16_gflops_n"]))
     return rows
 
 
@@ -462,7 +466,8 @@ def fmt(value, digits=None):
 
 
 def cells(r):
-    return [r["group"], r["case"], fmt(r["ours"]), fmt(r["pytorch"]), fmt(r["openblas"]), r["unit"],
+    case = r["case"] + (f" ({r['note']})" if r["note"] else "")
+    return [r["group"], case, fmt(r["ours"]), fmt(r["pytorch"]), fmt(r["openblas"]), r["unit"],
             fmt(r["ratio"], 2), fmt(r["peak_share"] * 100, 0) + " %" if r["peak_share"] else "—"]
 
 
