@@ -242,8 +242,10 @@ VitMlp::VitMlp(int64_t width, int64_t hidden, Activation act, DType dtype)
 }
 
 Tensor VitMlp::forward(const Tensor& x) {
-  const Tensor h = fc1->forward(x);
-  return fc2->forward(act_ == Activation::quick_gelu ? quick_gelu(h) : gelu(h));
+  // fc1 and its activation in one op: for inference the gemm applies both as it writes.
+  const Tensor h = linear_act(x, fc1->weight, fc1->bias,
+                              act_ == Activation::quick_gelu ? LinearAct::quick_gelu : LinearAct::gelu);
+  return fc2->forward(h);
 }
 
 VitBlock::VitBlock(const VitConfig& c) : nn::Module("VitBlock") {
