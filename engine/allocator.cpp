@@ -57,11 +57,12 @@ std::map<int, Allocator*>& cuda_allocators() {
 Allocator& allocator_for(Device d) {
   static CpuAllocator cpu;
   if (d.is_cpu()) return cpu;
-  std::lock_guard<std::mutex> lock(registry_mu);
-  auto it = cuda_allocators().find(d.index);
-  SH_CHECK(it != cuda_allocators().end(), "device ", d.str(),
-           " is not available (built without CUDA, or no such GPU)");
-  return *it->second;
+  {
+    std::lock_guard<std::mutex> lock(registry_mu);
+    auto it = cuda_allocators().find(d.index);
+    if (it != cuda_allocators().end()) return *it->second;
+  }
+  return cuda_caching_allocator(d.index);  // throws when there is no such GPU
 }
 
 void register_allocator(Device d, Allocator* a) {

@@ -33,4 +33,9 @@ void reset_peak_memory(Device d = Device::cpu());
 // Registers the allocator of a non-CPU device (called by the CUDA backend at start-up).
 void register_allocator(Device d, Allocator* a);
 
+// The CUDA backend's caching allocator of GPU `index` (engine/cuda/allocator.cpp), which
+// allocator_for uses for a CUDA device nobody registered; throws where the build has no CUDA
+// backend or the machine no such GPU.
+Allocator& cuda_caching_allocator(int index);
+
 }  // namespace shallow

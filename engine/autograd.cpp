@@ -98,7 +98,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
   if (!grad.defined()) {
     SH_CHECK(root.numel() == 1, "backward: a gradient must be given for a non-scalar output of shape ",
              shape_str(root.shape()));
-    grad = Tensor::ones(root.shape(), root.dtype());
+    grad = Tensor::ones(root.shape(), root.dtype(), root.device());
   }
   check_same_shape(root, grad, "backward");
 

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "engine/cuda/ops.h"
 #include "kernels/cpu/copy.h"
 
 namespace shallow {
@@ -162,13 +163,14 @@ template std::vector<f16> Tensor::to_vector<f16>() const;
 // ---- copies and conversions
 
 Tensor& Tensor::copy_(const Tensor& src_in) {
-  SH_CHECK(device().is_cpu() && src_in.device().is_cpu(),
-           "copy_: copies between devices need the CUDA backend (", src_in.device().str(), " -> ",
-           device().str(), ")");
   Tensor src = src_in.detach();
   if (src.shape() != shape()) {
     NoGrad ng;
     src = src.expand(shape());
+  }
+  if (!device().is_cpu() || !src.device().is_cpu()) {
+    gpu::copy(src, *this);  // engine/cuda/copy.cpp
+    return *this;
   }
   const int nd = int(dim());
   SH_DISPATCH_ALL(src.dtype(), [&] {
@@ -183,7 +185,10 @@ Tensor& Tensor::copy_(const Tensor& src_in) {
 }
 
 Tensor& Tensor::fill_(double value) {
-  SH_CHECK(device().is_cpu(), "fill_: needs the CUDA backend for ", device().str());
+  if (!device().is_cpu() && is_contiguous()) {
+    gpu::fill(*this, value);
+    return *this;
+  }
   if (is_contiguous()) {
     SH_DISPATCH_ALL(dtype(), [&] {
       scalar_t v = static_cast<scalar_t>(value);
@@ -210,8 +215,13 @@ Tensor Tensor::to(DType target) const {
 
 Tensor Tensor::to(Device d) const {
   if (d == device()) return *this;
-  throw Error("moving a tensor from " + device().str() + " to " + d.str() +
-              " needs the CUDA backend, which this build does not have");
+  Tensor out = empty(shape(), dtype(), d);  // throws where the device does not exist
+  gpu::copy(detach(), out);
+  const Device from = device();
+  record(out, "to_device", {this}, [from](const Tensor& g) -> std::vector<Tensor> {
+    return {g.to(from)};
+  });
+  return out;
 }
 
 Tensor Tensor::clone() const {

@@ -1,4 +1,5 @@
 // Binary elementwise ops with broadcasting, and their gradients.
+#include "engine/cuda/ops.h"
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/indexing.h"
@@ -27,6 +28,10 @@ Tensor binary_forward(cpu::BinaryOp op, const Tensor& a, const Tensor& b, const 
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor ea = a.detach().expand(shape), eb = b.detach().expand(shape);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  if (out.device().is_cuda()) {
+    gpu::binary(op, ea, eb, out, name);
+    return out;
+  }
   SH_DISPATCH_FLOAT(a.dtype(), name, [&] {
     cpu::binary<scalar_t>(op, int(shape.size()), shape.data(),
                           static_cast<const scalar_t*>(ea.raw_data()), ea.strides().data(),
@@ -44,7 +49,6 @@ Tensor binary_op(cpu::BinaryOp op, const Tensor& a, const Tensor& b, const char*
   check_float(a, name);
   check_same_dtype(a, b, name);
   check_same_device(a, b, name);
-  check_cpu(a, name);
   if (is_half(a.dtype())) {
     return binary_op(op, a.to(DType::f32), b.to(DType::f32), name, grad).to(a.dtype());
   }
@@ -60,7 +64,8 @@ Tensor binary_op(cpu::BinaryOp op, const Tensor& a, const Tensor& b, const char*
   return out;
 }
 
-Tensor scalar_like(double v, const Tensor& t) { return Tensor::scalar(v, t.dtype()); }
+// A 0-d tensor of t's dtype on t's device (operands of a binary op share a device).
+Tensor scalar_like(double v, const Tensor& t) { return Tensor::full({}, v, t.dtype(), t.device()); }
 
 // g * mask / share, with share >= 1 wherever mask is 1 (so no division by zero matters).
 Tensor where_positive_div(const Tensor& g, const Tensor& mask, const Tensor& share) {
@@ -71,7 +76,6 @@ Tensor compare(cpu::BinaryOp op, const Tensor& a, const Tensor& b, const char* n
   check_float(a, name);
   check_same_dtype(a, b, name);
   check_same_device(a, b, name);
-  check_cpu(a, name);
   if (is_half(a.dtype())) return compare(op, a.to(DType::f32), b.to(DType::f32), name).to(a.dtype());
   return binary_forward(op, a, b, name);
 }

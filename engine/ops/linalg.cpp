@@ -1,5 +1,6 @@
 #include "engine/ops/linalg.h"
 
+#include "engine/cuda/ops.h"
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/linalg_bf16.h"
@@ -41,6 +42,14 @@ std::optional<int64_t> batch_stride(const Tensor& t, int64_t batch_dims) {
   return stride;
 }
 
+// cuBLAS reads a row-major matrix stored [rows, cols] only with a row stride of at least
+// max(1, cols); the CPU kernel and the tiled CUDA kernel take any stride.
+bool cublas_can_read(const Tensor& t, const MatLayout& l) {
+  const int64_t n = t.dim();
+  const int64_t stored_cols = l.trans ? t.shape()[size_t(n - 2)] : t.shape()[size_t(n - 1)];
+  return l.ld >= std::max<int64_t>(1, stored_cols);
+}
+
 // a [..., M, K] @ b [..., K, N] with a, b at least 2-D and of one float dtype.
 Tensor matmul_nd(const Tensor& a_in, const Tensor& b_in) {
   const int64_t M = a_in.size(-2), K = a_in.size(-1), N = b_in.size(-1);
@@ -59,8 +68,21 @@ Tensor matmul_nd(const Tensor& a_in, const Tensor& b_in) {
   auto ba = batch_stride(a, nb), bb = batch_stride(b, nb);
   if (!la || !ba) { a = a.contiguous(); la = mat_layout(a); ba = batch_stride(a, nb); }
   if (!lb || !bb) { b = b.contiguous(); lb = mat_layout(b); bb = batch_stride(b, nb); }
+  if (a.device().is_cuda()) {
+    if (!cublas_can_read(a, *la)) { a = a.contiguous(); la = mat_layout(a); ba = batch_stride(a, nb); }
+    if (!cublas_can_read(b, *lb)) { b = b.contiguous(); lb = mat_layout(b); bb = batch_stride(b, nb); }
+  }
   Tensor out = Tensor::empty(so, a.dtype(), a.device());
   const int64_t batches = shape_numel(batch);
+  if (out.device().is_cuda()) {
+    if (K == 0) {  // an empty sum; neither GEMM is asked to do it
+      out.fill_(0.0);
+      return out;
+    }
+    gpu::gemm_batched(batches, la->trans, lb->trans, M, N, K, a, la->ld, *ba, b, lb->ld, *bb, out,
+                      "matmul");
+    return out;
+  }
   SH_DISPATCH_FLOAT(a.dtype(), "matmul", [&] {
     cpu::gemm_batched<scalar_t>(batches, la->trans, lb->trans, M, N, K, scalar_t(1),
                                 static_cast<const scalar_t*>(a.raw_data()), la->ld, *ba,
@@ -76,14 +98,16 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   check_float(a, "matmul");
   check_same_dtype(a, b, "matmul");
   check_same_device(a, b, "matmul");
-  check_cpu(a, "matmul");
   SH_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both operands need at least one dim, got ",
            shape_str(a.shape()), " and ", shape_str(b.shape()));
   const int64_t ka = a.size(-1), kb = b.size(b.dim() == 1 ? 0 : -2);
   SH_CHECK(ka == kb, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
            " cannot be multiplied (", ka, " vs ", kb, ")");
   if (bf16_gemm_applies({&a, &b})) return matmul_bf16(a, b);  // CPU bf16 inference
-  if (is_half(a.dtype())) return matmul(a.to(DType::f32), b.to(DType::f32)).to(a.dtype());
+  // bf16 on CUDA goes to the GEMM as it is (f32 accumulation); other half cases compute in f32.
+  const bool native_bf16 = a.device().is_cuda() && a.dtype() == DType::bf16;
+  if (is_half(a.dtype()) && !native_bf16)
+    return matmul(a.to(DType::f32), b.to(DType::f32)).to(a.dtype());
   if (a.dim() == 1 || b.dim() == 1) {
     // A 1-D operand becomes a [1, K] or [K, 1] matrix; the dim it gained is removed after
     // (both of them for a dot product, which gives a scalar).

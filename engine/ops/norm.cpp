@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "engine/cuda/ops.h"
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
 #include "kernels/cpu/norm.h"
@@ -32,7 +33,8 @@ Tensor to_dtype_if(const Tensor& t, DType dt) { return t.defined() ? t.to(dt) : 
 void check_param(const Tensor& p, const Tensor& x, const Shape& shape, const char* op,
                  const char* what) {
   if (!p.defined()) return;
-  check_cpu(p, op);
+  SH_CHECK(p.device() == x.device(), op, ": ", what, " is on ", p.device().str(),
+           " but the input is on ", x.device().str());
   SH_CHECK(p.shape() == shape, op, ": ", what, " has shape ", shape_str(p.shape()), ", expected ",
            shape_str(shape), " for input of shape ", shape_str(x.shape()));
   SH_CHECK(p.dtype() == x.dtype(), op, ": ", what, " is ", dtype_name(p.dtype()),
@@ -47,7 +49,6 @@ Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tenso
                   const Tensor& bias, double eps) {
   const char* name = "layer_norm";
   check_float(x_in, name);
-  check_cpu(x_in, name);
   const size_t k = normalized_shape.size();
   SH_CHECK(k >= 1 && k <= x_in.shape().size() &&
                Shape(x_in.shape().end() - int64_t(k), x_in.shape().end()) == normalized_shape,
@@ -68,21 +69,30 @@ Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tenso
   Tensor x = x_in.detach().contiguous();
   Tensor w = prepared(weight, dt), b = prepared(bias, dt);
   Tensor y = Tensor::empty(x.shape(), dt, x.device());
-  Tensor mean = Tensor::empty({rows}, dt), rstd = Tensor::empty({rows}, dt);
-  SH_DISPATCH_FLOAT(dt, name, [&] {
-    cpu::layer_norm<scalar_t>(rows, n, x.data<scalar_t>(), data_or_null<scalar_t>(w),
-                              data_or_null<scalar_t>(b), eps, y.data<scalar_t>(),
-                              mean.data<scalar_t>(), rstd.data<scalar_t>());
-  });
+  Tensor mean = Tensor::empty({rows}, dt, x.device()), rstd = Tensor::empty({rows}, dt, x.device());
+  if (x.device().is_cuda()) {
+    gpu::layer_norm(rows, n, x, w, b, eps, y, mean, rstd, name);
+  } else {
+    SH_DISPATCH_FLOAT(dt, name, [&] {
+      cpu::layer_norm<scalar_t>(rows, n, x.data<scalar_t>(), data_or_null<scalar_t>(w),
+                                data_or_null<scalar_t>(b), eps, y.data<scalar_t>(),
+                                mean.data<scalar_t>(), rstd.data<scalar_t>());
+    });
+  }
   if (needs_record({&x_in, &weight, &bias})) {
     const bool need_w = weight.defined() && weight.requires_grad();
     const bool need_b = bias.defined() && bias.requires_grad();
     const bool need_x = x_in.requires_grad();
     record(y, name, {&x_in, &weight, &bias}, [=](const Tensor& g_in) -> std::vector<Tensor> {
       Tensor g = g_in.contiguous();
-      Tensor gx = need_x ? Tensor::empty(x.shape(), dt) : Tensor();
-      Tensor gw = need_w ? Tensor::empty(normalized_shape, dt) : Tensor();
-      Tensor gb = need_b ? Tensor::empty(normalized_shape, dt) : Tensor();
+      const Device dev = x.device();
+      Tensor gx = need_x ? Tensor::empty(x.shape(), dt, dev) : Tensor();
+      Tensor gw = need_w ? Tensor::empty(normalized_shape, dt, dev) : Tensor();
+      Tensor gb = need_b ? Tensor::empty(normalized_shape, dt, dev) : Tensor();
+      if (dev.is_cuda()) {
+        gpu::layer_norm_backward(rows, n, x, mean, rstd, w, g, gx, gw, gb, name);
+        return {gx, gw, gb};
+      }
       SH_DISPATCH_FLOAT(dt, name, [&] {
         cpu::layer_norm_backward<scalar_t>(rows, n, x.data<scalar_t>(), mean.data<scalar_t>(),
                                            rstd.data<scalar_t>(), data_or_null<scalar_t>(w),

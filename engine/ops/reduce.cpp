@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "engine/cuda/ops.h"
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
 #include "kernels/cpu/reduce.h"
@@ -74,6 +75,10 @@ Plan plan_reduction(const Tensor& x, const std::vector<int64_t>& dims_in, bool k
 Tensor reduce_raw(cpu::ReduceOp op, const Plan& p, const char* name) {
   Tensor out = Tensor::empty(p.kept_shape, p.block.dtype(), p.block.device());
   SH_CHECK(op == cpu::ReduceOp::sum || p.n > 0, name, ": cannot reduce over an empty dim");
+  if (out.device().is_cuda()) {
+    gpu::reduce(op, p.outer, p.n, p.inner, p.block, out, Tensor(), name);
+    return out;
+  }
   SH_DISPATCH_FLOAT(p.block.dtype(), name, [&] {
     cpu::reduce<scalar_t>(op, p.outer, p.n, p.inner,
                           static_cast<const scalar_t*>(p.block.raw_data()), out.data<scalar_t>());
@@ -86,7 +91,6 @@ template <class GradFn>
 Tensor reduction(cpu::ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,
                  const char* name, GradFn grad) {
   check_float(x, name);
-  check_cpu(x, name);
   if (is_half(x.dtype()))
     return reduction(op, x.to(DType::f32), dims, keepdim, name, grad).to(x.dtype());
   Plan p = plan_reduction(x.detach(), dims, keepdim, name);

@@ -1,4 +1,5 @@
 // Unary elementwise ops: one kernel call forward, one backward.
+#include "engine/cuda/ops.h"
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
 #include "kernels/cpu/unary.h"
@@ -8,18 +9,25 @@ namespace {
 
 Tensor unary_op(cpu::UnaryOp op, const Tensor& x_in, const char* name, cpu::UnaryParams p = {}) {
   check_float(x_in, name);
-  check_cpu(x_in, name);
   if (is_half(x_in.dtype())) return unary_op(op, x_in.to(DType::f32), name, p).to(x_in.dtype());
   Tensor x = x_in.detach().contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  SH_DISPATCH_FLOAT(x.dtype(), name, [&] {
-    cpu::unary<scalar_t>(op, x.numel(), x.data<scalar_t>(), y.data<scalar_t>(), p);
-  });
+  if (x.device().is_cuda()) {
+    gpu::unary(op, x, y, p, name);
+  } else {
+    SH_DISPATCH_FLOAT(x.dtype(), name, [&] {
+      cpu::unary<scalar_t>(op, x.numel(), x.data<scalar_t>(), y.data<scalar_t>(), p);
+    });
+  }
   if (needs_record({&x_in})) {
     Tensor saved_y = y.detach();
     record(y, name, {&x_in}, [=](const Tensor& g_in) -> std::vector<Tensor> {
       Tensor g = g_in.contiguous();
       Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
+      if (x.device().is_cuda()) {
+        gpu::unary_backward(op, x, saved_y, g, gx, p, name);
+        return {gx};
+      }
       SH_DISPATCH_FLOAT(x.dtype(), name, [&] {
         cpu::unary_backward<scalar_t>(op, x.numel(), x.data<scalar_t>(), saved_y.data<scalar_t>(),
                                       g.data<scalar_t>(), gx.data<scalar_t>(), p);

@@ -1,0 +1,133 @@
+// GEMM throughput on the GPU: the engine's own tiled kernel against cuBLAS, f32 and bf16, at
+// 4096^3 and at the ViT-B/16 shapes (batch 8: 1576 tokens; qkv 768 -> 2304, MLP 768 -> 3072).
+// A plain program (not Google Benchmark): it prints a table and, with --json FILE, writes the
+// figures for tests/gpu/check.sh. Each pair of results is also compared, so a fast but wrong
+// kernel shows up here too. Times are wall-clock over back-to-back launches after warm-up,
+// with the device synchronized before and after.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "engine/cuda/api.h"
+#include "engine/cuda/ops.h"
+#include "engine/ops.h"
+
+using namespace shallow;
+
+namespace {
+
+struct Shape3 {
+  const char* name;
+  int64_t M, N, K;
+};
+
+struct Result {
+  std::string shape, dtype;
+  int64_t M, N, K;
+  double tiled_tflops, cublas_tflops, max_rel_diff;
+};
+
+// Seconds per call of C = A B^T (B stored [N, K], a linear layer's weight), averaged over
+// enough calls to take about a quarter of a second.
+double seconds_per_call(const Tensor& a, const Tensor& b, Tensor& c, CudaGemm g) {
+  set_cuda_gemm(g);
+  const int64_t M = a.size(0), K = a.size(1), N = b.size(0);
+  auto once = [&] { gpu::gemm_batched(1, false, true, M, N, K, a, K, 0, b, K, 0, c, "bench"); };
+  for (int i = 0; i < 3; ++i) once();
+  cuda_synchronize();
+  int calls = 1;
+  for (;;) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i) once();
+    cuda_synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (s > 0.25 || calls >= (1 << 14)) return s / calls;
+    calls *= s < 0.01 ? 16 : 2;
+  }
+}
+
+// Largest |x - y| / (|y| + 1) over the elements (values here are of order sqrt(K)).
+double max_rel_diff(const Tensor& x, const Tensor& y) {
+  std::vector<double> a = x.to_vector<double>(), b = y.to_vector<double>();
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]) / (std::fabs(b[i]) + 1));
+  return worst;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string json_path;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+    else if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else {
+      std::fprintf(stderr, "usage: bench_cuda_gemm [--json FILE] [--quick]\n");
+      return 2;
+    }
+  }
+  if (!cuda_available()) {
+    std::printf("no CUDA device: nothing to measure\n");
+    return 0;
+  }
+  try {
+    std::vector<Shape3> shapes = {{"square 4096", 4096, 4096, 4096},
+                                  {"vit-b16 qkv", 1576, 2304, 768},
+                                  {"vit-b16 mlp", 1576, 3072, 768}};
+    if (quick) shapes = {{"square 1024", 1024, 1024, 1024}};
+    std::printf("device: %s\n", cuda_device_name(0).c_str());
+    std::printf("%-14s %-5s %6s %6s %6s  %12s %12s %8s %12s\n", "shape", "dtype", "M", "N", "K",
+                "tiled TF/s", "cuBLAS TF/s", "ratio", "max rel diff");
+    const CudaGemm initial = cuda_gemm();
+    reset_peak_memory(Device::cuda(0));
+    std::vector<Result> results;
+    for (const Shape3& s : shapes) {
+      for (DType dt : {DType::f32, DType::bf16}) {
+        Generator gen(1);
+        Tensor a = randn({s.M, s.K}, DType::f32, &gen).to(dt).to(Device::cuda(0));
+        Tensor b = randn({s.N, s.K}, DType::f32, &gen).to(dt).to(Device::cuda(0));
+        Tensor c_tiled = Tensor::empty({s.M, s.N}, dt, Device::cuda(0));
+        Tensor c_cublas = Tensor::empty({s.M, s.N}, dt, Device::cuda(0));
+        const double flop = 2.0 * double(s.M) * double(s.N) * double(s.K);
+        const double t_tiled = seconds_per_call(a, b, c_tiled, CudaGemm::tiled);
+        const double t_cublas = seconds_per_call(a, b, c_cublas, CudaGemm::cublas);
+        Result r{s.name, dtype_name(dt), s.M, s.N, s.K, flop / t_tiled / 1e12,
+                 flop / t_cublas / 1e12, max_rel_diff(c_tiled, c_cublas)};
+        std::printf("%-14s %-5s %6lld %6lld %6lld  %12.2f %12.2f %8.3f %12.2e\n", r.shape.c_str(),
+                    r.dtype.c_str(), (long long)r.M, (long long)r.N, (long long)r.K,
+                    r.tiled_tflops, r.cublas_tflops, r.tiled_tflops / r.cublas_tflops,
+                    r.max_rel_diff);
+        std::fflush(stdout);
+        results.push_back(r);
+      }
+    }
+    set_cuda_gemm(initial);
+    const MemoryStats m = memory_stats(Device::cuda(0));
+    std::printf("peak GPU memory held by tensors: %.1f MiB (reserved now %.1f MiB)\n",
+                double(m.peak_bytes) / (1 << 20), double(m.reserved_bytes) / (1 << 20));
+    if (!json_path.empty()) {
+      std::ofstream out(json_path);
+      out << "{\n  \"device\": \"" << cuda_device_name(0) << "\",\n  \"peak_bytes\": "
+          << m.peak_bytes << ",\n  \"results\": [\n";
+      for (size_t i = 0; i < results.size(); ++i) {
+        const Result& r = results[i];
+        out << "    {\"shape\": \"" << r.shape << "\", \"dtype\": \"" << r.dtype << "\", \"M\": "
+            << r.M << ", \"N\": " << r.N << ", \"K\": " << r.K
+            << ", \"tiled_tflops\": " << r.tiled_tflops << ", \"cublas_tflops\": " << r.cublas_tflops
+            << ", \"ratio_tiled_to_cublas\": " << r.tiled_tflops / r.cublas_tflops
+            << ", \"max_rel_diff\": " << r.max_rel_diff << "}"
+            << (i + 1 < results.size() ? ",\n" : "\n");
+      }
+      out << "  ]\n}\n";
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

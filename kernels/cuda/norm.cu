@@ -1,0 +1,157 @@
+#include "kernels/cuda/norm.h"
+
+#include "kernels/cuda/launch.cuh"
+
+namespace shallow::cuda {
+namespace {
+
+using acc_t = double;
+
+unsigned row_blocks(int64_t rows) { return unsigned(rows < 65536 ? rows : 65536); }
+
+// A block per row: mean, then the mean squared deviation (two passes over the row, which
+// stays in cache), then the normalized output.
+template <class T>
+__global__ void layer_norm_kernel(int64_t rows, int64_t n, const T* __restrict__ x,
+                                  const T* __restrict__ weight, const T* __restrict__ bias,
+                                  double eps, T* __restrict__ y, T* __restrict__ mean,
+                                  T* __restrict__ rstd) {
+  __shared__ acc_t scratch[32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * n;
+    T* yr = y + r * n;
+    acc_t s = 0;
+    for (int64_t k = threadIdx.x; k < n; k += blockDim.x) s += acc_t(xr[k]);
+    const acc_t m = block_sum(s, scratch) / acc_t(n);
+    acc_t ss = 0;
+    for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
+      const acc_t d = acc_t(xr[k]) - m;
+      ss += d * d;
+    }
+    const acc_t var = block_sum(ss, scratch) / acc_t(n);
+    const T mu = T(m), rs = T(1.0 / sqrt(var + eps));
+    if (threadIdx.x == 0) {
+      mean[r] = mu;
+      rstd[r] = rs;
+    }
+    for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
+      T v = (xr[k] - mu) * rs;
+      if (weight) v = v * weight[k];
+      if (bias) v = v + bias[k];
+      yr[k] = v;
+    }
+  }
+}
+
+// gx = rstd * (g - mean(g) - xhat * mean(g * xhat)), with g = gy * weight.
+template <class T>
+__global__ void layer_norm_backward_input_kernel(int64_t rows, int64_t n, const T* __restrict__ x,
+                                                 const T* __restrict__ mean,
+                                                 const T* __restrict__ rstd,
+                                                 const T* __restrict__ weight,
+                                                 const T* __restrict__ gy, T* __restrict__ gx) {
+  __shared__ acc_t scratch[32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * n;
+    const T* gr = gy + r * n;
+    const T mu = mean[r], rs = rstd[r];
+    acc_t sg = 0, sgx = 0;
+    for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
+      const T g = weight ? gr[k] * weight[k] : gr[k];
+      const T xhat = (xr[k] - mu) * rs;
+      sg += acc_t(g);
+      sgx += acc_t(g) * acc_t(xhat);
+    }
+    const T mean_g = T(block_sum(sg, scratch) / acc_t(n));
+    const T mean_gx = T(block_sum(sgx, scratch) / acc_t(n));
+    for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
+      const T g = weight ? gr[k] * weight[k] : gr[k];
+      const T xhat = (xr[k] - mu) * rs;
+      gx[r * n + k] = rs * (g - mean_g - xhat * mean_gx);
+    }
+  }
+}
+
+// gweight[j] = sum_r gy[r, j] * xhat[r, j] and gbias[j] = sum_r gy[r, j]. A block covers 32
+// columns with 8 lanes of rows each (lane l takes rows l, l + 8, ...); the 8 partial sums are
+// then added in lane order, so the order of every sum is fixed.
+constexpr int kCols = 32, kRowLanes = 8;
+
+template <class T>
+__global__ void layer_norm_backward_params_kernel(int64_t rows, int64_t n,
+                                                  const T* __restrict__ x,
+                                                  const T* __restrict__ mean,
+                                                  const T* __restrict__ rstd,
+                                                  const T* __restrict__ gy, T* __restrict__ gweight,
+                                                  T* __restrict__ gbias) {
+  __shared__ acc_t part_w[kRowLanes][kCols];
+  __shared__ acc_t part_b[kRowLanes][kCols];
+  const int col = threadIdx.x % kCols, lane = threadIdx.x / kCols;
+  const int64_t j = int64_t(blockIdx.x) * kCols + col;
+  acc_t sw = 0, sb = 0;
+  if (j < n) {
+    for (int64_t r = lane; r < rows; r += kRowLanes) {
+      const T g = gy[r * n + j];
+      sw += acc_t(g) * acc_t((x[r * n + j] - mean[r]) * rstd[r]);
+      sb += acc_t(g);
+    }
+  }
+  part_w[lane][col] = sw;
+  part_b[lane][col] = sb;
+  __syncthreads();
+  if (lane == 0 && j < n) {
+    acc_t tw = 0, tb = 0;
+    for (int l = 0; l < kRowLanes; ++l) {
+      tw += part_w[l][col];
+      tb += part_b[l][col];
+    }
+    if (gweight) gweight[j] = T(tw);
+    if (gbias) gbias[j] = T(tb);
+  }
+}
+
+}  // namespace
+
+template <class T>
+Status layer_norm(int64_t rows, int64_t n, const T* x, const T* weight, const T* bias, double eps,
+                  T* y, T* mean, T* rstd, cudaStream_t stream) {
+  if (rows == 0) return ok_status();
+  if (n == 0) return Status{"layer_norm", "rows of zero length"};
+  layer_norm_kernel<<<row_blocks(rows), kThreads, 0, stream>>>(rows, n, x, weight, bias, eps, y,
+                                                               mean, rstd);
+  return launch_status("layer_norm_kernel");
+}
+
+template <class T>
+Status layer_norm_backward(int64_t rows, int64_t n, const T* x, const T* mean, const T* rstd,
+                           const T* weight, const T* gy, T* gx, T* gweight, T* gbias,
+                           cudaStream_t stream) {
+  if (n == 0) return ok_status();
+  if (gx && rows > 0) {
+    layer_norm_backward_input_kernel<<<row_blocks(rows), kThreads, 0, stream>>>(
+        rows, n, x, mean, rstd, weight, gy, gx);
+    Status s = launch_status("layer_norm_backward_input_kernel");
+    if (!s.ok()) return s;
+  }
+  if (gweight || gbias) {
+    // rows == 0 still runs: the sums are then zero.
+    const int64_t blocks = (n + kCols - 1) / kCols;
+    layer_norm_backward_params_kernel<<<unsigned(blocks), kCols * kRowLanes, 0, stream>>>(
+        rows, n, x, mean, rstd, gy, gweight, gbias);
+    return launch_status("layer_norm_backward_params_kernel");
+  }
+  return ok_status();
+}
+
+template Status layer_norm<float>(int64_t, int64_t, const float*, const float*, const float*,
+                                  double, float*, float*, float*, cudaStream_t);
+template Status layer_norm<double>(int64_t, int64_t, const double*, const double*, const double*,
+                                   double, double*, double*, double*, cudaStream_t);
+template Status layer_norm_backward<float>(int64_t, int64_t, const float*, const float*,
+                                           const float*, const float*, const float*, float*,
+                                           float*, float*, cudaStream_t);
+template Status layer_norm_backward<double>(int64_t, int64_t, const double*, const double*,
+                                            const double*, const double*, const double*, double*,
+                                            double*, double*, cudaStream_t);
+
+}  // namespace shallow::cuda

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The CUDA check for a fresh GPU machine: GPU summary, a CUDA build of only what the check needs
+# (test_gpu and bench_cuda_gemm, for the GPU at hand only), the GPU tests (ctest -L gpu), the
+# GEMM benchmark, a PyTorch side when torch is importable, and a report (report.md,
+# report.json) in $OUT when set, else in build-gpu/report/. Every step has a time limit and a
+# failed step is reported, not fatal: the script always gets to the report. Under 8 minutes
+# on an H100 with 16 cores.
+#
+#   bash tests/gpu/check.sh            (SHALLOW_CHECK_CPU=1 also builds and runs test_engine)
+#
+# Third-party headers and libraries: where the machine lacks them, run tests/gpu/pack_deps.sh
+# on a development machine first and carry the .gpu_deps/ folder it makes.
+set -u
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+build="$root/build-gpu"
+report="$build/report"
+mkdir -p "$report"
+: > "$report/steps.tsv"
+log="$report/check.log"
+: > "$log"
+jobs=$(nproc 2>/dev/null || echo 4)
+started=$(date +%s)
+
+# step NAME LIMIT_SECONDS COMMAND...: runs it with a time limit, logs it, records its status.
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local t0 rc
+  t0=$(date +%s)
+  echo "=== $name (limit ${limit}s): $*" | tee -a "$log"
+  timeout --kill-after=15 "$limit" "$@" >> "$log" 2>&1
+  rc=$?
+  local secs=$(( $(date +%s) - t0 ))
+  local status=ok
+  [ $rc -ne 0 ] && status=failed
+  [ $rc -eq 124 ] || [ $rc -eq 137 ] && status=timeout
+  printf '%s\t%s\t%s\t%s\n' "$name" "$status" "$rc" "$secs" >> "$report/steps.tsv"
+  echo "=== $name: $status (rc $rc, ${secs}s)" | tee -a "$log"
+  return $rc
+}
+
+# ---- the machine
+step nvidia_smi 30 nvidia-smi
+nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader \
+  > "$report/gpu.csv" 2>/dev/null || echo "unknown,unknown,unknown,unknown" > "$report/gpu.csv"
+cap=$(cut -d, -f4 "$report/gpu.csv" | head -1 | tr -d ' .')
+case "$cap" in ''|*[!0-9]*) cap=90 ;; esac
+echo "compute capability: $cap" | tee -a "$log"
+
+# ---- dependencies carried from a development machine, if any
+if [ -d "$root/.gpu_deps/usr" ]; then
+  deps="$root/.gpu_deps/usr"
+  export CMAKE_PREFIX_PATH="$deps${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+  export LD_LIBRARY_PATH="$(ls -d "$deps"/lib/*-linux-gnu 2>/dev/null | head -1):${LD_LIBRARY_PATH:-}"
+  echo "using carried dependencies in $deps" | tee -a "$log"
+fi
+
+# nvcc where CUDA installs it, if it is not on the PATH already.
+if ! command -v nvcc > /dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH="/usr/local/cuda/bin:$PATH"
+fi
+echo "nvcc: $(command -v nvcc || echo 'not found'); $(nvcc --version 2>/dev/null | tail -1)" | tee -a "$log"
+
+generator=()
+command -v ninja > /dev/null && generator=(-G Ninja)
+
+# ---- build: only the GPU test and benchmark and what they link, for this GPU's architecture
+step configure 240 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+  -DSHALLOW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$cap" -DSHALLOW_TESTS=ON -DSHALLOW_BENCH=ON
+step build_test_gpu 360 cmake --build "$build" -j "$jobs" --target test_gpu
+step build_bench 180 cmake --build "$build" -j "$jobs" --target bench_cuda_gemm
+
+# ---- the GPU tests, each in its own process under ctest
+step ctest_gpu 300 ctest --test-dir "$build" -L gpu --timeout 120 --output-on-failure \
+  --output-junit "$report/ctest_gpu.xml"
+
+# ---- benchmarks
+if [ -x "$build/bin/bench_cuda_gemm" ]; then
+  step bench_cuda_gemm 240 "$build/bin/bench_cuda_gemm" --json "$report/bench_cuda_gemm.json"
+fi
+if python3 -c 'import torch; assert torch.cuda.is_available()' > /dev/null 2>&1; then
+  step torch_side 180 python3 "$root/tests/gpu/torch_gemm.py" --json "$report/torch.json"
+else
+  printf 'torch_side\tskipped\t0\t0\n' >> "$report/steps.tsv"
+fi
+
+# ---- optionally, the CPU engine suite on the same build
+if [ "${SHALLOW_CHECK_CPU:-0}" = 1 ]; then
+  step build_test_engine 300 cmake --build "$build" -j "$jobs" --target test_engine && \
+    step test_engine 300 "$build/bin/test_engine" --gtest_brief=1
+fi
+
+# ---- the report
+echo "total: $(( $(date +%s) - started ))s" | tee -a "$log"
+step report 60 python3 "$root/tests/gpu/make_report.py" "$report"
+dest="${OUT:-}"
+if [ -n "$dest" ]; then
+  mkdir -p "$dest"
+  for f in report.md report.json check.log ctest_gpu.xml bench_cuda_gemm.json torch.json; do
+    [ -f "$report/$f" ] && cp "$report/$f" "$dest/"
+  done
+  echo "report written to $dest"
+else
+  echo "report written to $report"
+fi
+[ -f "$report/report.md" ] && cat "$report/report.md"
+exit 0

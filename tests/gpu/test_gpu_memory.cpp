@@ -1,0 +1,174 @@
+// The CUDA backend's plumbing: availability, copies between host and device, fill, the caching
+// allocator's statistics and reuse, and its out-of-memory error.
+#include "tests/gpu/gpu_test.h"
+
+namespace shallow::testing {
+namespace {
+
+TEST(GpuAvailability, WithoutADeviceCudaTensorsAreAClearError) {
+  if (cuda_available()) GTEST_SKIP() << "a CUDA device is present";
+  EXPECT_EQ(cuda_device_count(), 0);
+  const std::string msg = error_of([] { Tensor::empty({2}, DType::f32, Device::cuda(0)); });
+  EXPECT_NE(msg.find("cuda:0 is not available"), std::string::npos) << msg;
+  const std::string moved = error_of([] { Tensor::ones({2}).to(Device::cuda(0)); });
+  EXPECT_NE(moved.find("cuda:0 is not available"), std::string::npos) << moved;
+}
+
+TEST(GpuAvailability, DeviceIsNamed) {
+  SKIP_WITHOUT_CUDA();
+  EXPECT_GE(cuda_device_count(), 1);
+  EXPECT_FALSE(cuda_device_name(0).empty());
+  const std::string msg =
+      error_of([] { Tensor::empty({2}, DType::f32, Device::cuda(cuda_device_count())); });
+  EXPECT_NE(msg.find("does not exist"), std::string::npos) << msg;
+}
+
+TEST(GpuCopy, RoundTripEveryDtype) {
+  SKIP_WITHOUT_CUDA();
+  for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i32, DType::i64,
+                   DType::u8}) {
+    SCOPED_TRACE(dtype_name(dt));
+    // Tenths from 0 to 100: each dtype rounds them its own way, and the copy must not change that.
+    Tensor x = Tensor::arange(1001, DType::i64).to(DType::f64).reshape({7, 11, 13});
+    x = div(x, 10.0).to(dt);
+    Tensor g = x.to(gpu());
+    EXPECT_EQ(g.device(), gpu());
+    EXPECT_EQ(g.dtype(), dt);
+    EXPECT_EQ(g.shape(), x.shape());
+    Tensor back = g.to(Device::cpu());
+    EXPECT_EQ(back.device(), Device::cpu());
+    EXPECT_TRUE(all_close(back, x, 0, 0));
+  }
+}
+
+TEST(GpuCopy, NonContiguousBothWays) {
+  SKIP_WITHOUT_CUDA();
+  Tensor x = cpu_rand({6, 5, 4}, DType::f32, 1);
+  // A transposed, sliced host view to the device...
+  Tensor view = x.transpose(0, 2).slice(1, 1, 5, 2);
+  EXPECT_FALSE(view.is_contiguous());
+  EXPECT_TRUE(all_close(view.to(gpu()), view, 0, 0));
+  // ...and a device view back to the host.
+  Tensor g = x.to(gpu());
+  Tensor gview = g.permute({2, 0, 1}).slice(2, 0, 5, 3);
+  EXPECT_TRUE(all_close(gview.to(Device::cpu()), x.permute({2, 0, 1}).slice(2, 0, 5, 3), 0, 0));
+  // contiguous() of a device view runs the strided copy kernel on the device.
+  Tensor dense = gview.contiguous();
+  EXPECT_TRUE(dense.is_contiguous());
+  EXPECT_EQ(dense.device(), gpu());
+  EXPECT_TRUE(all_close(dense, x.permute({2, 0, 1}).slice(2, 0, 5, 3), 0, 0));
+}
+
+TEST(GpuCopy, IntoViewsAndWithConversion) {
+  SKIP_WITHOUT_CUDA();
+  Tensor host = cpu_rand({4, 6}, DType::f64, 2);
+  // Host f64 into a strided f32 device view: converted on the host, scattered on the device.
+  Tensor g = Tensor::zeros({6, 4}, DType::f32, gpu());
+  Tensor gt = g.t();
+  gt.copy_(host);
+  EXPECT_TRUE(all_close(g.t(), host.to(DType::f32), 0, 0));
+  // Device f32 into a strided bf16 host view.
+  Tensor h = Tensor::zeros({6, 4}, DType::bf16);
+  Tensor ht = h.t();
+  ht.copy_(gt);
+  EXPECT_TRUE(all_close(h.t(), host.to(DType::f32).to(DType::bf16), 0, 0));
+  // Device to device with conversion and broadcasting.
+  Tensor row = Tensor::arange(4, DType::f32).to(gpu());
+  Tensor dst = Tensor::empty({3, 4}, DType::f64, gpu());
+  dst.copy_(row);
+  EXPECT_TRUE(all_close(dst, Tensor::arange(4, DType::f64).expand({3, 4}), 0, 0));
+}
+
+TEST(GpuCopy, GradientFlowsBackToTheHost) {
+  SKIP_WITHOUT_CUDA();
+  Tensor x = cpu_rand({5, 3}, DType::f32, 3);
+  x.set_requires_grad();
+  Tensor y = sum(mul(x.to(gpu()), x.to(gpu())));
+  EXPECT_EQ(y.device(), gpu());
+  y.backward();
+  ASSERT_TRUE(x.grad().defined());
+  EXPECT_EQ(x.grad().device(), Device::cpu());
+  EXPECT_TRUE(all_close(x.grad(), mul(x.detach(), 2.0), 1e-6, 1e-6));
+}
+
+TEST(GpuFill, FactoriesAndStridedFill) {
+  SKIP_WITHOUT_CUDA();
+  EXPECT_TRUE(all_close(Tensor::full({3, 5}, 2.5, DType::f32, gpu()), Tensor::full({3, 5}, 2.5), 0, 0));
+  EXPECT_TRUE(all_close(Tensor::ones({7}, DType::bf16, gpu()), Tensor::ones({7}), 0, 0));
+  EXPECT_TRUE(all_close(Tensor::zeros({2, 2}, DType::i64, gpu()), Tensor::zeros({2, 2}), 0, 0));
+  Tensor g = Tensor::zeros({4, 6}, DType::f32, gpu());
+  g.slice(1, 1, 6, 2).fill_(7.0);  // a strided view
+  Tensor expected = Tensor::zeros({4, 6});
+  expected.slice(1, 1, 6, 2).fill_(7.0);
+  EXPECT_TRUE(all_close(g, expected, 0, 0));
+  EXPECT_DOUBLE_EQ(sum(g).item(), 7.0 * 12);
+}
+
+TEST(GpuAllocator, BlocksAreReusedAndStatsFollow) {
+  SKIP_WITHOUT_CUDA();
+  cuda_synchronize();
+  cuda_empty_cache();
+  reset_peak_memory(gpu());
+  const MemoryStats s0 = memory_stats(gpu());
+  EXPECT_EQ(s0.peak_bytes, s0.current_bytes);
+  void* first = nullptr;
+  {
+    Tensor a = Tensor::empty({1000}, DType::f32, gpu());
+    first = a.raw_data();
+    const MemoryStats s1 = memory_stats(gpu());
+    EXPECT_EQ(s1.current_bytes, s0.current_bytes + 4000);
+    EXPECT_GE(s1.reserved_bytes, s0.reserved_bytes + 4000);
+    EXPECT_EQ(s1.allocations, s0.allocations + 1);
+  }
+  const MemoryStats s2 = memory_stats(gpu());
+  EXPECT_EQ(s2.current_bytes, s0.current_bytes);
+  EXPECT_GT(s2.reserved_bytes, s0.reserved_bytes) << "the freed block stays cached";
+  {
+    // 3900 bytes falls in the same 512-byte size class (4096) as 4000: the block comes back.
+    Tensor b = Tensor::empty({975}, DType::f32, gpu());
+    EXPECT_EQ(b.raw_data(), first);
+    EXPECT_EQ(memory_stats(gpu()).reserved_bytes, s2.reserved_bytes) << "no new cudaMalloc";
+  }
+  {
+    Tensor big1 = Tensor::empty({1 << 20}, DType::f32, gpu());  // 4 MiB
+    Tensor big2 = Tensor::empty({1 << 19}, DType::f32, gpu());  // 2 MiB
+    EXPECT_EQ(memory_stats(gpu()).peak_bytes, s0.current_bytes + (6 << 20));
+  }
+  EXPECT_EQ(memory_stats(gpu()).peak_bytes, s0.current_bytes + (6 << 20));
+  EXPECT_EQ(memory_stats(gpu()).current_bytes, s0.current_bytes);
+  reset_peak_memory(gpu());
+  EXPECT_EQ(memory_stats(gpu()).peak_bytes, s0.current_bytes);
+  cuda_empty_cache();
+  EXPECT_EQ(memory_stats(gpu()).reserved_bytes, s0.reserved_bytes) << "cache given back";
+}
+
+TEST(GpuAllocator, OutOfMemoryNamesTheSizeAndWhatIsInUse) {
+  SKIP_WITHOUT_CUDA();
+  Tensor keep = Tensor::empty({1 << 20}, DType::u8, gpu());  // something in use
+  const MemoryStats before = memory_stats(gpu());
+  const int64_t petabyte = 1000000000000000;
+  const std::string msg = error_of([&] { Tensor::empty({petabyte}, DType::u8, gpu()); });
+  EXPECT_NE(msg.find("out of memory on cuda:0"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("1000000000000000 bytes"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("in use by tensors"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("free of"), std::string::npos) << msg;
+  EXPECT_EQ(memory_stats(gpu()).current_bytes, before.current_bytes);
+  // The device still works after the failed request.
+  EXPECT_DOUBLE_EQ(sum(Tensor::ones({10}, DType::f32, gpu())).item(), 10.0);
+}
+
+TEST(GpuErrors, OpsWithoutACudaKernelSaySo) {
+  SKIP_WITHOUT_CUDA();
+  Tensor x = Tensor::ones({1, 1, 4, 4}, DType::f32, gpu());
+  Tensor w = Tensor::ones({1, 1, 3, 3}, DType::f32, gpu());
+  const std::string msg = error_of([&] { conv2d(x, w); });
+  EXPECT_NE(msg.find("not implemented on cuda:0"), std::string::npos) << msg;
+  const std::string arg = error_of([&] { argmax(x.reshape({16}), 0); });
+  EXPECT_NE(arg.find("argmax: not implemented on cuda:0"), std::string::npos) << arg;
+  // Mixing devices is refused by name.
+  const std::string mixed = error_of([&] { add(Tensor::ones({2}), Tensor::ones({2}, DType::f32, gpu())); });
+  EXPECT_NE(mixed.find("add: devices differ, cpu vs cuda:0"), std::string::npos) << mixed;
+}
+
+}  // namespace
+}  // namespace shallow::testing
