@@ -35,7 +35,8 @@ void* staging_buffer(Staging& s, size_t need, const char* op) {
   if (s.buffer) SH_CUDA_CHECK(cudaFreeHost(s.buffer), op);
   s.buffer = nullptr;
   s.size = 0;
-  SH_CUDA_CHECK(cudaHostAlloc(&s.buffer, need, cudaHostAllocDefault), op);
+  // Portable: pinned for every device's context, since one buffer serves them all.
+  SH_CUDA_CHECK(cudaHostAlloc(&s.buffer, need, cudaHostAllocPortable), op);
   s.size = need;
   return s.buffer;
 }

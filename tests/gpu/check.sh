@@ -2,18 +2,19 @@
 # The CUDA check for a fresh GPU machine: GPU summary, a CUDA build of only what the check needs
 # (test_gpu and bench_cuda_gemm, for the GPU at hand only), the GPU tests (ctest -L gpu), the
 # GEMM benchmark, a PyTorch side when torch is importable, and a report (report.md,
-# report.json) in $OUT when set, else in build-gpu/report/. Every step has a time limit and a
+# report.json) in $OUT when set, else in <build folder>/report/. Every step has a time limit and a
 # failed step is reported, not fatal: the script always gets to the report. Under 8 minutes
 # on an H100 with 16 cores.
 #
-#   bash tests/gpu/check.sh            (SHALLOW_CHECK_CPU=1 also builds and runs test_engine)
+#   bash tests/gpu/check.sh            (SHALLOW_CHECK_CPU=1 also builds and runs test_engine;
+#                                       SHALLOW_CHECK_BUILD_DIR=DIR builds in DIR, not build-gpu/)
 #
 # Third-party headers and libraries: where the machine lacks them, run tests/gpu/pack_deps.sh
 # on a development machine first and carry the .gpu_deps/ folder it makes.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-build="$root/build-gpu"
+build="${SHALLOW_CHECK_BUILD_DIR:-$root/build-gpu}"  # another build folder can be reused
 report="$build/report"
 mkdir -p "$report"
 : > "$report/steps.tsv"
@@ -62,12 +63,14 @@ if ! command -v nvcc > /dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
 fi
 echo "nvcc: $(command -v nvcc || echo 'not found'); $(nvcc --version 2>/dev/null | tail -1)" | tee -a "$log"
 
+# Ninja for a new build folder; an existing one keeps the generator it was made with.
 generator=()
-command -v ninja > /dev/null && generator=(-G Ninja)
+if [ ! -f "$build/CMakeCache.txt" ] && command -v ninja > /dev/null; then generator=(-G Ninja); fi
 
 # ---- build: only the GPU test and benchmark and what they link, for this GPU's architecture
 step configure 240 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-  -DSHALLOW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$cap" -DSHALLOW_TESTS=ON -DSHALLOW_BENCH=ON
+  -DSHALLOW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$cap" -DSHALLOW_TESTS=ON -DSHALLOW_BENCH=ON \
+  -DCMAKE_POLICY_VERSION_MINIMUM=3.5  # CMake 4 refuses older package files without it
 step build_test_gpu 360 cmake --build "$build" -j "$jobs" --target test_gpu
 step build_bench 180 cmake --build "$build" -j "$jobs" --target bench_cuda_gemm
 

@@ -46,7 +46,9 @@ def tests_from_junit(path):
             result = "skipped"
         else:
             result = "passed"
-        tests.append((case.get("name", "?"), result, float(case.get("time", 0) or 0)))
+        # ctest names parameterized tests "Suite.Test/param  # GetParam() = ...": keep the name.
+        name = case.get("name", "?").split("  #")[0]
+        tests.append((name, result, float(case.get("time", 0) or 0)))
     return tests
 
 
