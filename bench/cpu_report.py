@@ -160,13 +160,14 @@ def part_peak(ctx):
     p = ctx.peak
     counts = [1] if ctx.threads == 1 else [1, ctx.threads]
     rows = []
-    for n in counts:
-        threads = f"{n} thread" + ("s" if n > 1 else "")
-        rows.append(row("peak", f"f32 FMA ({p['f32_isa']}), {threads}", "GFLOP/s",
-                        ours=p["f32_gflops_1" if n == 1 else "f32_gflops_n"]))
-        if p["bf16"]:
-            rows.append(row("peak", f"bf16 dot (vdpbf16ps), {threads}", "GFLOP/s",
-                            ours=p["bf16_gflops_1" if n == 1 else "bf16_gflops_n"]))
+    for kind, name, key in [("f32", f"f32 FMA ({p['f32_isa']})", "f32_gflops"),
+                            ("bf16", "bf16 dot (vdpbf16ps)", "bf16_gflops")]:
+        if kind == "bf16" and not p["bf16"]:
+            continue
+        for n in counts:
+            threads = f"{n} thread" + ("s" if n > 1 else "")
+            rows.append(row("peak", f"{name}, {threads}", "GFLOP/s",
+                            ours=p[f"{key}_1" if n == 1 else f"{key}_n"]))
     return rows
 
 
