@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <utility>
 
 #include "engine/autograd.h"
 #include "engine/random.h"
@@ -21,18 +22,22 @@ using shallow::models::kFinalLayer;
 using shallow::models::VisionTransformer;
 using shallow::models::VitConfig;
 
-// Built once per shape: constructing ViT-B draws 86M random weights.
-VisionTransformer& model(int64_t patch) {
-  static std::map<int64_t, std::unique_ptr<VisionTransformer>> models;
-  auto& m = models[patch];
-  if (!m) m = std::make_unique<VisionTransformer>(patch == 16 ? VitConfig::clip_b16() : VitConfig::clip_b32());
+// Built once per shape and dtype: constructing ViT-B draws 86M random weights.
+VisionTransformer& model(int64_t patch, shallow::DType dtype = shallow::DType::f32) {
+  static std::map<std::pair<int64_t, shallow::DType>, std::unique_ptr<VisionTransformer>> models;
+  auto& m = models[{patch, dtype}];
+  if (!m) {
+    VitConfig c = patch == 16 ? VitConfig::clip_b16() : VitConfig::clip_b32();
+    c.dtype = dtype;
+    m = std::make_unique<VisionTransformer>(c);
+  }
   return *m;
 }
 
 // Args: patch (16 or 32), batch, layer (-1: the final embedding, i.e. every block).
-void BM_VitForward(benchmark::State& state) {
+void run_vit(benchmark::State& state, shallow::DType dtype) {
   const int64_t patch = state.range(0), batch = state.range(1), layer = state.range(2);
-  VisionTransformer& vit = model(patch);
+  VisionTransformer& vit = model(patch, dtype);
   shallow::Generator g(7);
   const shallow::Tensor images = shallow::randn({batch, 3, 224, 224}, shallow::DType::f32, &g);
   shallow::NoGrad no_grad;
@@ -45,8 +50,13 @@ void BM_VitForward(benchmark::State& state) {
   state.counters["blocks"] = double(layer == kFinalLayer ? vit.config().depth : layer);
   state.counters["threads"] = shallow::cpu::num_threads();
   state.SetLabel("B/" + std::to_string(patch) + " batch " + std::to_string(batch) +
-                 (layer == kFinalLayer ? " full" : " to layer " + std::to_string(layer)));
+                 (layer == kFinalLayer ? " full" : " to layer " + std::to_string(layer)) +
+                 (dtype == shallow::DType::bf16 ? " bf16" : ""));
 }
+
+void BM_VitForward(benchmark::State& state) { run_vit(state, shallow::DType::f32); }
+// bf16 weights and activations, the linear layers on the bf16 GEMM (shallow extract --dtype bf16).
+void BM_VitForwardBf16(benchmark::State& state) { run_vit(state, shallow::DType::bf16); }
 
 BENCHMARK(BM_VitForward)
     ->ArgNames({"patch", "batch", "layer"})
@@ -55,6 +65,14 @@ BENCHMARK(BM_VitForward)
     ->Args({16, 1, kFinalLayer})
     ->Args({16, 8, kFinalLayer})
     ->Args({16, 8, 6})  // against the row above: the cost of stopping at layer 6 of 12
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(1.0);
+
+BENCHMARK(BM_VitForwardBf16)
+    ->ArgNames({"patch", "batch", "layer"})
+    ->Args({16, 1, kFinalLayer})
+    ->Args({16, 8, kFinalLayer})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(1.0);

@@ -77,7 +77,13 @@ void add_extract(CLI::App& app, Action* action) {
   sub->add_option("--decode-threads", f->decode_threads,
                   "threads decoding images ahead of the model (default: a quarter of the cores, 1 to 4)");
   sub->add_option("--device", f->device, "cpu or cuda")->capture_default_str();
-  sub->add_option("--dtype", f->dtype, "f32 or bf16 (the model's parameters)")->capture_default_str();
+  sub->add_option("--dtype", f->dtype,
+                  "f32 or bf16. bf16: weights cast to bf16 once at load, activations bf16 between "
+                  "layers, matrix products on the bf16 GEMM with f32 sums (AVX512_BF16 where the CPU "
+                  "has it); layer norm, softmax, attention, GELU, pooling and a ResNet's "
+                  "convolutions and batch norms compute in f32 from bf16 inputs and round back; the "
+                  "files are float32 either way (docs/DECISIONS.md)")
+      ->capture_default_str();
   sub->add_flag("--skip-bad", f->skip_bad, "list and skip images that cannot be read instead of stopping");
   sub->add_flag("--quiet", f->quiet, "no progress bar");
   sub->callback([f, action] { *action = [f](Streams& s) { return extract(*f, s); }; });

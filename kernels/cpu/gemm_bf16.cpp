@@ -171,17 +171,30 @@ PackedBf16B::PackedBf16B(bool trans_b, int64_t K, int64_t N, const bf16* B, int6
   const int64_t pairs = this->pairs(), n_panels = panels();
   data_.assign(size_t(n_panels * pairs * NR), 0u);
   const bf16 zero;
-  auto at = [&](int64_t k, int64_t j) {
-    return k >= K ? zero : trans_b ? B[j * ldb + k] : B[k * ldb + j];
-  };
+  // Each loop reads B along its rows: a transposed B (a linear layer's [N, K] weight) gives one
+  // panel column per stored row, a plain one two stored rows per k-pair.
   parallel_for(0, n_panels, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, pairs * NR)),
                [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
       uint32_t* panel = data_.data() + q * pairs * NR;
-      const int64_t cols = std::min(NR, N - q * NR);
-      for (int64_t p = 0; p < pairs; ++p)
-        for (int64_t c = 0; c < cols; ++c)
-          panel[p * NR + c] = pair_word(at(2 * p, q * NR + c), at(2 * p + 1, q * NR + c));
+      const int64_t j0 = q * NR, cols = std::min(NR, N - j0);
+      if (trans_b) {
+        for (int64_t c = 0; c < cols; ++c) {
+          const bf16* row = B + (j0 + c) * ldb;
+          for (int64_t p = 0; p < K / 2; ++p) panel[p * NR + c] = pair_word(row[2 * p], row[2 * p + 1]);
+          if (K % 2) panel[(pairs - 1) * NR + c] = pair_word(row[K - 1], zero);
+        }
+      } else {
+        for (int64_t p = 0; p < K / 2; ++p) {
+          const bf16* even = B + 2 * p * ldb + j0;
+          const bf16* odd = even + ldb;
+          for (int64_t c = 0; c < cols; ++c) panel[p * NR + c] = pair_word(even[c], odd[c]);
+        }
+        if (K % 2) {
+          const bf16* last = B + (K - 1) * ldb + j0;
+          for (int64_t c = 0; c < cols; ++c) panel[(pairs - 1) * NR + c] = pair_word(last[c], zero);
+        }
+      }
     }
   });
 }
