@@ -4,7 +4,7 @@
 # GEMM benchmark, a PyTorch side when torch is importable, and a report (report.md,
 # report.json) in $OUT when set, else in <build folder>/report/. Every step has a time limit and a
 # failed step is reported, not fatal: the script always gets to the report. Under 8 minutes
-# on an H100 with 16 cores.
+# on an H100 with 16 cores; never more than SHALLOW_CHECK_BUDGET (540) seconds of steps.
 #
 #   bash tests/gpu/check.sh            (SHALLOW_CHECK_CPU=1 also builds and runs test_engine;
 #                                       SHALLOW_CHECK_BUILD_DIR=DIR builds in DIR, not build-gpu/)
@@ -17,18 +17,43 @@ cd "$root"
 build="${SHALLOW_CHECK_BUILD_DIR:-$root/build-gpu}"  # another build folder can be reused
 report="$build/report"
 mkdir -p "$report"
+rm -f "$report"/*.xml "$report"/*.json "$report"/report.md  # results of an earlier run
 : > "$report/steps.tsv"
 log="$report/check.log"
 : > "$log"
 jobs=$(nproc 2>/dev/null || echo 4)
 started=$(date +%s)
+# Every step ends by this deadline (9 minutes unless SHALLOW_CHECK_BUDGET says otherwise), so
+# the whole run, report included, stays under 10 minutes even when steps hang.
+deadline=$(( started + ${SHALLOW_CHECK_BUDGET:-540} ))
+dest="${OUT:-}"
 
-# step NAME LIMIT_SECONDS COMMAND...: runs it with a time limit, logs it, records its status.
+# Writes the report from what exists so far and copies it to $OUT, so that a run stopped from
+# outside still leaves a report of the steps it finished.
+publish() {
+  timeout 30 python3 "$root/tests/gpu/make_report.py" "$report" >> "$log" 2>&1
+  if [ -n "$dest" ]; then
+    mkdir -p "$dest"
+    for f in report.md report.json check.log ctest_gpu.xml bench_cuda_gemm.json torch.json; do
+      [ -f "$report/$f" ] && cp "$report/$f" "$dest/"
+    done
+  fi
+}
+
+# step NAME LIMIT_SECONDS COMMAND...: runs it with a time limit (cut to what is left before the
+# deadline), logs it, records its status, and publishes the report so far.
 step() {
   local name=$1 limit=$2
   shift 2
   local t0 rc
   t0=$(date +%s)
+  local left=$(( deadline - t0 ))
+  if [ $left -lt 10 ]; then
+    printf '%s\t%s\t%s\t%s\n' "$name" "no time left" 124 0 >> "$report/steps.tsv"
+    echo "=== $name: no time left" | tee -a "$log"
+    return 124
+  fi
+  [ $limit -gt $left ] && limit=$left
   echo "=== $name (limit ${limit}s): $*" | tee -a "$log"
   timeout --kill-after=15 "$limit" "$@" >> "$log" 2>&1
   rc=$?
@@ -38,6 +63,7 @@ step() {
   [ $rc -eq 124 ] || [ $rc -eq 137 ] && status=timeout
   printf '%s\t%s\t%s\t%s\n' "$name" "$status" "$rc" "$secs" >> "$report/steps.tsv"
   echo "=== $name: $status (rc $rc, ${secs}s)" | tee -a "$log"
+  publish
   return $rc
 }
 
@@ -75,15 +101,15 @@ step build_test_gpu 360 cmake --build "$build" -j "$jobs" --target test_gpu
 step build_bench 180 cmake --build "$build" -j "$jobs" --target bench_cuda_gemm
 
 # ---- the GPU tests, each in its own process under ctest
-step ctest_gpu 300 ctest --test-dir "$build" -L gpu --timeout 120 --output-on-failure \
+step ctest_gpu 240 ctest --test-dir "$build" -L gpu --timeout 90 --output-on-failure \
   --output-junit "$report/ctest_gpu.xml"
 
 # ---- benchmarks
 if [ -x "$build/bin/bench_cuda_gemm" ]; then
-  step bench_cuda_gemm 240 "$build/bin/bench_cuda_gemm" --json "$report/bench_cuda_gemm.json"
+  step bench_cuda_gemm 150 "$build/bin/bench_cuda_gemm" --json "$report/bench_cuda_gemm.json"
 fi
 if python3 -c 'import torch; assert torch.cuda.is_available()' > /dev/null 2>&1; then
-  step torch_side 180 python3 "$root/tests/gpu/torch_gemm.py" --json "$report/torch.json"
+  step torch_side 120 python3 "$root/tests/gpu/torch_gemm.py" --json "$report/torch.json"
 else
   printf 'torch_side\tskipped\t0\t0\n' >> "$report/steps.tsv"
 fi
@@ -96,16 +122,7 @@ fi
 
 # ---- the report
 echo "total: $(( $(date +%s) - started ))s" | tee -a "$log"
-step report 60 python3 "$root/tests/gpu/make_report.py" "$report"
-dest="${OUT:-}"
-if [ -n "$dest" ]; then
-  mkdir -p "$dest"
-  for f in report.md report.json check.log ctest_gpu.xml bench_cuda_gemm.json torch.json; do
-    [ -f "$report/$f" ] && cp "$report/$f" "$dest/"
-  done
-  echo "report written to $dest"
-else
-  echo "report written to $report"
-fi
+publish
+echo "report written to ${dest:-$report}"
 [ -f "$report/report.md" ] && cat "$report/report.md"
 exit 0
