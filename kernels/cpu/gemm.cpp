@@ -133,7 +133,7 @@ void run_thread(const Problem<T>& p, const MicroKernel<T>& kern, int t, int thre
       const int64_t kc = std::min(bl.kc, p.K - pc);
       const int64_t pb0 = panels * t / threads, pb1 = panels * (t + 1) / threads;
       if (pb1 > pb0)
-        gemm_detail::pack_b(p.trans_b, p.B, p.ldb, pc, kc, jc + pb0 * nr,
+        kern.pack_b(p.trans_b, p.B, p.ldb, pc, kc, jc + pb0 * nr,
                             std::min(nc, pb1 * nr) - pb0 * nr, nr, packed_b + pb0 * nr * kc);
       if (sync) sync->arrive_and_wait();
 
@@ -142,7 +142,7 @@ void run_thread(const Problem<T>& p, const MicroKernel<T>& kern, int t, int thre
       const int64_t jp0 = panels * col_group / grid.tn, jp1 = panels * (col_group + 1) / grid.tn;
       for (int64_t ic = i_begin; ic < i_end; ic += bl.mc) {
         const int64_t mc = std::min(bl.mc, i_end - ic);
-        gemm_detail::pack_a(p.trans_a, p.A, p.lda, ic, mc, pc, kc, mr, packed_a);
+        kern.pack_a(p.trans_a, p.A, p.lda, ic, mc, pc, kc, mr, packed_a);
         for (int64_t jp = jp0; jp < jp1; ++jp) {
           const int64_t j0 = jc + jp * nr, n = std::min(nr, p.N - j0);
           const T* b = packed_b + jp * nr * kc;

@@ -67,6 +67,85 @@ void epilogue(float* c, int64_t ldc, int64_t m, int64_t n, const float* bias, bo
   apply_epilogue(c, ldc, m, n, bias, per_row, act);
 }
 
+// Packing a panel whose lanes (rows of C's tile) each have their k-run contiguous at
+// src + l * ld: the generic code moves it one element at a time; here 16 lanes x 16 steps are
+// loaded as 16 vectors, transposed in registers, and stored as 16 k-rows (measured ~4x faster
+// on the NT and NN operands). Lanes past the matrix are zero.
+// GCC 12 takes the undefined pass-through operand inside these shuffle intrinsics for an
+// uninitialized variable.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+inline void transpose16x16(__m512 r[16]) {
+  __m512 t[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 16; i += 2) {  // pairs of lanes interleaved, per 128-bit block
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 16; i += 4) {  // groups of 4 lanes: u[i + j] holds step 4q + j in block q
+    const __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+    const __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
+    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  // A 4 x 4 transpose of 128-bit blocks for each j: step 4q + j gathers block q of r[4g + j].
+  __m512 out[16];
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    const __m512 v0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x44);
+    const __m512 v1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xEE);
+    const __m512 v2 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x44);
+    const __m512 v3 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xEE);
+    out[j] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+    out[4 + j] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+    out[8 + j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+    out[12 + j] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) r[i] = out[i];
+}
+
+void pack_lane_major(const float* src, int64_t ld, int64_t kc, int64_t valid, int width,
+                     float* dst) {
+  for (int g = 0; g < width; g += 16) {
+    const int lanes = width - g < 16 ? width - g : 16;
+    const int64_t live = valid - g < 0 ? 0 : (valid - g < lanes ? valid - g : lanes);
+    const __mmask16 write = __mmask16((1u << lanes) - 1);
+    const float* s = src + g * ld;
+    float* d = dst + g;
+    int64_t k = 0;
+    for (; k + 16 <= kc; k += 16) {
+      __m512 r[16];
+#pragma GCC unroll 16
+      for (int l = 0; l < 16; ++l) r[l] = l < live ? _mm512_loadu_ps(s + l * ld + k) : _mm512_setzero_ps();
+      transpose16x16(r);
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) _mm512_mask_storeu_ps(d + (k + i) * width, write, r[i]);
+    }
+    for (; k < kc; ++k)
+      for (int l = 0; l < lanes; ++l) d[k * width + l] = l < live ? s[l * ld + k] : 0.0f;
+  }
+}
+
+#pragma GCC diagnostic pop
+
+void pack_a_avx512(bool trans_a, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0,
+                   int64_t kc, int64_t mr, float* dst) {
+  if (trans_a) return pack_a<float>(trans_a, A, lda, i0, mc, k0, kc, mr, dst);
+  for (int64_t p = 0; p * mr < mc; ++p)
+    pack_lane_major(A + (i0 + p * mr) * lda + k0, lda, kc, mc - p * mr, int(mr), dst + p * mr * kc);
+}
+
+void pack_b_avx512(bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
+                   int64_t nc, int64_t nr, float* dst) {
+  if (!trans_b) return pack_b<float>(trans_b, B, ldb, k0, kc, j0, nc, nr, dst);
+  for (int64_t p = 0; p * nr < nc; ++p)
+    pack_lane_major(B + (j0 + p * nr) * ldb + k0, ldb, kc, nc - p * nr, int(nr), dst + p * nr * kc);
+}
+
 }  // namespace
 
 // Cache blocks for Zen 4 (L1d 32 KiB, L2 1 MiB per core, L3 32 MiB shared):
@@ -79,7 +158,7 @@ void epilogue(float* c, int64_t ldc, int64_t m, int64_t n, const float* bias, bo
 // - nc: the packed kc x nc block of B is shared by the threads and read from L3:
 //   512 x 4096 floats = 8 MiB of the 32 MiB, and N up to 4096 is packed in one block.
 const MicroKernel<float>& avx512_kernel_f32() {
-  static const MicroKernel<float> k{{MR, NR, 168, 512, 4096}, tile, epilogue};
+  static const MicroKernel<float> k{{MR, NR, 168, 512, 4096}, tile, epilogue, pack_a_avx512, pack_b_avx512};
   return k;
 }
 

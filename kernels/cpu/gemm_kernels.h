@@ -16,6 +16,11 @@ struct MicroKernel {
   // Bias and activation over an m x n piece of C; bias already points at its first element.
   void (*epilogue)(T* c, int64_t ldc, int64_t m, int64_t n, const T* bias, bool bias_per_row,
                    GemmActivation act);
+  // Packing as pack_a / pack_b below do it, or a faster way of the kernel's own ISA.
+  void (*pack_a)(bool trans_a, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0,
+                 int64_t kc, int64_t mr, T* dst);
+  void (*pack_b)(bool trans_b, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
+                 int64_t nc, int64_t nr, T* dst);
 };
 
 const MicroKernel<float>& avx512_kernel_f32();
