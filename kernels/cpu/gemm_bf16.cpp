@@ -179,11 +179,17 @@ PackedBf16B::PackedBf16B(bool trans_b, int64_t K, int64_t N, const bf16* B, int6
       uint32_t* panel = data_.data() + q * pairs * NR;
       const int64_t j0 = q * NR, cols = std::min(NR, N - j0);
       if (trans_b) {
-        for (int64_t c = 0; c < cols; ++c) {
-          const bf16* row = B + (j0 + c) * ldb;
-          for (int64_t p = 0; p < K / 2; ++p) panel[p * NR + c] = pair_word(row[2 * p], row[2 * p + 1]);
-          if (K % 2) panel[(pairs - 1) * NR + c] = pair_word(row[K - 1], zero);
+        // 16 pairs at a time, so that the panel rows being filled (2 KB) stay in L1.
+        for (int64_t p0 = 0; p0 < K / 2; p0 += 16) {
+          const int64_t p1 = std::min(p0 + 16, K / 2);
+          for (int64_t c = 0; c < cols; ++c) {
+            const bf16* row = B + (j0 + c) * ldb;
+            for (int64_t p = p0; p < p1; ++p) panel[p * NR + c] = pair_word(row[2 * p], row[2 * p + 1]);
+          }
         }
+        if (K % 2)
+          for (int64_t c = 0; c < cols; ++c)
+            panel[(pairs - 1) * NR + c] = pair_word(B[(j0 + c) * ldb + K - 1], zero);
       } else {
         for (int64_t p = 0; p < K / 2; ++p) {
           const bf16* even = B + 2 * p * ldb + j0;
