@@ -145,12 +145,15 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction
 
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
   check_float(x, "argmax");
-  check_cpu(x, "argmax");
   Tensor xf = x.detach().to(compute_dtype(x.dtype()));
   Plan p = plan_reduction(xf, {dim}, keepdim, "argmax");
   SH_CHECK(p.n > 0, "argmax: cannot reduce over an empty dim");
-  Tensor values = Tensor::empty(p.kept_shape, xf.dtype());
-  Tensor index = Tensor::empty(p.kept_shape, DType::i64);
+  Tensor values = Tensor::empty(p.kept_shape, xf.dtype(), xf.device());
+  Tensor index = Tensor::empty(p.kept_shape, DType::i64, xf.device());
+  if (xf.device().is_cuda()) {
+    gpu::reduce(cpu::ReduceOp::max, p.outer, p.n, p.inner, p.block, values, index, "argmax");
+    return index.view(p.out_shape);
+  }
   SH_DISPATCH_FLOAT(xf.dtype(), "argmax", [&] {
     cpu::reduce<scalar_t>(cpu::ReduceOp::max, p.outer, p.n, p.inner,
                           static_cast<const scalar_t*>(p.block.raw_data()),

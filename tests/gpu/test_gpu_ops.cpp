@@ -1,6 +1,8 @@
 // Every op with a CUDA kernel against the same op on the CPU, forward and backward: f32 and f64
 // (bf16 where the op takes it), odd sizes, broadcasting, and non-contiguous inputs made by
 // transposing or slicing inside the op under test.
+#include <cmath>
+
 #include "engine/cuda/ops.h"
 #include "kernels/cpu/optim.h"
 #include "tests/gpu/gpu_test.h"
@@ -199,6 +201,30 @@ TEST(GpuReduce, LongRowsTiesAndViews) {
   expect_gpu_matches_cpu(ft, {x}, tol_for(DType::f64), true, "sum of a transpose");
   auto fv = [](const std::vector<Tensor>& v) { return var(v[0], {0}); };
   expect_gpu_matches_cpu(fv, {x}, tol_for(DType::f64), true, "var");
+}
+
+TEST(GpuReduce, ArgmaxFirstExtremeAndNaN) {
+  SKIP_WITHOUT_CUDA();
+  for (DType dt : {DType::f32, DType::f64, DType::bf16}) {
+    SCOPED_TRACE(dtype_name(dt));
+    // Rows (dim 1, inner == 1) and columns (dim 0, inner > 1); quarters make ties common.
+    Tensor x = div(floor_quarter(cpu_rand({37, 300}, DType::f64, 33, 0, 8)), 4.0).to(dt);
+    for (int64_t dim : {0, 1}) {
+      Tensor got = argmax(x.to(gpu()), dim);
+      EXPECT_EQ(got.dtype(), DType::i64);
+      EXPECT_EQ(got.to_vector<int64_t>(), argmax(x, dim).to_vector<int64_t>()) << "dim " << dim;
+    }
+  }
+  // NaN counts as the largest value, the first one wins; ties go to the first index.
+  const float nan = std::nanf("");
+  Tensor y = Tensor::from_vector<float>({1, nan, 3, nan, 2, 5, 5, 0}, {2, 4});
+  EXPECT_EQ(argmax(y.to(gpu()), 1).to_vector<int64_t>(), (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(argmax(y.to(gpu()), 1).to_vector<int64_t>(), argmax(y, 1).to_vector<int64_t>());
+  // A transposed input and keepdim.
+  Tensor z = cpu_rand({20, 9}, DType::f32, 34);
+  EXPECT_EQ(argmax(z.to(gpu()).t(), 1, true).shape(), (Shape{9, 1}));
+  EXPECT_EQ(argmax(z.to(gpu()).t(), 1, true).to_vector<int64_t>(),
+            argmax(z.t(), 1, true).to_vector<int64_t>());
 }
 
 // ---- softmax
