@@ -341,7 +341,7 @@ def vit_flops_per_image(patch, layer):
 
 def vit_dtype_of(b):
     _, named = name_args(b["name"])
-    text = (named.get("dtype", "") + " " + b.get("label", "")).lower()
+    text = " ".join([b["name"], named.get("dtype", ""), b.get("label", "")]).lower()
     return "bf16" if "bf16" in text or named.get("dtype") == "1" else "f32"
 
 
