@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
+#include <type_traits>
 #include <stdexcept>
 
 #include "kernels/cpu/gemm_bf16_micro.h"
