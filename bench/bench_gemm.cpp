@@ -24,7 +24,10 @@ void run_gemm(benchmark::State& state, bool trans_a, bool trans_b,
   std::vector<float> bias = shallow::randn({N}, shallow::DType::f32, &g).to_vector<float>();
   std::vector<float> c(size_t(M * N));
   shallow::cpu::GemmEpilogue<float> ep;
-  if (act != shallow::cpu::GemmActivation::none) { ep.bias = bias.data(); ep.act = act; }
+  if (act != shallow::cpu::GemmActivation::none) {
+    ep.bias = bias.data();
+    ep.act = act;
+  }
   for (auto _ : state) {
     shallow::cpu::gemm_ex<float>(trans_a, trans_b, M, N, K, 1.0f, a.data(), trans_a ? M : K,
                                  b.data(), trans_b ? K : N, 0.0f, c.data(), N, ep);
@@ -59,16 +62,20 @@ void square_and_vit(benchmark::internal::Benchmark* b) {
 // The EEG projector (4250 features to 1024) at batch 1024: forward x W^T is NT with K = 4250;
 // its backward is NN (g W) and TN (g^T x) with N = 4250.
 void eeg(benchmark::internal::Benchmark* b, bool forward) {
-  for (int threads : {1, 2}) b->Args(forward ? std::vector<int64_t>{1024, 1024, 4250, threads}
-                                             : std::vector<int64_t>{1024, 4250, 1024, threads});
+  for (int threads : {1, 2})
+    b->Args(forward ? std::vector<int64_t>{1024, 1024, 4250, threads}
+                    : std::vector<int64_t>{1024, 4250, 1024, threads});
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
 BENCHMARK(BM_Gemm_NN)->Apply(square_and_vit)->Apply([](auto* b) { eeg(b, false); });
 BENCHMARK(BM_Gemm_NT)->Apply(square_and_vit)->Apply([](auto* b) { eeg(b, true); });
 BENCHMARK(BM_Gemm_TN)->Apply([](auto* b) { eeg(b, false); });
-BENCHMARK(BM_Gemm_NT_BiasGelu)->Args({1576, 3072, 768, 1})->Args({1576, 3072, 768, 2})
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Gemm_NT_BiasGelu)
+    ->Args({1576, 3072, 768, 1})
+    ->Args({1576, 3072, 768, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 

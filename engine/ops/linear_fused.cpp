@@ -10,19 +10,27 @@ namespace {
 
 cpu::GemmActivation gemm_activation(LinearAct act) {
   switch (act) {
-    case LinearAct::none: return cpu::GemmActivation::none;
-    case LinearAct::relu: return cpu::GemmActivation::relu;
-    case LinearAct::gelu: return cpu::GemmActivation::gelu;
-    case LinearAct::gelu_tanh: return cpu::GemmActivation::gelu_tanh;
-    case LinearAct::quick_gelu: return cpu::GemmActivation::quick_gelu;
+    case LinearAct::none:
+      return cpu::GemmActivation::none;
+    case LinearAct::relu:
+      return cpu::GemmActivation::relu;
+    case LinearAct::gelu:
+      return cpu::GemmActivation::gelu;
+    case LinearAct::gelu_tanh:
+      return cpu::GemmActivation::gelu_tanh;
+    case LinearAct::quick_gelu:
+      return cpu::GemmActivation::quick_gelu;
   }
   return cpu::GemmActivation::none;
 }
 
-void check_linear_shapes(const Tensor& x, const Tensor& weight, const Tensor& bias, const char* op) {
-  SH_CHECK(weight.dim() == 2, op, ": weight must be 2-D [out, in], got ", shape_str(weight.shape()));
+void check_linear_shapes(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                         const char* op) {
+  SH_CHECK(weight.dim() == 2, op, ": weight must be 2-D [out, in], got ",
+           shape_str(weight.shape()));
   SH_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), op, ": input ", shape_str(x.shape()),
-           " does not match weight ", shape_str(weight.shape()), " (in features ", weight.size(1), ")");
+           " does not match weight ", shape_str(weight.shape()), " (in features ", weight.size(1),
+           ")");
   SH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)), op, ": bias ",
            shape_str(bias.shape()), " does not match weight ", shape_str(weight.shape()));
 }
@@ -76,11 +84,16 @@ Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, Lin
   // with its own backward.
   const Tensor y = linear(x, weight, bias);
   switch (act) {
-    case LinearAct::none: return y;
-    case LinearAct::relu: return relu(y);
-    case LinearAct::gelu: return gelu(y);
-    case LinearAct::gelu_tanh: return gelu(y, "tanh");
-    case LinearAct::quick_gelu: return quick_gelu(y);
+    case LinearAct::none:
+      return y;
+    case LinearAct::relu:
+      return relu(y);
+    case LinearAct::gelu:
+      return gelu(y);
+    case LinearAct::gelu_tanh:
+      return gelu(y, "tanh");
+    case LinearAct::quick_gelu:
+      return quick_gelu(y);
   }
   return y;
 }

@@ -24,9 +24,12 @@ const MicroKernel<T>& kernel_for();
 template <>
 const MicroKernel<float>& kernel_for<float>() {
   switch (gemm_isa()) {
-    case GemmIsa::avx512: return gemm_detail::avx512_kernel_f32();
-    case GemmIsa::avx2: return gemm_detail::avx2_kernel_f32();
-    case GemmIsa::generic: break;
+    case GemmIsa::avx512:
+      return gemm_detail::avx512_kernel_f32();
+    case GemmIsa::avx2:
+      return gemm_detail::avx2_kernel_f32();
+    case GemmIsa::generic:
+      break;
   }
   return gemm_detail::generic_kernel_f32();
 }
@@ -95,7 +98,10 @@ Grid choose_grid(int threads, int64_t m_tiles, int64_t n_tiles) {
     if (threads % tm) continue;
     const int tn = threads / tm;
     const int64_t cost = ceil_div(m_tiles, tm) * ceil_div(n_tiles, tn);
-    if (best_cost < 0 || cost < best_cost) { best = {tm, tn}; best_cost = cost; }
+    if (best_cost < 0 || cost < best_cost) {
+      best = {tm, tn};
+      best_cost = cost;
+    }
   }
   return best;
 }
@@ -133,8 +139,8 @@ void run_thread(const Problem<T>& p, const MicroKernel<T>& kern, int t, int thre
       const int64_t kc = std::min(bl.kc, p.K - pc);
       const int64_t pb0 = panels * t / threads, pb1 = panels * (t + 1) / threads;
       if (pb1 > pb0)
-        kern.pack_b(p.trans_b, p.B, p.ldb, pc, kc, jc + pb0 * nr,
-                            std::min(nc, pb1 * nr) - pb0 * nr, nr, packed_b + pb0 * nr * kc);
+        kern.pack_b(p.trans_b, p.B, p.ldb, pc, kc, jc + pb0 * nr, std::min(nc, pb1 * nr) - pb0 * nr,
+                    nr, packed_b + pb0 * nr * kc);
       if (sync) sync->arrive_and_wait();
 
       const T beta = pc == 0 ? p.beta : T(1);
@@ -183,11 +189,14 @@ void run(const Problem<T>& p, bool allow_threads) {
     run_thread(p, kern, 0, 1, Grid{}, packed_b, nullptr);
     return;
   }
-  const Grid grid = choose_grid(threads, ceil_div(p.M, bl.mr), ceil_div(std::min(bl.nc, p.N), bl.nr));
+  const Grid grid =
+      choose_grid(threads, ceil_div(p.M, bl.mr), ceil_div(std::min(bl.nc, p.N), bl.nr));
   std::barrier<> sync(threads);
   parallel_for(0, threads, 1, [&](int64_t t0, int64_t t1) {
-    if (t1 - t0 == 1) run_thread(p, kern, int(t0), threads, grid, packed_b, &sync);
-    else run_thread(p, kern, 0, 1, Grid{}, packed_b, nullptr);  // nested: no pool, one thread
+    if (t1 - t0 == 1)
+      run_thread(p, kern, int(t0), threads, grid, packed_b, &sync);
+    else
+      run_thread(p, kern, 0, 1, Grid{}, packed_b, nullptr);  // nested: no pool, one thread
   });
 }
 
@@ -199,8 +208,10 @@ void scale_only(const Problem<T>& p) {
   parallel_for(0, p.M, std::max<int64_t>(1, 16384 / p.N), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       T* c = p.C + i * p.ldc;
-      if (p.beta == T(0)) std::fill(c, c + p.N, T(0));
-      else if (p.beta != T(1)) for (int64_t j = 0; j < p.N; ++j) c[j] *= p.beta;
+      if (p.beta == T(0))
+        std::fill(c, c + p.N, T(0));
+      else if (p.beta != T(1))
+        for (int64_t j = 0; j < p.N; ++j) c[j] *= p.beta;
     }
     if (p.ep->active())
       kern.epilogue(p.C + i0 * p.ldc, p.ldc, i1 - i0, p.N,
@@ -255,13 +266,13 @@ void gemm_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t 
   }
 }
 
-#define SH_INSTANTIATE(T)                                                                      \
-  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, \
-                        int64_t, T, T*, int64_t);                                              \
-  template void gemm_ex<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t,         \
-                           const T*, int64_t, T, T*, int64_t, const GemmEpilogue<T>&);         \
-  template void gemm_batched<T>(int64_t, bool, bool, int64_t, int64_t, int64_t, T, const T*,   \
-                                int64_t, int64_t, const T*, int64_t, int64_t, T, T*, int64_t,   \
+#define SH_INSTANTIATE(T)                                                                         \
+  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*,    \
+                        int64_t, T, T*, int64_t);                                                 \
+  template void gemm_ex<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, \
+                           int64_t, T, T*, int64_t, const GemmEpilogue<T>&);                      \
+  template void gemm_batched<T>(int64_t, bool, bool, int64_t, int64_t, int64_t, T, const T*,      \
+                                int64_t, int64_t, const T*, int64_t, int64_t, T, T*, int64_t,     \
                                 int64_t);
 SH_INSTANTIATE(float)
 SH_INSTANTIATE(double)

@@ -14,9 +14,12 @@ std::atomic<int> forced_isa{-1};
 bool cpu_has(GemmIsa isa) {
 #if defined(__x86_64__) || defined(__i386__)
   switch (isa) {
-    case GemmIsa::generic: return true;
-    case GemmIsa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case GemmIsa::avx512: return __builtin_cpu_supports("avx512f");
+    case GemmIsa::generic:
+      return true;
+    case GemmIsa::avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case GemmIsa::avx512:
+      return __builtin_cpu_supports("avx512f");
   }
   return false;
 #else
@@ -35,9 +38,12 @@ GemmIsa best_isa() {
 
 const char* gemm_isa_name(GemmIsa isa) {
   switch (isa) {
-    case GemmIsa::generic: return "generic";
-    case GemmIsa::avx2: return "avx2";
-    case GemmIsa::avx512: return "avx512";
+    case GemmIsa::generic:
+      return "generic";
+    case GemmIsa::avx2:
+      return "avx2";
+    case GemmIsa::avx512:
+      return "avx512";
   }
   return "?";
 }
@@ -60,9 +66,12 @@ void reset_gemm_isa() { forced_isa.store(-1, std::memory_order_relaxed); }
 
 GemmBlocking gemm_blocking_f32(GemmIsa isa) {
   switch (isa) {
-    case GemmIsa::avx512: return gemm_detail::avx512_kernel_f32().blocking;
-    case GemmIsa::avx2: return gemm_detail::avx2_kernel_f32().blocking;
-    case GemmIsa::generic: break;
+    case GemmIsa::avx512:
+      return gemm_detail::avx512_kernel_f32().blocking;
+    case GemmIsa::avx2:
+      return gemm_detail::avx2_kernel_f32().blocking;
+    case GemmIsa::generic:
+      break;
   }
   return gemm_detail::generic_kernel_f32().blocking;
 }

@@ -94,9 +94,12 @@ template <class T>
 void apply_epilogue(T* c, int64_t ldc, int64_t m, int64_t n, const T* bias, bool per_row,
                     GemmActivation act) {
   switch (act) {
-    case GemmActivation::none: return map_tile(c, ldc, m, n, bias, per_row, [](T v) { return v; });
-    case GemmActivation::relu: return map_tile(c, ldc, m, n, bias, per_row, [](T v) { return relu(v); });
-    case GemmActivation::gelu: return map_tile(c, ldc, m, n, bias, per_row, [](T v) { return gelu_erf(v); });
+    case GemmActivation::none:
+      return map_tile(c, ldc, m, n, bias, per_row, [](T v) { return v; });
+    case GemmActivation::relu:
+      return map_tile(c, ldc, m, n, bias, per_row, [](T v) { return relu(v); });
+    case GemmActivation::gelu:
+      return map_tile(c, ldc, m, n, bias, per_row, [](T v) { return gelu_erf(v); });
     case GemmActivation::gelu_tanh:
       return map_tile(c, ldc, m, n, bias, per_row, [](T v) { return gelu_tanh(v); });
     case GemmActivation::quick_gelu:

@@ -40,7 +40,8 @@ void tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, flo
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) _mm256_storeu_ps(c + i * ldc + 8 * v, _mm256_mul_ps(va, acc[i][v]));
+      for (int v = 0; v < NV; ++v)
+        _mm256_storeu_ps(c + i * ldc + 8 * v, _mm256_mul_ps(va, acc[i][v]));
   } else {
     const __m256 vb = _mm256_set1_ps(beta);
 #pragma GCC unroll 8
@@ -63,7 +64,8 @@ void epilogue(float* c, int64_t ldc, int64_t m, int64_t n, const float* bias, bo
 // kc x 16 B micro-panel: 256 x 64 B = 16 KiB, half of a typical 32 KiB L1; A block
 // 144 x 256 floats = 144 KiB in a 256 KiB or larger L2; B block 256 x 2048 floats = 2 MiB in L3.
 const MicroKernel<float>& avx2_kernel_f32() {
-  static const MicroKernel<float> k{{MR, NR, 144, 256, 2048}, tile, epilogue, pack_a<float>, pack_b<float>};
+  static const MicroKernel<float> k{
+      {MR, NR, 144, 256, 2048}, tile, epilogue, pack_a<float>, pack_b<float>};
   return k;
 }
 

@@ -37,12 +37,14 @@ void epilogue(T* c, int64_t ldc, int64_t m, int64_t n, const T* bias, bool per_r
 // A 4 x 16 (float) or 4 x 8 (double) tile: 64 or 32 accumulators, which compilers keep in
 // vector registers on any 128-bit SIMD ISA. Blocks sized for a 32 KiB L1 and 256 KiB L2.
 const MicroKernel<float>& generic_kernel_f32() {
-  static const MicroKernel<float> k{{4, 16, 128, 256, 2048}, tile<float, 4, 16>, epilogue<float>, pack_a<float>, pack_b<float>};
+  static const MicroKernel<float> k{
+      {4, 16, 128, 256, 2048}, tile<float, 4, 16>, epilogue<float>, pack_a<float>, pack_b<float>};
   return k;
 }
 
 const MicroKernel<double>& generic_kernel_f64() {
-  static const MicroKernel<double> k{{4, 8, 64, 256, 1024}, tile<double, 4, 8>, epilogue<double>, pack_a<double>, pack_b<double>};
+  static const MicroKernel<double> k{
+      {4, 8, 64, 256, 1024}, tile<double, 4, 8>, epilogue<double>, pack_a<double>, pack_b<double>};
   return k;
 }
 

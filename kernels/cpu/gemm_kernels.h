@@ -32,10 +32,10 @@ const MicroKernel<double>& generic_kernel_f64();
 // op(B)[k0:k0+kc, j0:j0+nc] into ceil(nc/nr) panels of kc x nr; rows/columns past the matrix
 // are zero so that the kernels always run full tiles.
 template <class T>
-void pack_a(bool trans_a, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0,
-            int64_t kc, int64_t mr, T* dst);
+void pack_a(bool trans_a, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+            int64_t mr, T* dst);
 template <class T>
-void pack_b(bool trans_b, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
-            int64_t nc, int64_t nr, T* dst);
+void pack_b(bool trans_b, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+            int64_t nr, T* dst);
 
 }  // namespace shallow::cpu::gemm_detail

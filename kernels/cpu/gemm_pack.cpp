@@ -41,13 +41,20 @@ template <class T>
 void pack_panel_any(bool lane_major, const T* src, int64_t ld, int64_t kc, int64_t valid,
                     int64_t width, T* dst) {
   switch (width) {
-    case 4: return pack_panel<T, 4>(lane_major, src, ld, kc, valid, dst);
-    case 6: return pack_panel<T, 6>(lane_major, src, ld, kc, valid, dst);
-    case 8: return pack_panel<T, 8>(lane_major, src, ld, kc, valid, dst);
-    case 12: return pack_panel<T, 12>(lane_major, src, ld, kc, valid, dst);
-    case 16: return pack_panel<T, 16>(lane_major, src, ld, kc, valid, dst);
-    case 32: return pack_panel<T, 32>(lane_major, src, ld, kc, valid, dst);
-    default: break;
+    case 4:
+      return pack_panel<T, 4>(lane_major, src, ld, kc, valid, dst);
+    case 6:
+      return pack_panel<T, 6>(lane_major, src, ld, kc, valid, dst);
+    case 8:
+      return pack_panel<T, 8>(lane_major, src, ld, kc, valid, dst);
+    case 12:
+      return pack_panel<T, 12>(lane_major, src, ld, kc, valid, dst);
+    case 16:
+      return pack_panel<T, 16>(lane_major, src, ld, kc, valid, dst);
+    case 32:
+      return pack_panel<T, 32>(lane_major, src, ld, kc, valid, dst);
+    default:
+      break;
   }
   for (int64_t k = 0; k < kc; ++k)
     for (int64_t l = 0; l < width; ++l)
@@ -57,8 +64,8 @@ void pack_panel_any(bool lane_major, const T* src, int64_t ld, int64_t kc, int64
 }  // namespace
 
 template <class T>
-void pack_a(bool trans_a, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0,
-            int64_t kc, int64_t mr, T* dst) {
+void pack_a(bool trans_a, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+            int64_t mr, T* dst) {
   for (int64_t p = 0; p * mr < mc; ++p) {
     const int64_t r0 = i0 + p * mr, valid = std::min(mr, mc - p * mr);
     // A row-major: row r's k-run is contiguous; A^T stored: step k's rows are contiguous.
@@ -68,8 +75,8 @@ void pack_a(bool trans_a, const T* A, int64_t lda, int64_t i0, int64_t mc, int64
 }
 
 template <class T>
-void pack_b(bool trans_b, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
-            int64_t nc, int64_t nr, T* dst) {
+void pack_b(bool trans_b, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+            int64_t nr, T* dst) {
   for (int64_t p = 0; p * nr < nc; ++p) {
     const int64_t c0 = j0 + p * nr, valid = std::min(nr, nc - p * nr);
     const T* src = trans_b ? B + c0 * ldb + k0 : B + k0 * ldb + c0;

@@ -22,17 +22,22 @@ Tensor reference(const Tensor& x, const Tensor& w, const Tensor& b, LinearAct ac
   Tensor y = matmul(x, w.t());
   if (b.defined()) y = add(y, b);
   switch (act) {
-    case LinearAct::none: return y;
-    case LinearAct::relu: return relu(y);
-    case LinearAct::gelu: return gelu(y);
-    case LinearAct::gelu_tanh: return gelu(y, "tanh");
-    case LinearAct::quick_gelu: return quick_gelu(y);
+    case LinearAct::none:
+      return y;
+    case LinearAct::relu:
+      return relu(y);
+    case LinearAct::gelu:
+      return gelu(y);
+    case LinearAct::gelu_tanh:
+      return gelu(y, "tanh");
+    case LinearAct::quick_gelu:
+      return quick_gelu(y);
   }
   return y;
 }
 
-const LinearAct kActs[] = {LinearAct::none, LinearAct::relu, LinearAct::gelu,
-                           LinearAct::gelu_tanh, LinearAct::quick_gelu};
+const LinearAct kActs[] = {LinearAct::none, LinearAct::relu, LinearAct::gelu, LinearAct::gelu_tanh,
+                           LinearAct::quick_gelu};
 
 template <class Fn>
 std::string error_of(Fn fn) {
@@ -58,7 +63,8 @@ TEST(LinearAct, FusedInferenceMatchesLinearThenActivation) {
       SCOPED_TRACE(int(act));
       const Tensor expected = reference(x, w, b, act);
       EXPECT_TRUE(all_close(linear_act(x, w, b, act), expected, 1e-5, 1e-5));
-      EXPECT_TRUE(all_close(linear_act(x, w, Tensor(), act), reference(x, w, Tensor(), act), 1e-5, 1e-5));
+      EXPECT_TRUE(
+          all_close(linear_act(x, w, Tensor(), act), reference(x, w, Tensor(), act), 1e-5, 1e-5));
       // A weight stored transposed, and a sliced (strided) one, are read as they are.
       const Tensor wt = w.t().contiguous().t();
       ASSERT_FALSE(wt.is_contiguous());
@@ -81,20 +87,25 @@ TEST(LinearAct, FusedInferenceMatchesLinearThenActivation) {
 TEST(LinearAct, LargeEnoughForTheKernelBlocksAndThreads) {
   NoGrad no_grad;
   Generator g(4);
-  const Tensor x = randn({300, 700}, DType::f32, &g), w = mul(randn({130, 700}, DType::f32, &g), 0.05);
+  const Tensor x = randn({300, 700}, DType::f32, &g),
+               w = mul(randn({130, 700}, DType::f32, &g), 0.05);
   const Tensor b = randn({130}, DType::f32, &g);
-  EXPECT_TRUE(all_close(linear_act(x, w, b, LinearAct::gelu), reference(x, w, b, LinearAct::gelu), 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(linear_act(x, w, b, LinearAct::gelu), reference(x, w, b, LinearAct::gelu),
+                        1e-5, 1e-5));
 }
 
 TEST(LinearAct, WithGradientsFallsBackToTheOpsAndTheirBackward) {
   for (LinearAct act : kActs) {
     SCOPED_TRACE(int(act));
-    const Tensor x = rand_input({2, 3, 4}, 1, -2, 2), w = rand_input({5, 4}, 2), b = rand_input({5}, 3);
-    EXPECT_TRUE(gradcheck([act](const std::vector<Tensor>& in) { return linear_act(in[0], in[1], in[2], act); },
-                          {x, w, b}));
+    const Tensor x = rand_input({2, 3, 4}, 1, -2, 2), w = rand_input({5, 4}, 2),
+                 b = rand_input({5}, 3);
+    EXPECT_TRUE(gradcheck(
+        [act](const std::vector<Tensor>& in) { return linear_act(in[0], in[1], in[2], act); },
+        {x, w, b}));
     const Tensor y = linear_act(x, w, b, act);
     EXPECT_TRUE(y.requires_grad());
-    EXPECT_TRUE(all_close(y.detach(), reference(x.detach(), w.detach(), b.detach(), act), 1e-12, 1e-12));
+    EXPECT_TRUE(
+        all_close(y.detach(), reference(x.detach(), w.detach(), b.detach(), act), 1e-12, 1e-12));
   }
   // Only the input requires grad: still recorded.
   const Tensor x = rand_input({3, 4}, 5);
@@ -106,12 +117,15 @@ TEST(LinearAct, WithGradientsFallsBackToTheOpsAndTheirBackward) {
 TEST(LinearAct, BadShapesNameTheOpAndShapes) {
   NoGrad no_grad;
   const Tensor x = Tensor::zeros({2, 4}), w = Tensor::zeros({3, 4});
-  EXPECT_NE(error_of([&] { linear_act(x, Tensor::zeros({3, 5}), Tensor(), LinearAct::relu); })
-                .find("linear: input [2, 4] does not match weight [3, 5]"),
+  EXPECT_NE(error_of([&] {
+              linear_act(x, Tensor::zeros({3, 5}), Tensor(), LinearAct::relu);
+            }).find("linear: input [2, 4] does not match weight [3, 5]"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { linear_act(x, w, Tensor::zeros({4}), LinearAct::relu); }).find("bias [4]"),
-            std::string::npos);
-  EXPECT_NE(error_of([&] { linear_act(x, Tensor::zeros({3, 4, 1}), Tensor(), LinearAct::none); })
-                .find("weight must be 2-D"),
+  EXPECT_NE(
+      error_of([&] { linear_act(x, w, Tensor::zeros({4}), LinearAct::relu); }).find("bias [4]"),
+      std::string::npos);
+  EXPECT_NE(error_of([&] {
+              linear_act(x, Tensor::zeros({3, 4, 1}), Tensor(), LinearAct::none);
+            }).find("weight must be 2-D"),
             std::string::npos);
 }

@@ -28,22 +28,27 @@ struct Case {
 
   std::string str() const {
     return std::string(ta ? "T" : "N") + (tb ? "T" : "N") + " M=" + std::to_string(M) +
-           " N=" + std::to_string(N) + " K=" + std::to_string(K) + " alpha=" +
-           std::to_string(alpha) + " beta=" + std::to_string(beta) + " pad=" + std::to_string(pad) +
-           " act=" + std::to_string(int(act)) + " bias=" + std::to_string(bias);
+           " N=" + std::to_string(N) + " K=" + std::to_string(K) +
+           " alpha=" + std::to_string(alpha) + " beta=" + std::to_string(beta) +
+           " pad=" + std::to_string(pad) + " act=" + std::to_string(int(act)) +
+           " bias=" + std::to_string(bias);
   }
 };
 
 double activate(GemmActivation act, double x) {
   switch (act) {
-    case GemmActivation::none: return x;
-    case GemmActivation::relu: return x > 0 ? x : 0;
+    case GemmActivation::none:
+      return x;
+    case GemmActivation::relu:
+      return x > 0 ? x : 0;
     // erfc and sigmoid(2u) == (1 + tanh u) / 2 keep the reference exact far into the negative
     // side, where 1 + erf and 1 + tanh cancel even in double.
-    case GemmActivation::gelu: return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
+    case GemmActivation::gelu:
+      return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
     case GemmActivation::gelu_tanh:
       return x / (1 + std::exp(-2 * std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
-    case GemmActivation::quick_gelu: return x / (1 + std::exp(-1.702 * x));
+    case GemmActivation::quick_gelu:
+      return x / (1 + std::exp(-1.702 * x));
   }
   return x;
 }
@@ -72,7 +77,10 @@ void check(const Case& c, uint32_t seed = 1) {
   if (c.beta == 0) std::fill(ct.begin(), ct.end(), std::numeric_limits<T>::quiet_NaN());
   GemmEpilogue<T> ep;
   ep.act = c.act;
-  if (c.bias) { ep.bias = biast.data(); ep.bias_per_row = c.bias == 2; }
+  if (c.bias) {
+    ep.bias = biast.data();
+    ep.bias_per_row = c.bias == 2;
+  }
   gemm_ex<T>(c.ta, c.tb, c.M, c.N, c.K, T(c.alpha), at.data(), lda, bt.data(), ldb, T(c.beta),
              ct.data(), ldc, ep);
 
@@ -88,8 +96,15 @@ void check(const Case& c, uint32_t seed = 1) {
         mag += std::abs(x * y);
       }
       double ref = c.alpha * sum, ref_mag = std::abs(c.alpha) * mag;
-      if (c.beta != 0) { ref += c.beta * c0[size_t(i * ldc + j)]; ref_mag += std::abs(c.beta * c0[size_t(i * ldc + j)]); }
-      if (c.bias) { const double bv = bias[size_t(c.bias == 2 ? i : j)]; ref += bv; ref_mag += std::abs(bv); }
+      if (c.beta != 0) {
+        ref += c.beta * c0[size_t(i * ldc + j)];
+        ref_mag += std::abs(c.beta * c0[size_t(i * ldc + j)]);
+      }
+      if (c.bias) {
+        const double bv = bias[size_t(c.bias == 2 ? i : j)];
+        ref += bv;
+        ref_mag += std::abs(bv);
+      }
       const double expected = activate(c.act, ref);
       const double tol = 2 * eps * double(c.K + 3) * ref_mag + 4e-7 * std::abs(expected) + 1e-30;
       const double got = double(ct[size_t(i * ldc + j)]);
@@ -134,7 +149,8 @@ TEST(Gemm, DispatchPicksTheBestSupportedKernel) {
   const auto isas = runnable_isas();
   EXPECT_EQ(gemm_isa(), isas.back());
   for (GemmIsa isa : {GemmIsa::avx2, GemmIsa::avx512})
-    if (!gemm_isa_supported(isa)) EXPECT_THROW(set_gemm_isa_for_testing(isa), std::invalid_argument);
+    if (!gemm_isa_supported(isa))
+      EXPECT_THROW(set_gemm_isa_for_testing(isa), std::invalid_argument);
   for (GemmIsa isa : isas) {
     const GemmBlocking bl = gemm_blocking_f32(isa);
     EXPECT_EQ(bl.mc % bl.mr, 0) << gemm_isa_name(isa);
@@ -175,7 +191,8 @@ TEST(Gemm, SizesAroundEveryBlockEdge) {
   });
   const GemmBlocking bl = gemm_blocking_f64();
   for (int64_t m : {bl.mr - 1, bl.mr + 1, bl.mc + 1})
-    for (int64_t k : {bl.kc - 1, bl.kc + 1}) check<double>({false, true, m, bl.nr + 1, k, 1, 0.5, 1});
+    for (int64_t k : {bl.kc - 1, bl.kc + 1})
+      check<double>({false, true, m, bl.nr + 1, k, 1, 0.5, 1});
   check<double>({true, false, 3, bl.nc + 1, 2, 1, 0, 0});
 }
 
@@ -185,7 +202,7 @@ TEST(Gemm, AnyThreadCountAndNestedCalls) {
     SCOPED_TRACE(threads);
     set_num_threads(threads);
     check<float>({false, false, 3 * bl.mr + 5, 2 * bl.nr + 7, 300, 1, 0.5, 1});  // rows split
-    check<float>({false, true, 2, 5 * bl.nr + 3, 300, 1, 0, 0});                // columns split
+    check<float>({false, true, 2, 5 * bl.nr + 3, 300, 1, 0, 0});                 // columns split
     check<float>({true, false, bl.mc + 7, bl.nr + 1, bl.kc + 9, 1, 0, 0, GemmActivation::relu, 1});
   }
   set_num_threads(2);
@@ -231,7 +248,8 @@ TEST(Gemm, ActivationsAreAccurateOverTheirWholeRange) {
                                GemmActivation::gelu_tanh, GemmActivation::quick_gelu}) {
       GemmEpilogue<float> ep;
       ep.act = act;
-      gemm_ex<float>(false, false, n, 1, 1, 1.0f, x.data(), 1, one.data(), 1, 0.0f, y.data(), 1, ep);
+      gemm_ex<float>(false, false, n, 1, 1, 1.0f, x.data(), 1, one.data(), 1, 0.0f, y.data(), 1,
+                     ep);
       for (int64_t i = 0; i < n; ++i) {
         const double expected = activate(act, double(x[size_t(i)]));
         const double err = std::abs(double(y[size_t(i)]) - expected);
@@ -252,7 +270,8 @@ TEST(Gemm, BatchedWithBroadcastOperands) {
     for (int64_t batch : {1, 3, 8})
       for (int broadcast : {0, 1, 2}) {  // 1: one A for every batch, 2: one B
         const int64_t sa = broadcast == 1 ? 0 : M * K, sb = broadcast == 2 ? 0 : K * N;
-        const auto a = random_values(size_t(batch * M * K), 7), b = random_values(size_t(batch * K * N), 8);
+        const auto a = random_values(size_t(batch * M * K), 7),
+                   b = random_values(size_t(batch * K * N), 8);
         std::vector<float> af(a.begin(), a.end()), bf(b.begin(), b.end());
         std::vector<float> c(size_t(batch * M * N), std::numeric_limits<float>::quiet_NaN());
         gemm_batched<float>(batch, false, true, M, N, K, 1.0f, af.data(), K, sa, bf.data(), K, sb,
