@@ -133,30 +133,47 @@ def row(group, case, unit, ours=None, pytorch=None, openblas=None, flops=None, p
     """One line of the table. Rates (higher is better) unless lower_is_better (seconds).
     ratio: our speed over the best other's speed, so > 1 means ours is faster.
     flops: FLOPs per unit of the figure (1e9 for GFLOP/s, the FLOPs of one image for images/s);
-    with peak (GFLOP/s) it gives our share of the machine's peak."""
+    with peak ("f32" or "bf16") it gives our share of that peak, filled in by set_peak_shares
+    once the peak is known."""
     others = [v for v in (pytorch, openblas) if v]
     ratio = None
     if ours and others:
         ratio = (min(others) / ours) if lower_is_better else (ours / max(others))
-    share = None
-    if ours and flops and peak:
-        share = (flops / ours if lower_is_better else ours * flops) / (peak * 1e9)
     return {"group": group, "case": case, "unit": unit, "ours": ours, "pytorch": pytorch,
-            "openblas": openblas, "ratio": ratio, "peak_share": share, "note": note}
+            "openblas": openblas, "ratio": ratio, "peak_share": None, "note": note,
+            "flops": flops, "peak": peak, "lower_is_better": lower_is_better}
+
+
+def set_peak_shares(ctx, rows):
+    for r in rows:
+        peak = ctx.peak_gflops(r["peak"]) if r["peak"] else None
+        if r["ours"] and r["flops"] and peak:
+            rate = r["flops"] / r["ours"] if r["lower_is_better"] else r["ours"] * r["flops"]
+            r["peak_share"] = rate / (peak * 1e9)
 
 
 # ---------------------------------------------------------------------------------------------
 # Parts
 
-def part_peak(ctx):
+def measure_peak(ctx):
+    """Runs fma_peak and keeps, figure by figure, the highest of this and earlier runs: other
+    work on the machine can only make the peak look lower."""
     binary = ctx.bin("fma_peak")
     if not binary:
-        ctx.notes.append("fma_peak is not built: no share of peak.")
-        return []
+        return False
     out = subprocess.run([binary, "--json", "--threads", str(ctx.threads),
                           "--seconds", "0.6" if ctx.quick else "1.5"],
                          capture_output=True, text=True, check=True)
-    ctx.peak = json.loads(out.stdout)
+    fresh = json.loads(out.stdout)
+    if ctx.peak:
+        for key, value in fresh.items():
+            if key.endswith(("_1", "_n")):
+                fresh[key] = max(value, ctx.peak[key])
+    ctx.peak = fresh
+    return True
+
+
+def peak_rows(ctx):
     p = ctx.peak
     counts = [1] if ctx.threads == 1 else [1, ctx.threads]
     rows = []
@@ -243,7 +260,7 @@ def part_gemm(ctx):
         theirs = 2.0 * m * n * k / torch_ops.gemm(t, m, n, k, torch.float32, ctx.reps, ctx.min_time) * 1e-9
         missing = "" if (t, m, n, k) in ours or not binary else "not among bench_gemm's cases"
         rows.append(row("GEMM f32", f"{label}: {t} {m}x{n}x{k}", "GFLOP/s", ours.get((t, m, n, k)),
-                        theirs, blas.get((t, m, n, k)), flops=1e9, peak=ctx.peak_f32(), note=missing))
+                        theirs, blas.get((t, m, n, k)), flops=1e9, peak="f32", note=missing))
     return rows
 
 
@@ -265,7 +282,7 @@ def part_gemm_bf16(ctx):
     for t, m, n, k in sorted(ours, key=lambda s: s[1] * s[2] * s[3]):
         theirs = 2.0 * m * n * k / torch_ops.gemm(t, m, n, k, torch.bfloat16, ctx.reps, ctx.min_time) * 1e-9
         rows.append(row("GEMM bf16", f"{t} {m}x{n}x{k}", "GFLOP/s", ours[(t, m, n, k)], theirs,
-                        flops=1e9, peak=ctx.peak_bf16()))
+                        flops=1e9, peak="bf16"))
     return rows
 
 
@@ -297,7 +314,7 @@ def part_attention(ctx):
         theirs = torch_ops.attention(*shape, False, backward, ctx.reps, ctx.min_time)
         what = "forward+backward" if backward else "forward"
         rows.append(row("attention", f"{'x'.join(map(str, shape))} {what}", "GFLOP/s",
-                        flops / seconds(b) * 1e-9, flops / theirs * 1e-9, flops=1e9, peak=ctx.peak_f32()))
+                        flops / seconds(b) * 1e-9, flops / theirs * 1e-9, flops=1e9, peak="f32"))
     missing = wanted - {label for label, _ in chosen.values()}
     if missing:
         ctx.notes.append(f"bench_attention has no case {', '.join(sorted(missing))}.")
@@ -326,7 +343,7 @@ def part_conv(ctx):
         what = ["forward", "fwd+bwd (weight)", "fwd+bwd (weight, input)"][backward]
         rows.append(row("conv2d", f"[{batch},{c_in},{h},{w}] * ({kh},{kw}) -> {c_out} {what}",
                         "GFLOP/s", flops / seconds(b) * 1e-9, flops / theirs * 1e-9,
-                        flops=1e9, peak=ctx.peak_f32()))
+                        flops=1e9, peak="f32"))
     return rows
 
 
@@ -372,10 +389,9 @@ def part_vit(ctx):
         dtype = vit_dtype_of(b)
         theirs = torch_ops.vit_images_per_second(patch, batch, layer, torch.bfloat16 if dtype == "bf16" else torch.float32,
                                                  0.7 if ctx.quick else 2.0)
-        peak = ctx.peak_bf16() if dtype == "bf16" else ctx.peak_f32()
         case = f"B/{patch} batch {batch} {dtype}" + (f", to layer {layer}" if layer >= 0 else "")
         rows.append(row("ViT forward", case, "images/s", b["items_per_second"], theirs,
-                        flops=vit_flops_per_image(patch, layer), peak=peak))
+                        flops=vit_flops_per_image(patch, layer), peak=dtype))
     return rows
 
 
@@ -451,11 +467,13 @@ class Context:
         path = self.build_dir / "bin" / name
         return str(path) if path.exists() else None
 
-    def peak_f32(self):
-        return self.peak["f32_gflops_n"] if self.peak else None
-
-    def peak_bf16(self):
-        return self.peak["bf16_gflops_n"] if self.peak and self.peak["bf16"] else None
+    def peak_gflops(self, kind):
+        """The peak our figures are shared against: the N-thread figure, or N times the
+        1-thread one where that is higher (arithmetic units are per core; a busy machine
+        leaves the N-thread measurement short)."""
+        if not self.peak or (kind == "bf16" and not self.peak["bf16"]):
+            return None
+        return max(self.peak[f"{kind}_gflops_n"], self.threads * self.peak[f"{kind}_gflops_1"])
 
 
 def fmt(value, digits=None):
@@ -538,9 +556,11 @@ def main():
 
     ctx = Context(args)
     started = time.time()
+    log("[     0 s] peak ...")
+    measure_peak(ctx)
     rows = []
     for part in PARTS:
-        if part not in parts:
+        if part not in parts or part == "peak":
             continue
         t0 = time.time()
         log(f"[{time.time() - started:6.0f} s] {part} ...")
@@ -551,6 +571,17 @@ def main():
             ctx.failed.append(part)
             log(f"  {part} failed: {e}")
         log(f"  {part} took {time.time() - t0:.0f} s")
+    # The peak at the end too (the machine may have been busier at the start), then the shares.
+    if measure_peak(ctx):
+        rows = peak_rows(ctx) + rows
+        n = ctx.threads
+        for kind in ("f32", "bf16") if ctx.peak["bf16"] else ("f32",):
+            if n > 1 and ctx.peak[f"{kind}_gflops_n"] < 0.9 * n * ctx.peak[f"{kind}_gflops_1"]:
+                ctx.notes.append(f"{kind} peak on {n} threads measured below {n} x the 1-thread "
+                                 "figure (the machine was busy): shares of peak use the latter.")
+    else:
+        ctx.notes.append("fma_peak is not built: no share of peak.")
+    set_peak_shares(ctx, rows)
     elapsed = time.time() - started
     ctx.machine["load_average_end"] = os.getloadavg()[0]
 
