@@ -7,8 +7,10 @@
 #include "engine/ops.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/errors.h"
 
 using namespace shallow;
+using shallow::testing::error_of;
 using shallow::testing::all_close;
 using shallow::testing::Fixture;
 using shallow::testing::gradcheck;
@@ -43,20 +45,6 @@ Tensor leaf(const std::string& key) {
 Tensor ids(const std::vector<int64_t>& v, DType dtype = DType::i64) {
   return Tensor::from_vector(v, {int64_t(v.size())}).to(dtype);
 }
-
-// Runs fn and returns the message of the shallow::Error it throws ("" when it does not).
-template <class Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_ERROR_HAS(expr, text) \
-  EXPECT_NE(error_of([&] { (void)(expr); }).find(text), std::string::npos) << error_of([&] { (void)(expr); })
 
 }  // namespace
 

@@ -10,8 +10,10 @@
 #include "engine/random.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/errors.h"
 
 using namespace shallow;
+using shallow::testing::error_of;
 using shallow::testing::all_close;
 using shallow::testing::gradcheck;
 using shallow::testing::rand_input;
@@ -38,16 +40,6 @@ Tensor reference(const Tensor& x, const Tensor& w, const Tensor& b, LinearAct ac
 
 const LinearAct kActs[] = {LinearAct::none, LinearAct::relu, LinearAct::gelu, LinearAct::gelu_tanh,
                            LinearAct::quick_gelu};
-
-template <class Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

@@ -5,8 +5,10 @@
 #include "engine/ops.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/errors.h"
 
 using namespace shallow;
+using shallow::testing::error_of;
 using shallow::testing::all_close;
 using shallow::testing::Fixture;
 using shallow::testing::gradcheck;
@@ -18,22 +20,6 @@ Tensor F(const std::string& key) {
   static const Fixture f("ops_loss");
   return f.get(key);
 }
-
-template <class Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_ERROR_HAS(expr, text)                                              \
-  do {                                                                            \
-    const std::string msg_ = error_of([&] { (void)(expr); });                     \
-    EXPECT_NE(msg_.find(text), std::string::npos) << "message: '" << msg_ << "'"; \
-  } while (0)
 
 Tensor targets(const std::vector<int64_t>& v) {
   return Tensor::from_vector(v, {int64_t(v.size())});

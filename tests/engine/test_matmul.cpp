@@ -6,8 +6,10 @@
 #include "engine/ops.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/errors.h"
 
 using namespace shallow;
+using shallow::testing::error_of;
 using shallow::testing::all_close;
 using shallow::testing::Fixture;
 using shallow::testing::gradcheck;
@@ -26,22 +28,6 @@ Tensor leaf(const std::string& key) {
   t.set_requires_grad(true);
   return t;
 }
-
-template <class Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_ERROR_HAS(expr, text)                                               \
-  do {                                                                             \
-    const std::string msg_ = error_of([&] { (void)(expr); });                      \
-    EXPECT_NE(msg_.find(text), std::string::npos) << "message: '" << msg_ << "'"; \
-  } while (0)
 
 using Args = std::vector<Tensor>;
 

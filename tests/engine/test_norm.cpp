@@ -5,8 +5,10 @@
 #include "engine/ops.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/errors.h"
 
 using namespace shallow;
+using shallow::testing::error_of;
 using shallow::testing::all_close;
 using shallow::testing::Fixture;
 using shallow::testing::gradcheck;
@@ -24,22 +26,6 @@ Tensor leaf(const Tensor& t) {
   l.set_requires_grad(true);
   return l;
 }
-
-template <class Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_ERROR_HAS(expr, text)                                              \
-  do {                                                                            \
-    const std::string msg_ = error_of([&] { (void)(expr); });                     \
-    EXPECT_NE(msg_.find(text), std::string::npos) << "message: '" << msg_ << "'"; \
-  } while (0)
 
 }  // namespace
 

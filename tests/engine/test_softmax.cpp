@@ -7,8 +7,10 @@
 #include "engine/ops.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/errors.h"
 
 using namespace shallow;
+using shallow::testing::error_of;
 using shallow::testing::all_close;
 using shallow::testing::Fixture;
 using shallow::testing::gradcheck;
@@ -19,16 +21,6 @@ namespace {
 Tensor F(const std::string& key) {
   static const Fixture f("ops_softmax");
   return f.get(key);
-}
-
-template <class Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace

@@ -7,28 +7,14 @@
 
 #include "engine/ops.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/errors.h"
 
 using namespace shallow;
+using shallow::testing::error_of;
 using shallow::testing::gradcheck;
 using shallow::testing::rand_input;
 
 namespace {
-
-template <class Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_ERROR_HAS(expr, text)                                               \
-  do {                                                                             \
-    const std::string msg_ = error_of([&] { (void)(expr); });                      \
-    EXPECT_NE(msg_.find(text), std::string::npos) << "message: '" << msg_ << "'"; \
-  } while (0)
 
 using Args = std::vector<Tensor>;
 using Values = std::vector<float>;

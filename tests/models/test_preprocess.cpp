@@ -15,8 +15,10 @@
 #include "models/image.h"
 #include "models/preprocess.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/errors.h"
 
 using namespace shallow;
+using shallow::testing::error_of;
 using shallow::testing::all_close;
 using shallow::testing::Fixture;
 using shallow::testing::fixture_path;
@@ -78,17 +80,6 @@ std::string temp_file(const std::string& name, const std::string& bytes) {
 std::string file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-// The message of the shallow::Error that `fn` throws ("" if it throws none).
-template <class Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace
