@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/attention_f32.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
 
@@ -129,6 +131,9 @@ void forward_tile(const AttentionArgs<T>& a, int64_t b, int64_t i0, int64_t i1, 
 
 template <class T>
 void attention_forward(const AttentionArgs<T>& a, T* out, T* lse) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (attention_detail::have_f32_kernels()) return attention_detail::forward_f32(a, out, lse);
+  }
   const int64_t q_tiles = tiles(a.Lq, kQueryTile);
   parallel_for(0, a.batch * q_tiles, 1, [&](int64_t t0, int64_t t1) {
     std::vector<T> S(size_t(kQueryTile * kKeyTile)), row_max(kQueryTile), row_sum(kQueryTile);
@@ -142,6 +147,10 @@ void attention_forward(const AttentionArgs<T>& a, T* out, T* lse) {
 template <class T>
 void attention_backward(const AttentionArgs<T>& a, const T* out, const T* lse, const T* grad_out,
                         T* gq, T* gk, T* gv) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (attention_detail::have_f32_kernels())
+      return attention_detail::backward_f32(a, out, lse, grad_out, gq, gk, gv);
+  }
   // D_i = dO_i . O_i, the row term of the softmax gradient.
   std::vector<T> D(size_t(a.batch * a.Lq));
   parallel_for(0, a.batch * a.Lq, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, a.Ev)),
