@@ -22,8 +22,8 @@ using namespace attention_simd;
 // Query rows and keys per tile. The score tile (64 x 256 floats, 64 KB) and the rows of q, k^T
 // and v it meets stay in L2; the 6-row register blocks stream over them. 256 keys cover a
 // ViT's 197 tokens in one tile, so its softmax never rescales.
-constexpr int64_t kQueryTile = 64;
-constexpr int64_t kKeyTile = 256;
+constexpr int64_t kQueryTile = kQueryTileF32;
+constexpr int64_t kKeyTile = kKeyTileF32;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
 int64_t tiles(int64_t n, int64_t tile) { return (n + tile - 1) / tile; }
