@@ -3,6 +3,8 @@
 // one forward+backward.
 // The FLOP/s counter counts the two matrix products (4 * Lq * Lk * E per head; the softmax
 // is not counted), halved under the causal mask. Rates use wall time: the work is threaded.
+// The *_1t cases run on one thread, for comparisons per CPU-second on a busy machine
+// (against PyTorch's scaled_dot_product_attention under torch.set_num_threads(1)).
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -22,13 +24,23 @@ double attention_flops(const Shape4& s, bool causal) {
   return causal ? f / 2 : f;
 }
 
+// Runs the benchmark body on `threads` threads (0: the default), restoring the count after.
+struct ThreadsFor {
+  int before = num_threads();
+  explicit ThreadsFor(int threads) {
+    if (threads > 0) set_num_threads(threads);
+  }
+  ~ThreadsFor() { set_num_threads(before); }
+};
+
 void set_counters(benchmark::State& state, double flops_per_iteration) {
   state.counters["FLOP/s"] = benchmark::Counter(flops_per_iteration,
                                                 benchmark::Counter::kIsIterationInvariantRate,
                                                 benchmark::Counter::kIs1000);
 }
 
-void attention_forward(benchmark::State& state, Shape4 s, bool causal) {
+void attention_forward(benchmark::State& state, Shape4 s, bool causal, int threads = 0) {
+  ThreadsFor use(threads);
   Generator g(0);
   const Shape shape = {s.batch, s.heads, s.tokens, s.dim};
   const Tensor q = randn(shape, DType::f32, &g), k = randn(shape, DType::f32, &g),
@@ -58,9 +70,11 @@ void attention_unfused(benchmark::State& state, Shape4 s) {
 }
 
 // Forward plus backward counted as 3.5x the forward, the FlashAttention papers' convention
-// (the backward's five products: S again, dV, dP, dK, dQ). The kernel's backward does seven,
-// since its query pass recomputes S and dP, so the rate understates its arithmetic.
-void attention_forward_backward(benchmark::State& state, Shape4 s) {
+// (the backward's five products: S again, dV, dP, dK, dQ). The float kernel does those five
+// when batch entries outnumber threads twice over; with fewer entries it runs two passes
+// (seven products: the query pass recomputes S and dP), so the rate understates its arithmetic.
+void attention_forward_backward(benchmark::State& state, Shape4 s, int threads = 0) {
+  ThreadsFor use(threads);
   Generator g(0);
   const Shape shape = {s.batch, s.heads, s.tokens, s.dim};
   Tensor q = randn(shape, DType::f32, &g).set_requires_grad(true);
@@ -89,5 +103,10 @@ BENCHMARK_CAPTURE(attention_forward, long_1024_causal, kLong, true)->Unit(benchm
 BENCHMARK_CAPTURE(attention_forward_backward, vit_b16, kViTB16)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
 BENCHMARK_CAPTURE(attention_forward, long_2048, kLong2048, false)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
 BENCHMARK_CAPTURE(attention_forward_backward, long_2048, kLong2048)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
+
+BENCHMARK_CAPTURE(attention_forward, vit_b16_1t, kViTB16, false, 1)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
+BENCHMARK_CAPTURE(attention_forward_backward, vit_b16_1t, kViTB16, 1)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
+BENCHMARK_CAPTURE(attention_forward, long_2048_1t, kLong2048, false, 1)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
+BENCHMARK_CAPTURE(attention_forward_backward, long_2048_1t, kLong2048, 1)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
 
 BENCHMARK_MAIN();
