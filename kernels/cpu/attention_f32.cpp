@@ -52,9 +52,28 @@ struct TransposedKeys {
     }
   }
 
+  // 16 rows at a time: one gather of their e-th elements gives 16 consecutive floats of
+  // destination row e.
   void transpose(const float* x, int64_t x_ld, int64_t rows, int64_t cols, float* dst) const {
+    if (x_ld >= (int64_t(1) << 26)) {  // the gather's 32-bit offsets would overflow
+      for (int64_t j = 0; j < rows; ++j)
+        for (int64_t e = 0; e < cols; ++e) dst[e * ld + j] = x[j * x_ld + e];
+      return;
+    }
+    const __m512i offsets = _mm512_mullo_epi32(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+        _mm512_set1_epi32(int(x_ld)));
+    // The rows usually come from memory or L3: asking for all of them first overlaps the misses.
     for (int64_t j = 0; j < rows; ++j)
-      for (int64_t e = 0; e < cols; ++e) dst[e * ld + j] = x[j * x_ld + e];
+      for (int64_t e = 0; e < cols; e += 16)
+        _mm_prefetch(reinterpret_cast<const char*>(x + j * x_ld + e), _MM_HINT_T1);
+    for (int64_t j0 = 0; j0 < rows; j0 += 16) {
+      const __mmask16 m = first_lanes(rows - j0);
+      const float* block = x + j0 * x_ld;
+      for (int64_t e = 0; e < cols; ++e)
+        _mm512_mask_storeu_ps(dst + e * ld + j0, m,
+                              _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, offsets, block + e, 4));
+    }
   }
 };
 
