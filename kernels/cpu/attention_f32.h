@@ -9,7 +9,7 @@
 namespace shallow::cpu::attention_detail {
 
 // Query rows and keys per tile of the float kernels (tests aim at their edges).
-constexpr int64_t kQueryTileF32 = 64;
+constexpr int64_t kQueryTileF32 = 72;
 constexpr int64_t kKeyTileF32 = 256;
 
 // Whether this build has the AVX-512 float kernels (the target was compiled with AVX-512F).
