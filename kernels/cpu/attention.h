@@ -5,6 +5,8 @@
 // The kernels walk tiles of query rows against tiles of keys with an online softmax, so the
 // Lq x Lk score matrix never exists in full: the forward keeps each row's running maximum and
 // sum and saves the log-sum-exp; the backward recomputes the probabilities tile by tile from it.
+// float runs on AVX-512 tile products where the build targets AVX-512 (attention_f32.cpp);
+// double, and float elsewhere, on the gemm (attention.cpp).
 #include <cstdint>
 
 namespace shallow::cpu {
@@ -45,8 +47,9 @@ void attention_forward(const AttentionArgs<T>& a, T* out, T* lse);
 
 // From out, lse and grad_out ([batch, Lq, Ev]) writes the gradients of every batch entry,
 // contiguous: gq [batch, Lq, E], gk [batch, Lk, E], gv [batch, Lk, Ev]. A null gradient
-// pointer skips that gradient. Keys' gradients are made per key tile and queries' per query
-// tile, in two passes, so that no two threads ever add into the same element.
+// pointer skips that gradient. No two threads ever add into the same element: keys' gradients
+// are made per key tile and queries' per query tile, in two passes, or (float, with at least
+// two batch entries per thread) in one pass per batch entry, which gives the same bits.
 template <class T>
 void attention_backward(const AttentionArgs<T>& a, const T* out, const T* lse, const T* grad_out,
                         T* gq, T* gk, T* gv);
