@@ -46,6 +46,10 @@ build_targets() {
 }
 
 if [ "$do_build" = 1 ]; then
+  # A build folder configured without the benchmarks gets them switched on.
+  if [ -f "$build/CMakeCache.txt" ] && grep -q '^SHALLOW_BENCH:BOOL=OFF' "$build/CMakeCache.txt"; then
+    cmake "$build" -DSHALLOW_BENCH=ON >/dev/null
+  fi
   if [ ! -f "$build/CMakeCache.txt" ]; then
     BUILD_DIR="$build" "$root/scripts/build.sh" -DSHALLOW_BENCH=ON --target fma_peak
   fi
