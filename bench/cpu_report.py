@@ -502,8 +502,8 @@ def markdown(ctx, rows, elapsed):
         f"- CPU: {m['cpu']}, {m['cpus']} CPUs; {m['caches']}",
         f"- compiler: {m.get('compiler', '?')}; commit {m.get('commit', '?')}",
         f"- PyTorch {m['torch']} (BLAS: {m['torch_blas']}); OpenBLAS: {m['openblas']}",
-        f"- load average (1 min) at start {m['load_average_start']:.2f}, at end {m['load_average_end']:.2f}"
-        f"{' — the machine was busy: figures are low and noisy' if max(m['load_average_start'], m['load_average_end']) > 0.5 * ctx.threads + 0.5 else ''}; "
+        f"- load average (1 min) at start {m['load_average_start']:.2f}, at end {m['load_average_end']:.2f} (the end includes the report's own threads)"
+        f"{' — the machine was busy: figures are low and noisy' if m['load_average_start'] > 0.5 * ctx.threads + 0.5 else ''}; "
         f"run took {elapsed / 60:.1f} min",
         "",
         "| " + " | ".join(HEADER) + " |",
