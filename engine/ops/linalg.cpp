@@ -5,42 +5,12 @@
 #include "engine/ops/elementwise.h"
 #include "engine/ops/linalg_bf16.h"
 #include "engine/ops/linear_fused.h"
+#include "engine/ops/matrix_layout.h"
 #include "engine/ops/reduce.h"
 #include "kernels/cpu/gemm.h"
 
 namespace shallow {
 namespace {
-
-// How the kernel reads one operand's last two dims: in place (row stride `ld`), possibly
-// transposed; nullopt when neither dim has unit stride.
-struct MatLayout {
-  bool trans = false;
-  int64_t ld = 0;
-};
-
-std::optional<MatLayout> mat_layout(const Tensor& t) {
-  const int64_t n = t.dim();
-  const int64_t rows = t.shape()[size_t(n - 2)], cols = t.shape()[size_t(n - 1)];
-  const int64_t sr = t.strides()[size_t(n - 2)], sc = t.strides()[size_t(n - 1)];
-  if (sc == 1 || cols == 1) return MatLayout{false, rows == 1 ? cols : sr};
-  if (sr == 1 || rows == 1) return MatLayout{true, cols == 1 ? rows : sc};
-  return std::nullopt;
-}
-
-// Batch dims of an expanded operand as one stride, if they collapse to a single run.
-std::optional<int64_t> batch_stride(const Tensor& t, int64_t batch_dims) {
-  int64_t stride = 0;
-  bool first = true;
-  int64_t expected = 0;
-  for (int64_t d = batch_dims - 1; d >= 0; --d) {
-    const int64_t s = t.shape()[size_t(d)], st = t.strides()[size_t(d)];
-    if (s == 1) continue;
-    if (first) { stride = st; expected = st * s; first = false; continue; }
-    if (st != expected) return std::nullopt;
-    expected = st * s;
-  }
-  return stride;
-}
 
 // cuBLAS reads a row-major matrix stored [rows, cols] only with a row stride of at least
 // max(1, cols); the CPU kernel and the tiled CUDA kernel take any stride.
