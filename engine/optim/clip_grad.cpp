@@ -18,6 +18,9 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
     SH_CHECK(g.dtype() == DType::f32 || g.dtype() == DType::f64,
              "clip_grad_norm_: gradients must be f32 or f64, got ", dtype_name(g.dtype()), " ",
              shape_str(g.shape()));
+    // The norm and the scaling run on CPU kernels; a CUDA gradient is refused, not misread.
+    SH_CHECK(g.device().is_cpu(), "clip_grad_norm_: gradients must be on the CPU (not implemented on ",
+             g.device().str(), " yet), got one of shape ", shape_str(g.shape()));
     if (!g.is_contiguous()) {  // scaled in place below: give the parameter an owned copy
       g = g.contiguous();
       Tensor(p).set_grad(g);

@@ -10,6 +10,7 @@
 
 #include "engine/cuda/api.h"
 #include "engine/ops.h"
+#include "tests/support/errors.h"
 #include "tests/support/fixtures.h"
 
 namespace shallow::testing {
@@ -78,16 +79,6 @@ inline void expect_gpu_matches_cpu(const GpuFn& fn, const std::vector<Tensor>& i
     EXPECT_TRUE(all_close(on_gpu[i].grad(), on_cpu[i].grad(), tol.atol, tol.rtol))
         << "gradient of input " << i;
   }
-}
-
-// The message of the shallow::Error that fn throws ("" if none).
-inline std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace shallow::testing

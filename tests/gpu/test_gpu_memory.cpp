@@ -1,5 +1,6 @@
 // The CUDA backend's plumbing: availability, copies between host and device, fill, the caching
 // allocator's statistics and reuse, and its out-of-memory error.
+#include "engine/optim.h"
 #include "tests/gpu/gpu_test.h"
 
 namespace shallow::testing {
@@ -168,6 +169,15 @@ TEST(GpuErrors, OpsWithoutACudaKernelSaySo) {
   // Mixing devices is refused by name.
   const std::string mixed = error_of([&] { add(Tensor::ones({2}), Tensor::ones({2}, DType::f32, gpu())); });
   EXPECT_NE(mixed.find("add: devices differ, cpu vs cuda:0"), std::string::npos) << mixed;
+  // The optimizers and gradient clipping run on the CPU for now: CUDA tensors are refused, never
+  // read through a device pointer.
+  Tensor p = Tensor::ones({3}, DType::f32, gpu());
+  p.set_requires_grad(true);
+  const std::string opt = error_of([&] { optim::AdamW(std::vector<Tensor>{p}, optim::AdamWOptions{}); });
+  EXPECT_NE(opt.find("parameters must be contiguous CPU tensors"), std::string::npos) << opt;
+  p.set_grad(Tensor::ones({3}, DType::f32, gpu()));
+  const std::string clip = error_of([&] { optim::clip_grad_norm_({p}, 1.0); });
+  EXPECT_NE(clip.find("clip_grad_norm_: gradients must be on the CPU"), std::string::npos) << clip;
 }
 
 }  // namespace
