@@ -22,42 +22,29 @@ bool cublas_can_read(const Tensor& t, const MatLayout& l) {
 
 // a [..., M, K] @ b [..., K, N] with a, b at least 2-D and of one float dtype.
 Tensor matmul_nd(const Tensor& a_in, const Tensor& b_in) {
-  const int64_t M = a_in.size(-2), K = a_in.size(-1), N = b_in.size(-1);
-  SH_CHECK(b_in.size(-2) == K, "matmul: shapes ", shape_str(a_in.shape()), " and ",
-           shape_str(b_in.shape()), " cannot be multiplied (", K, " vs ", b_in.size(-2), ")");
-  Shape batch_a(a_in.shape().begin(), a_in.shape().end() - 2);
-  Shape batch_b(b_in.shape().begin(), b_in.shape().end() - 2);
-  Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
-  Shape sa = batch, sb = batch, so = batch;
-  sa.insert(sa.end(), {M, K});
-  sb.insert(sb.end(), {K, N});
-  so.insert(so.end(), {M, N});
-  Tensor a = a_in.detach().expand(sa), b = b_in.detach().expand(sb);
-  const int64_t nb = int64_t(batch.size());
-  auto la = mat_layout(a), lb = mat_layout(b);
-  auto ba = batch_stride(a, nb), bb = batch_stride(b, nb);
-  if (!la || !ba) { a = a.contiguous(); la = mat_layout(a); ba = batch_stride(a, nb); }
-  if (!lb || !bb) { b = b.contiguous(); lb = mat_layout(b); bb = batch_stride(b, nb); }
-  if (a.device().is_cuda()) {
-    if (!cublas_can_read(a, *la)) { a = a.contiguous(); la = mat_layout(a); ba = batch_stride(a, nb); }
-    if (!cublas_can_read(b, *lb)) { b = b.contiguous(); lb = mat_layout(b); bb = batch_stride(b, nb); }
+  MatmulOperands op = matmul_operands(a_in, b_in);
+  if (op.a.device().is_cuda()) {
+    if (!cublas_can_read(op.a, op.la)) op.make_a_contiguous();
+    if (!cublas_can_read(op.b, op.lb)) op.make_b_contiguous();
   }
-  Tensor out = Tensor::empty(so, a.dtype(), a.device());
-  const int64_t batches = shape_numel(batch);
+  const Tensor &a = op.a, &b = op.b;
+  const int64_t M = op.M, N = op.N, K = op.K;
+  Tensor out = Tensor::empty(op.out_shape, a.dtype(), a.device());
   if (out.device().is_cuda()) {
     if (K == 0) {  // an empty sum; neither GEMM is asked to do it
       out.fill_(0.0);
       return out;
     }
-    gpu::gemm_batched(batches, la->trans, lb->trans, M, N, K, a, la->ld, *ba, b, lb->ld, *bb, out,
-                      "matmul");
+    gpu::gemm_batched(op.batches, op.la.trans, op.lb.trans, M, N, K, a, op.la.ld,
+                      op.batch_stride_a, b, op.lb.ld, op.batch_stride_b, out, "matmul");
     return out;
   }
   SH_DISPATCH_FLOAT(a.dtype(), "matmul", [&] {
-    cpu::gemm_batched<scalar_t>(batches, la->trans, lb->trans, M, N, K, scalar_t(1),
-                                static_cast<const scalar_t*>(a.raw_data()), la->ld, *ba,
-                                static_cast<const scalar_t*>(b.raw_data()), lb->ld, *bb,
-                                scalar_t(0), out.data<scalar_t>(), N, M * N);
+    cpu::gemm_batched<scalar_t>(op.batches, op.la.trans, op.lb.trans, M, N, K, scalar_t(1),
+                                static_cast<const scalar_t*>(a.raw_data()), op.la.ld,
+                                op.batch_stride_a, static_cast<const scalar_t*>(b.raw_data()),
+                                op.lb.ld, op.batch_stride_b, scalar_t(0), out.data<scalar_t>(), N,
+                                M * N);
   });
   return out;
 }

@@ -16,24 +16,12 @@ const cpu::bf16* bf16_data(const Tensor& t) { return static_cast<const cpu::bf16
 // a [..., M, K] @ b [..., K, N], both at least 2-D, batch dims broadcast; bf16 out with an
 // optional f32 bias over N.
 Tensor matmul_nd(const Tensor& a_in, const Tensor& b_in, const float* bias) {
-  const int64_t M = a_in.size(-2), K = a_in.size(-1), N = b_in.size(-1);
-  Shape batch_a(a_in.shape().begin(), a_in.shape().end() - 2);
-  Shape batch_b(b_in.shape().begin(), b_in.shape().end() - 2);
-  const Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
-  Shape sa = batch, sb = batch, so = batch;
-  sa.insert(sa.end(), {M, K});
-  sb.insert(sb.end(), {K, N});
-  so.insert(so.end(), {M, N});
-  Tensor a = a_in.detach().expand(sa), b = b_in.detach().expand(sb);
-  const int64_t nb = int64_t(batch.size());
-  auto la = mat_layout(a), lb = mat_layout(b);
-  auto ba = batch_stride(a, nb), bb = batch_stride(b, nb);
-  if (!la || !ba) { a = a.contiguous(); la = mat_layout(a); ba = batch_stride(a, nb); }
-  if (!lb || !bb) { b = b.contiguous(); lb = mat_layout(b); bb = batch_stride(b, nb); }
-  Tensor out = Tensor::empty(so, DType::bf16, a.device());
-  cpu::gemm_bf16_batched<cpu::bf16>(shape_numel(batch), la->trans, lb->trans, M, N, K,
-                                    bf16_data(a), la->ld, *ba, bf16_data(b), lb->ld, *bb, bias,
-                                    out.data<bf16>(), N, M * N);
+  const MatmulOperands op = matmul_operands(a_in, b_in);
+  Tensor out = Tensor::empty(op.out_shape, DType::bf16, op.a.device());
+  cpu::gemm_bf16_batched<cpu::bf16>(op.batches, op.la.trans, op.lb.trans, op.M, op.N, op.K,
+                                    bf16_data(op.a), op.la.ld, op.batch_stride_a,
+                                    bf16_data(op.b), op.lb.ld, op.batch_stride_b, bias,
+                                    out.data<bf16>(), op.N, op.M * op.N);
   return out;
 }
 

@@ -20,4 +20,22 @@ std::optional<MatLayout> mat_layout(const Tensor& t);
 // single run (a stride of 0 reuses one matrix); nullopt otherwise.
 std::optional<int64_t> batch_stride(const Tensor& t, int64_t batch_dims);
 
+// The operands of a [..., M, K] @ b [..., K, N] (both at least 2-D), their batch dims broadcast,
+// each readable in place by a GEMM (copied to contiguous only where it is not).
+struct MatmulOperands {
+  int64_t M = 0, N = 0, K = 0;
+  int64_t batches = 1;   // the product of the broadcast batch dims
+  Shape out_shape;       // [...batch, M, N]
+  Tensor a, b;           // detached, expanded to the batch
+  MatLayout la, lb;
+  int64_t batch_stride_a = 0, batch_stride_b = 0;
+
+  // Makes `a` (or `b`) contiguous and reads its layout again.
+  void make_a_contiguous();
+  void make_b_contiguous();
+};
+
+// Throws, naming both shapes, when the inner dims differ or the batch dims do not broadcast.
+MatmulOperands matmul_operands(const Tensor& a, const Tensor& b);
+
 }  // namespace shallow
