@@ -17,11 +17,13 @@
 #include "engine/autograd.h"
 #include "engine/ops/reduce.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/errors.h"
 #include "weights_import/numpy.h"
 #include "weights_import/safetensors.h"
 #include "weights_import/tensor_file.h"
 
 using namespace shallow;
+using shallow::testing::error_of;
 using namespace shallow::decoding;
 using shallow::testing::all_close;
 using shallow::testing::Fixture;
@@ -92,15 +94,6 @@ ExtractOptions clip_options(const TempDir& dir) {
   o.progress = false;
   o.batch = 2;
   return o;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 // ---------------------------------------------------------------- loading every family

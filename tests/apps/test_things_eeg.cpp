@@ -15,9 +15,13 @@
 #include "engine/ops.h"
 #include "models/pooling.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/errors.h"
+#include "tests/support/scratch_dir.h"
 #include "weights_import/numpy.h"
 
 using namespace shallow;
+using shallow::testing::ScratchDir;
+using shallow::testing::throws_error;
 using namespace shallow::decoding;
 using shallow::testing::fixture_path;
 namespace fs = std::filesystem;
@@ -32,33 +36,6 @@ std::string things(const std::string& relative) { return fixture_path("things/" 
 double pattern(int64_t image, double repetition, int64_t channel, int64_t time) {
   return 1000.0 * double(image) + 100.0 * repetition + double(channel) + double(time) / 128.0;
 }
-
-// Expects `what` in the message of the shallow::Error that fn throws.
-template <class Fn>
-::testing::AssertionResult throws_with(Fn fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts)
-      if (msg.find(p) == std::string::npos) return ::testing::AssertionFailure() << "'" << p << "' not in: " << msg;
-    return ::testing::AssertionSuccess();
-  }
-  return ::testing::AssertionFailure() << "no shallow::Error thrown";
-}
-
-class ScratchDir {
- public:
-  ScratchDir() : dir_(fs::temp_directory_path() / ("shallow_test_things_" + std::to_string(::getpid()))) {
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  ~ScratchDir() { fs::remove_all(dir_); }
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
-
- private:
-  fs::path dir_;
-};
 
 void write_lines(const std::string& path, const std::vector<std::string>& lines) {
   std::ofstream out(path);
@@ -108,16 +85,16 @@ TEST(ThingsFile, FullMontageAt250Hz) {
 }
 
 TEST(ThingsFile, BadFilesSayWhatIsWrong) {
-  EXPECT_TRUE(throws_with([] { read_eeg_file(things("bad/missing_key.npy")); },
-                          {"missing_key.npy", "no key 'preprocessed_eeg_data'", "'eeg'", "'ch_names'"}));
-  EXPECT_TRUE(throws_with([] { read_eeg_file(things("bad/nan.npy")); },
-                          {"nan.npy", "NaN", "[1, 0, 5, 7]", "[2, 1, 17, 100]"}));
-  EXPECT_TRUE(throws_with([] { read_eeg_file(things("bad/rank3.npy")); },
-                          {"rank3.npy", "[images, repetitions, channels, times]", "[2, 17, 100]"}));
-  EXPECT_TRUE(throws_with([] { read_eeg_file(things("bad/names_mismatch.npy")); },
-                          {"names_mismatch.npy", "16 names", "17 channels"}));
-  EXPECT_TRUE(throws_with([] { read_eeg_file(things("study17/sub-09/preprocessed_eeg_test.npy")); },
-                          {"sub-09", "no such EEG file"}));
+  EXPECT_TRUE(throws_error([] { read_eeg_file(things("bad/missing_key.npy")); },
+                           {"missing_key.npy", "no key 'preprocessed_eeg_data'", "'eeg'", "'ch_names'"}));
+  EXPECT_TRUE(throws_error([] { read_eeg_file(things("bad/nan.npy")); },
+                           {"nan.npy", "NaN", "[1, 0, 5, 7]", "[2, 1, 17, 100]"}));
+  EXPECT_TRUE(throws_error([] { read_eeg_file(things("bad/rank3.npy")); },
+                           {"rank3.npy", "[images, repetitions, channels, times]", "[2, 17, 100]"}));
+  EXPECT_TRUE(throws_error([] { read_eeg_file(things("bad/names_mismatch.npy")); },
+                           {"names_mismatch.npy", "16 names", "17 channels"}));
+  EXPECT_TRUE(throws_error([] { read_eeg_file(things("study17/sub-09/preprocessed_eeg_test.npy")); },
+                           {"sub-09", "no such EEG file"}));
 }
 
 TEST(ThingsFile, PlainArraysAndTheSimulatedMark) {
@@ -130,7 +107,7 @@ TEST(ThingsFile, PlainArraysAndTheSimulatedMark) {
   write_lines(dir.file("simulated.json"), {"{}"});
   EXPECT_TRUE(read_eeg_file(dir.file("eeg.npy")).simulated);
   write_npy(dir.file("ints.npy"), Tensor::zeros({2, 3, 4, 5}, DType::i32));
-  EXPECT_TRUE(throws_with([&] { read_eeg_file(dir.file("ints.npy")); }, {"ints.npy", "float32 or float64", "i32"}));
+  EXPECT_TRUE(throws_error([&] { read_eeg_file(dir.file("ints.npy")); }, {"ints.npy", "float32 or float64", "i32"}));
 }
 
 // ---- preparation
@@ -158,7 +135,7 @@ TEST(EegSamples, ChannelsPickedByNameInTheGivenOrder) {
   EXPECT_EQ(p[0 * 250 + 7], float(pattern(0, 0, 16, 7)));  // Oz is channel 16
   EXPECT_EQ(p[1 * 250 + 7], float(pattern(0, 0, 0, 7)));
   EXPECT_EQ(p[2 * 250 + 7], float(pattern(0, 0, 62, 7)));
-  EXPECT_TRUE(throws_with([&] { make_samples(r, true, {"Oz", "Cz9"}); }, {"no channel named 'Cz9'", "Fp1", "POz"}));
+  EXPECT_TRUE(throws_error([&] { make_samples(r, true, {"Oz", "Cz9"}); }, {"no channel named 'Cz9'", "Fp1", "POz"}));
 }
 
 TEST(EegSamples, ZscoringUsesTheTrainingStatistics) {
@@ -200,11 +177,11 @@ TEST(EegSamples, PreparedForATrainedModel) {
   // Repetitions averaged: C = (5 + 15) / 2, (6 + 16) / 2; A = (1 + 11) / 2, ...; then z-scored.
   EXPECT_EQ(s.eeg.to_vector<float>(), (std::vector<float>{10.0f, 11.0f, (6.0f - 1.0f) / 2.0f, (7.0f - 1.0f) / 2.0f}));
   spec.ch_names = {"C", "E"};
-  EXPECT_TRUE(throws_with([&] { prepare_for_model(r, spec); },
-                          {"four.npy", "has 4 channels but the model was trained on 2 (C, E)"}));
+  EXPECT_TRUE(throws_error([&] { prepare_for_model(r, spec); },
+                           {"four.npy", "has 4 channels but the model was trained on 2 (C, E)"}));
   spec.ch_names = {"C", "A"};
   spec.times = 3;
-  EXPECT_TRUE(throws_with([&] { prepare_for_model(r, spec); }, {"four.npy", "2 time points", "trained on 3"}));
+  EXPECT_TRUE(throws_error([&] { prepare_for_model(r, spec); }, {"four.npy", "2 time points", "trained on 3"}));
 }
 
 // ---- protocols
@@ -228,18 +205,18 @@ TEST(Protocols, IntraAndInterSubject) {
   EXPECT_EQ(d.train.images, 3);
   EXPECT_EQ(d.test.eeg.size(0), 2);
 
-  EXPECT_TRUE(throws_with([] { things_protocol(things("study17"), 4, false); }, {"sub-04", "3 subjects found"}));
-  EXPECT_TRUE(throws_with([] { list_subjects(things("nowhere")); }, {"nowhere", "no such folder"}));
+  EXPECT_TRUE(throws_error([] { things_protocol(things("study17"), 4, false); }, {"sub-04", "3 subjects found"}));
+  EXPECT_TRUE(throws_error([] { list_subjects(things("nowhere")); }, {"nowhere", "no such folder"}));
 }
 
 TEST(Protocols, FilesThatDoNotGoTogether) {
-  EXPECT_TRUE(throws_with(
+  EXPECT_TRUE(throws_error(
       [] {
         load_eeg({things("study17/sub-01/preprocessed_eeg_training.npy")},
                  things("full63/sub-01/preprocessed_eeg_test.npy"), {});
       },
       {"full63", "channels differ"}));
-  EXPECT_TRUE(throws_with(
+  EXPECT_TRUE(throws_error(
       [] {
         load_eeg({things("study17/sub-01/preprocessed_eeg_training.npy"),
                   things("study17/sub-01/preprocessed_eeg_test.npy")},
@@ -265,7 +242,7 @@ TEST(Features, RowsFollowTheSortedImageOrderAndEachSplitTakesItsOwn) {
   EXPECT_EQ(test.x.to_vector<float>(), (std::vector<float>{3, 3, 0, 0}));
 
   check_feature_rows(train, 2, "eeg.npy");
-  EXPECT_TRUE(throws_with([&] { check_feature_rows(train, 3, "eeg.npy"); }, {"layer_4.npy", "has 2 images", "has 3"}));
+  EXPECT_TRUE(throws_error([&] { check_feature_rows(train, 3, "eeg.npy"); }, {"layer_4.npy", "has 2 images", "has 3"}));
 }
 
 TEST(Features, WithoutAListRowsAreTakenAsTheyAre) {
@@ -291,14 +268,14 @@ TEST(Features, OtherListsKeepTheirOrder) {
 TEST(Features, BadFilesSayWhatIsWrong) {
   ScratchDir dir;
   write_npy(dir.file("nan.npy"), Tensor::from_vector(std::vector<float>{1, 2, NAN, 4}, {2, 2}));
-  EXPECT_TRUE(throws_with([&] { read_features(dir.file("nan.npy"), Split::train); },
-                          {"nan.npy", "NaN", "row 1, column 0"}));
+  EXPECT_TRUE(throws_error([&] { read_features(dir.file("nan.npy"), Split::train); },
+                           {"nan.npy", "NaN", "row 1, column 0"}));
   write_npy(dir.file("vec.npy"), Tensor::ones({4}));
-  EXPECT_TRUE(throws_with([&] { read_features(dir.file("vec.npy"), Split::train); }, {"vec.npy", "[n_images, dim]"}));
+  EXPECT_TRUE(throws_error([&] { read_features(dir.file("vec.npy"), Split::train); }, {"vec.npy", "[n_images, dim]"}));
   write_npy(dir.file("layer_1.npy"), Tensor::ones({3, 2}));
   write_lines(dir.file("images.txt"), {"a.jpg", "b.jpg"});
-  EXPECT_TRUE(throws_with([&] { read_features(dir.file("layer_1.npy"), Split::train); },
-                          {"images.txt", "lists 2 images", "has 3 rows"}));
+  EXPECT_TRUE(throws_error([&] { read_features(dir.file("layer_1.npy"), Split::train); },
+                           {"images.txt", "lists 2 images", "has 3 rows"}));
 }
 
 TEST(Features, LayerFilesOfAFolder) {
@@ -325,5 +302,5 @@ TEST(Features, LayerFilesOfAFolder) {
   EXPECT_EQ(files[2].layer, models::kFinalLayer);
   EXPECT_EQ(fs::path(files[1].test).parent_path().filename(), "test");
   fs::remove(dir.file("test/layer_2.npy"));
-  EXPECT_TRUE(throws_with([&] { find_layer_files(dir.file("")); }, {"layer_2.npy", "no test counterpart"}));
+  EXPECT_TRUE(throws_error([&] { find_layer_files(dir.file("")); }, {"layer_2.npy", "no test counterpart"}));
 }

@@ -13,25 +13,16 @@
 #include "apps/decoding/evaluate.h"
 #include "apps/decoding/train.h"
 #include "engine/ops.h"
+#include "tests/support/errors.h"
+#include "tests/support/scratch_dir.h"
 
 using namespace shallow;
+using shallow::testing::ScratchDir;
+using shallow::testing::throws_error;
 using namespace shallow::decoding;
 namespace fs = std::filesystem;
 
 namespace {
-
-template <class Fn>
-::testing::AssertionResult throws_with(Fn fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts)
-      if (msg.find(p) == std::string::npos) return ::testing::AssertionFailure() << "'" << p << "' not in: " << msg;
-    return ::testing::AssertionSuccess();
-  }
-  return ::testing::AssertionFailure() << "no shallow::Error thrown";
-}
 
 Tensor matrix(const std::vector<float>& v, int64_t rows) {
   return Tensor::from_vector(v, {rows, int64_t(v.size()) / rows});
@@ -82,19 +73,6 @@ TrainOptions small_options() {
   return o;
 }
 
-class ScratchDir {
- public:
-  ScratchDir() : dir_(fs::temp_directory_path() / ("shallow_test_train_" + std::to_string(::getpid()))) {
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  ~ScratchDir() { fs::remove_all(dir_); }
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
-
- private:
-  fs::path dir_;
-};
-
 }  // namespace
 
 // ---- retrieval
@@ -125,9 +103,9 @@ TEST(Retrieval, TiesCountAgainstTheQuery) {
 }
 
 TEST(Retrieval, BadInput) {
-  EXPECT_TRUE(throws_with([] { retrieval_metrics(Tensor::zeros({3}), {0, 1, 2}); }, {"[queries, candidates]", "[3]"}));
-  EXPECT_TRUE(throws_with([] { retrieval_metrics(Tensor::zeros({2, 3}), {0}); }, {"1 answers for 2 queries"}));
-  EXPECT_TRUE(throws_with([] { retrieval_metrics(Tensor::zeros({1, 3}), {3}); }, {"candidate 3 of 3"}));
+  EXPECT_TRUE(throws_error([] { retrieval_metrics(Tensor::zeros({3}), {0, 1, 2}); }, {"[queries, candidates]", "[3]"}));
+  EXPECT_TRUE(throws_error([] { retrieval_metrics(Tensor::zeros({2, 3}), {0}); }, {"1 answers for 2 queries"}));
+  EXPECT_TRUE(throws_error([] { retrieval_metrics(Tensor::zeros({1, 3}), {3}); }, {"candidate 3 of 3"}));
 }
 
 TEST(Retrieval, MetricsJsonHoldsFractionsAndSettings) {
@@ -180,7 +158,7 @@ TEST(Training, ProgressLinesAndValidation) {
   EXPECT_NE(text.find("val_top1"), std::string::npos) << text;
   EXPECT_NE(text.find(" s\n"), std::string::npos) << text;
   o.val_fraction = 0.99;
-  EXPECT_TRUE(throws_with([&] { train_model(s.data, s.spec, o, log); }, {"validation share"}));
+  EXPECT_TRUE(throws_error([&] { train_model(s.data, s.spec, o, log); }, {"validation share"}));
 }
 
 TEST(Training, CosineScheduleDecays) {
@@ -198,9 +176,9 @@ TEST(Training, DataThatDoNotFitTheModel) {
   std::ostringstream log;
   ModelSpec spec = s.spec;
   spec.channels = 4;
-  EXPECT_TRUE(throws_with([&] { train_model(s.data, spec, small_options(), log); }, {"[4, 8]", "[48, 3, 8]"}));
+  EXPECT_TRUE(throws_error([&] { train_model(s.data, spec, small_options(), log); }, {"[4, 8]", "[48, 3, 8]"}));
   s.data.image[5] = 24;
-  EXPECT_TRUE(throws_with([&] { train_model(s.data, s.spec, small_options(), log); }, {"image 24 of 24"}));
+  EXPECT_TRUE(throws_error([&] { train_model(s.data, s.spec, small_options(), log); }, {"image 24 of 24"}));
 }
 
 // ---- checkpoints and resuming
@@ -227,7 +205,7 @@ TEST(Checkpoint, RoundTrip) {
   for (auto& [name, t] : r.model->state_dict()) EXPECT_TRUE(bit_equal(c.model.at(name), t)) << name;
   EXPECT_FALSE(c.optimizer.empty());
   EXPECT_EQ(checkpoint_file(dir.file("")), dir.file("checkpoint.safetensors"));
-  EXPECT_TRUE(throws_with([&] { read_checkpoint(dir.file("none.safetensors")); }, {"none.safetensors", "no such checkpoint"}));
+  EXPECT_TRUE(throws_error([&] { read_checkpoint(dir.file("none.safetensors")); }, {"none.safetensors", "no such checkpoint"}));
 }
 
 TEST(Checkpoint, ResumedRunEndsWithTheSameNumbers) {
@@ -277,11 +255,11 @@ TEST(Checkpoint, ResumingWithOtherSettingsIsRefused) {
   train_model(s.data, s.spec, o, log);
   o.resume = true;
   o.lr = 1e-2;
-  EXPECT_TRUE(throws_with([&] { train_model(s.data, s.spec, o, log); }, {"c.safetensors", "lr", "same settings"}));
+  EXPECT_TRUE(throws_error([&] { train_model(s.data, s.spec, o, log); }, {"c.safetensors", "lr", "same settings"}));
   o.lr = small_options().lr;
   ModelSpec other = s.spec;
   other.shared_dim = 4;
-  EXPECT_TRUE(throws_with([&] { train_model(s.data, other, o, log); }, {"shared_dim"}));
+  EXPECT_TRUE(throws_error([&] { train_model(s.data, other, o, log); }, {"shared_dim"}));
   o.checkpoint = dir.file("absent.safetensors");
-  EXPECT_TRUE(throws_with([&] { train_model(s.data, s.spec, o, log); }, {"absent.safetensors"}));
+  EXPECT_TRUE(throws_error([&] { train_model(s.data, s.spec, o, log); }, {"absent.safetensors"}));
 }

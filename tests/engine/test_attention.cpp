@@ -9,8 +9,10 @@
 #include "engine/ops.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/errors.h"
 
 using namespace shallow;
+using shallow::testing::error_of;
 using shallow::testing::all_close;
 using shallow::testing::Fixture;
 using shallow::testing::gradcheck;
@@ -36,16 +38,6 @@ Tensor transposed_copy(const Tensor& x) { return x.transpose(-1, -2).contiguous(
 Tensor heads_interleaved(const Tensor& x) {
   if (x.dim() < 3) return x.clone();
   return x.transpose(-2, -3).contiguous().transpose(-2, -3);
-}
-
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 Tensor leaf(const Tensor& t) { return t.clone().set_requires_grad(true); }

@@ -9,8 +9,10 @@
 #include "engine/ops.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/errors.h"
 
 using namespace shallow;
+using shallow::testing::error_of;
 using shallow::testing::all_close;
 using shallow::testing::Fixture;
 using shallow::testing::gradcheck;
@@ -35,15 +37,6 @@ class Toy : public nn::Module {
   std::shared_ptr<nn::Sequential> blocks;
   Tensor gain, scale;
 };
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

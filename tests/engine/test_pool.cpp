@@ -7,8 +7,10 @@
 #include "engine/ops.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/errors.h"
 
 using namespace shallow;
+using shallow::testing::error_of;
 using shallow::testing::all_close;
 using shallow::testing::Fixture;
 using shallow::testing::gradcheck;
@@ -23,16 +25,6 @@ Int2 int2(const nlohmann::json& j) { return {j[0].get<int64_t>(), j[1].get<int64
 
 nlohmann::json cases(const Fixture& f, const char* family) {
   return nlohmann::json::parse(f.metadata().at("cases"))[family];
-}
-
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 // Checks the forward on a contiguous and a transposed layout, and the gradient, for one case.

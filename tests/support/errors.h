@@ -1,6 +1,9 @@
 #pragma once
 // Checking that bad input is refused with a message that says why.
+#include <exception>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -17,6 +20,22 @@ std::string error_of(Fn fn) {
     return e.what();
   }
   return "";
+}
+
+// Runs `read`, which must throw shallow::Error whose message contains every one of `parts`.
+inline ::testing::AssertionResult throws_error(const std::function<void()>& read, std::vector<std::string> parts) {
+  try {
+    read();
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    for (auto& p : parts)
+      if (what.find(p) == std::string::npos)
+        return ::testing::AssertionFailure() << "message '" << what << "' lacks '" << p << "'";
+    return ::testing::AssertionSuccess();
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure() << "threw a non-shallow exception: " << e.what();
+  }
+  return ::testing::AssertionFailure() << "did not throw";
 }
 
 }  // namespace shallow::testing

@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "engine/tensor.h"
+#include "tests/support/errors.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/scratch_dir.h"
 
 namespace shallow::testing {
 
@@ -71,38 +73,6 @@ inline void write_contents(const std::string& path, const std::vector<uint8_t>& 
   out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
 }
 
-// A fresh directory under the system's temporary directory, removed at the end of the test.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = std::filesystem::temp_directory_path() /
-            ("shallow_" + std::string(info ? info->name() : "test") + "_" + std::to_string(::getpid()));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
-
-// Runs `read`, which must throw shallow::Error whose message contains every one of `parts`.
-inline ::testing::AssertionResult throws_error(const std::function<void()>& read, std::vector<std::string> parts) {
-  try {
-    read();
-  } catch (const Error& e) {
-    const std::string what = e.what();
-    for (auto& p : parts)
-      if (what.find(p) == std::string::npos)
-        return ::testing::AssertionFailure() << "message '" << what << "' lacks '" << p << "'";
-    return ::testing::AssertionSuccess();
-  } catch (const std::exception& e) {
-    return ::testing::AssertionFailure() << "threw a non-shallow exception: " << e.what();
-  }
-  return ::testing::AssertionFailure() << "did not throw";
-}
 
 }  // namespace shallow::testing
 
