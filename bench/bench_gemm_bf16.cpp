@@ -6,7 +6,6 @@
 //   [SHALLOW_THREADS=n] build/bin/bench_gemm_bf16 [--benchmark_filter=NT/]
 #include <benchmark/benchmark.h>
 
-#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -103,12 +102,5 @@ BENCHMARK(BM_GemmF32_NT)->Args({1576, 2304, 768})->Args({1024, 1024, 1024})
 
 }  // namespace
 
-// SHALLOW_THREADS sets the thread count, so that a comparison can match PyTorch's.
-int main(int argc, char** argv) {
-  if (const char* t = std::getenv("SHALLOW_THREADS")) shallow::cpu::set_num_threads(std::atoi(t));
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+// SHALLOW_THREADS (bench/support/threads_from_env.cpp) sets the thread count.
+BENCHMARK_MAIN();
