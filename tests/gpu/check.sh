@@ -93,25 +93,58 @@ echo "nvcc: $(command -v nvcc || echo 'not found'); $(nvcc --version 2>/dev/null
 generator=()
 if [ ! -f "$build/CMakeCache.txt" ] && command -v ninja > /dev/null; then generator=(-G Ninja); fi
 
-# ---- build: only the GPU test and benchmark and what they link, for this GPU's architecture
-step configure 240 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-  -DSHALLOW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$cap" -DSHALLOW_TESTS=ON -DSHALLOW_BENCH=ON \
-  -DCMAKE_POLICY_VERSION_MINIMUM=3.5  # CMake 4 refuses older package files without it
-step build_test_gpu 360 cmake --build "$build" -j "$jobs" --target test_gpu
-step build_bench 180 cmake --build "$build" -j "$jobs" --target bench_cuda_gemm
+# ---- build: only the GPU test and benchmark and what they link, for this GPU's architecture.
+# SHALLOW_CHECK_PREBUILT=DIR names test_gpu and bench_cuda_gemm built elsewhere (pack_prebuilt.sh,
+# portable CPU code, sm_90): used when they start here, which saves the build's minutes.
+bin="$build/bin"
+prebuilt="${SHALLOW_CHECK_PREBUILT:-}"
+if [ -n "$prebuilt" ]; then
+  # CUDA's libraries where the toolkit or the pip wheels keep them
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib \
+           $(python3 -c 'import nvidia, os; p = nvidia.__path__[0]; print(" ".join(os.path.join(p, d, "lib") for d in os.listdir(p)))' 2>/dev/null); do
+    [ -d "$d" ] && export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
+  done
+  if timeout 60 "$prebuilt/test_gpu" --gtest_list_tests > /dev/null 2>> "$log"; then
+    bin="$prebuilt"
+    printf 'prebuilt\tok\t0\t0\n' >> "$report/steps.tsv"
+    echo "using the prebuilt binaries in $prebuilt" | tee -a "$log"
+  else
+    printf 'prebuilt\tfailed\t1\t0\n' >> "$report/steps.tsv"
+    echo "the prebuilt binaries do not start here; building" | tee -a "$log"
+    ldd "$prebuilt/test_gpu" >> "$log" 2>&1
+  fi
+fi
+if [ "$bin" = "$build/bin" ]; then
+  step configure 240 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+    -DSHALLOW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$cap" -DSHALLOW_TESTS=ON -DSHALLOW_BENCH=ON \
+    -DCMAKE_POLICY_VERSION_MINIMUM=3.5  # CMake 4 refuses older package files without it
+  step build_test_gpu 360 cmake --build "$build" -j "$jobs" --target test_gpu
+  step build_bench 180 cmake --build "$build" -j "$jobs" --target bench_cuda_gemm
+fi
 
-# ---- the GPU tests, each in its own process under ctest
-step ctest_gpu 240 ctest --test-dir "$build" -L gpu --timeout 90 --output-on-failure \
-  --output-junit "$report/ctest_gpu.xml"
+# ---- the GPU tests (JUnit XML from GoogleTest itself, so prebuilt binaries need no ctest files)
+step test_gpu 240 "$bin/test_gpu" --gtest_output="xml:$report/ctest_gpu.xml"
 
 # ---- benchmarks
-if [ -x "$build/bin/bench_cuda_gemm" ]; then
-  step bench_cuda_gemm 150 "$build/bin/bench_cuda_gemm" --json "$report/bench_cuda_gemm.json"
+if [ -x "$bin/bench_cuda_gemm" ]; then
+  step bench_cuda_gemm 150 "$bin/bench_cuda_gemm" --json "$report/bench_cuda_gemm.json"
 fi
 if python3 -c 'import torch; assert torch.cuda.is_available()' > /dev/null 2>&1; then
   step torch_side 120 python3 "$root/tests/gpu/torch_gemm.py" --json "$report/torch.json"
 else
   printf 'torch_side\tskipped\t0\t0\n' >> "$report/steps.tsv"
+fi
+
+# ---- compute-sanitizer: memcheck over every GPU test, racecheck over the kernels that share
+# memory between threads (reductions, softmax, layer norm, GEMM tiles, Adam's norms)
+if command -v compute-sanitizer > /dev/null || [ -x /usr/local/cuda/bin/compute-sanitizer ]; then
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  step memcheck 150 "$sanitizer" --tool memcheck --error-exitcode 3 \
+    "$bin/test_gpu" --gtest_filter='-GpuAllocator.OutOfMemory*' --gtest_brief=1
+  step racecheck 100 "$sanitizer" --tool racecheck --error-exitcode 3 \
+    "$bin/test_gpu" --gtest_filter='GpuReduce.*:GpuSoftmax.*:GpuLayerNorm.*:GpuMatmul*:GpuAdam.*' --gtest_brief=1
+else
+  printf 'compute_sanitizer\tskipped\t0\t0\n' >> "$report/steps.tsv"
 fi
 
 # ---- optionally, the CPU engine suite on the same build
