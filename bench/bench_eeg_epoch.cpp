@@ -4,7 +4,11 @@
 // bench/compare_eeg_epoch.py runs it beside the same epoch in PyTorch and prints the ratio.
 //
 //   bench_eeg_epoch [--threads N] [--epochs N] [--samples N] [--channels C] [--times T]
-//                   [--batch B] [--image-dim D] [Google Benchmark flags]
+//                   [--batch B] [--image-dim D] [--device cpu|cuda|cuda:N] [Google Benchmark flags]
+//
+// On a CUDA device the data, the model and the optimizer's state live on the device; the epoch's
+// shuffled order is drawn on the host and sent once per epoch, and the host waits for the device
+// once per epoch (reading the last loss), as a PyTorch loop that logs once per epoch.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -27,6 +31,7 @@ struct Config {
   int64_t samples = 16540, channels = 17, times = 250, batch = 1024, image_dim = 1024;
   int64_t epochs = 1;
   int threads = 0;  // 0: the engine's default
+  Device device = Device::cpu();
 };
 
 struct Setup {
@@ -37,23 +42,24 @@ struct Setup {
   Generator shuffle{7};
 };
 
-double train_step(Setup& s, const Tensor& rows) {
+// The loss stays where it was computed: reading it would make the host wait for the device.
+Tensor train_step(Setup& s, const Tensor& rows) {
   const Tensor x = index_select(s.eeg, 0, rows), y = index_select(s.image, 0, rows);
   const Tensor loss = s.head->loss(s.head->embed_eeg(s.encoder->forward(x)), s.head->embed_image(y));
   s.opt->zero_grad();
   loss.backward();
   s.opt->step();
-  return loss.item();
+  return loss.detach();
 }
 
 // A shuffled pass over every trial, as a PyTorch DataLoader with shuffle=True, drop_last=False.
 double train_epoch(Setup& s, int64_t batch) {
   const int64_t n = s.eeg.size(0);
-  const Tensor order = randperm(n, &s.shuffle);
-  double last = 0;
+  const Tensor order = randperm(n, &s.shuffle).to(s.eeg.device());
+  Tensor last;
   for (int64_t start = 0; start < n; start += batch)
     last = train_step(s, order.slice(0, start, std::min(n, start + batch)));
-  return last;
+  return last.item();
 }
 
 void run(benchmark::State& state, const Config& c) {
@@ -65,15 +71,24 @@ void run(benchmark::State& state, const Config& c) {
   s.encoder = models::make_eeg_encoder("eegproject", {c.channels, c.times});
   s.head = std::make_shared<models::ContrastiveHead>(models::ContrastiveConfig{
       .eeg_dim = s.encoder->embed_dim(), .image_dim = c.image_dim, .shared_dim = 1024});
+  if (c.device != Device::cpu()) {  // before the optimizer, which keeps state beside the parameters
+    s.eeg = s.eeg.to(c.device);
+    s.image = s.image.to(c.device);
+    s.encoder->to(c.device);
+    s.head->to(c.device);
+  }
   std::vector<Tensor> params = s.encoder->parameters();
   for (const Tensor& p : s.head->parameters()) params.push_back(p);
   s.opt = std::make_unique<optim::AdamW>(params, optim::AdamWOptions{.lr = 1e-4, .weight_decay = 1e-4});
   // One step first, untimed: allocations and the optimizer's state, as the comparison does.
-  train_step(s, Tensor::arange(std::min(c.batch, c.samples)));
+  train_step(s, Tensor::arange(std::min(c.batch, c.samples)).to(c.device)).item();
 
   double loss = 0;
   for (auto _ : state) loss = train_epoch(s, c.batch);
   state.counters["threads"] = num_threads();
+  state.counters["cuda"] = c.device.is_cuda() ? 1 : 0;
+  if (c.device.is_cuda())
+    state.counters["peak_device_MiB"] = double(memory_stats(c.device).peak_bytes) / (1 << 20);
   state.counters["samples/s"] = benchmark::Counter(double(c.samples), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["last_loss"] = loss;
 }
@@ -109,8 +124,20 @@ int main(int argc, char** argv) {
   take_flag(argc, argv, "--batch", &c.batch);
   take_flag(argc, argv, "--image-dim", &c.image_dim);
   c.threads = int(threads);
+  for (int i = 1; i + 1 < argc; ++i) {  // --device NAME
+    if (std::strcmp(argv[i], "--device") != 0) continue;
+    try {
+      c.device = Device::parse(argv[i + 1]);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: --device: %s\n", e.what());
+      return 2;
+    }
+    for (int j = i; j + 2 <= argc; ++j) argv[j] = argv[j + 2];
+    argc -= 2;
+    break;
+  }
 
-  const std::string name = "EegProjectEpoch/" + std::to_string(c.samples) + "x" +
+  const std::string name = std::string(c.device.is_cuda() ? "EegProjectEpochCuda/" : "EegProjectEpoch/") + std::to_string(c.samples) + "x" +
                            std::to_string(c.channels) + "x" + std::to_string(c.times) + "/batch:" +
                            std::to_string(c.batch);
   benchmark::RegisterBenchmark(name.c_str(), [c](benchmark::State& st) { run(st, c); })

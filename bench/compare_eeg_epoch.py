@@ -3,12 +3,13 @@ machine, shapes and thread count; prints seconds per epoch for each and the rati
 
     python3 bench/compare_eeg_epoch.py [--binary build/bin/bench_eeg_epoch] [--threads N]
         [--epochs 1] [--samples 16540] [--channels 17] [--times 250] [--batch 1024]
-        [--image-dim 1024]
+        [--image-dim 1024] [--device cpu|cuda] [--json FILE]
 
 Both sides: random data [samples, channels, times] and image features [samples, image_dim],
 EEGProject (tests/reference/eeg_models.py) to 1024, the head to a shared 1024, AdamW lr 1e-4
 and weight decay 1e-4, one untimed step first, then shuffled epochs with the last batch partial.
-Our binary runs first (so the two never share the CPUs).
+Our binary runs first (so the two never share the CPUs). With --device cuda both sides keep the
+data, the model and the optimizer on the GPU and wait for it once per epoch.
 """
 import argparse
 import json
@@ -27,21 +28,22 @@ from eeg_models import ContrastiveHead, EEGProject  # noqa: E402
 
 def ours(args):
     cmd = [args.binary, "--benchmark_format=json"]
-    for flag in ["threads", "epochs", "samples", "channels", "times", "batch", "image_dim"]:
+    for flag in ["threads", "epochs", "samples", "channels", "times", "batch", "image_dim", "device"]:
         cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     result = subprocess.run(cmd, check=True, capture_output=True, text=True)
     bench = json.loads(result.stdout)["benchmarks"][0]
     assert bench["time_unit"] == "s", bench["time_unit"]
-    return bench["real_time"]  # per iteration = per epoch
+    return bench["real_time"], bench.get("peak_device_MiB")  # per iteration = per epoch
 
 
 def pytorch(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
-    eeg = torch.randn(args.samples, args.channels, args.times)
-    image = torch.randn(args.samples, args.image_dim)
-    encoder = EEGProject(args.channels, args.times)
-    head = ContrastiveHead(1024, args.image_dim, 1024)
+    dev = torch.device(args.device)
+    eeg = torch.randn(args.samples, args.channels, args.times, device=dev)
+    image = torch.randn(args.samples, args.image_dim, device=dev)
+    encoder = EEGProject(args.channels, args.times).to(dev)
+    head = ContrastiveHead(1024, args.image_dim, 1024).to(dev)
     encoder.train()
     head.train()
     opt = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), lr=1e-4,
@@ -53,13 +55,23 @@ def pytorch(args):
         loss.backward()
         opt.step()
 
-    step(torch.arange(min(args.batch, args.samples)))
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    step(torch.arange(min(args.batch, args.samples), device=dev))
+    sync()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     for _ in range(args.epochs):
-        order = torch.randperm(args.samples)
+        order = torch.randperm(args.samples).to(dev)
         for first in range(0, args.samples, args.batch):
             step(order[first:first + args.batch])
-    return (time.perf_counter() - start) / args.epochs
+        sync()
+    seconds = (time.perf_counter() - start) / args.epochs
+    peak = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else None
+    return seconds, peak
 
 
 def main():
@@ -72,15 +84,24 @@ def main():
     p.add_argument("--times", type=int, default=250)
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--image-dim", type=int, default=1024)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args()
 
     print(f"EEGProject + head, {args.samples} x {args.channels} x {args.times}, batch {args.batch}, "
-          f"image features {args.image_dim}, {args.threads} threads, {args.epochs} epoch(s) each")
-    ours_s = ours(args)
-    print(f"  shallow   {ours_s:8.2f} s/epoch")
-    torch_s = pytorch(args)
-    print(f"  PyTorch   {torch_s:8.2f} s/epoch  (torch {torch.__version__})")
-    print(f"  ratio shallow / PyTorch: {ours_s / torch_s:.2f}")
+          f"image features {args.image_dim}, {args.threads} threads, {args.epochs} epoch(s) each, "
+          f"on {args.device}")
+    ours_s, ours_peak = ours(args)
+    print(f"  shallow   {ours_s:8.3f} s/epoch")
+    torch_s, torch_peak = pytorch(args)
+    print(f"  PyTorch   {torch_s:8.3f} s/epoch  (torch {torch.__version__})")
+    print(f"  speed-up of shallow over PyTorch: {torch_s / ours_s:.2f}x")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": args.device, "samples": args.samples, "batch": args.batch,
+                       "epochs": args.epochs, "shallow_s": ours_s, "torch_s": torch_s,
+                       "speedup": torch_s / ours_s, "shallow_peak_MiB": ours_peak,
+                       "torch_peak_MiB": torch_peak, "torch": torch.__version__}, f, indent=2)
 
 
 if __name__ == "__main__":

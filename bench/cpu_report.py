@@ -403,9 +403,9 @@ def part_eeg(ctx):
     import compare_eeg_epoch
     args = argparse.Namespace(binary=binary, threads=ctx.threads, epochs=1,
                               samples=2048 if ctx.quick else 16540, channels=17, times=250,
-                              batch=1024, image_dim=1024)
-    ours = compare_eeg_epoch.ours(args)
-    theirs = compare_eeg_epoch.pytorch(args)
+                              batch=1024, image_dim=1024, device="cpu")
+    ours, _ = compare_eeg_epoch.ours(args)
+    theirs, _ = compare_eeg_epoch.pytorch(args)
     return [row("EEG training", f"EEGProject + head, 1 epoch of {args.samples} x 17 x 250, batch 1024",
                 "s/epoch", ours, theirs, lower_is_better=True)]
 

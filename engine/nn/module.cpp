@@ -147,6 +147,21 @@ void Module::zero_grad() {
   for (Tensor& p : parameters()) p.zero_grad();
 }
 
+void Module::to(Device device) {
+  NamedTensors all;
+  collect("", &all, &all);
+  for (auto& [name, t] : all) {
+    if (t.device() == device) continue;  // also a tensor registered twice, moved already
+    // Rebind the tensor's own storage: every handle to it sees the moved values.
+    const Tensor moved = t.detach().to(device).contiguous();
+    TensorImpl& impl = *t.impl_ptr();
+    impl.storage = moved.impl_ptr()->storage;
+    impl.strides = moved.strides();
+    impl.offset = moved.offset();
+    impl.grad.reset();
+  }
+}
+
 StateDict Module::state_dict() const {
   NamedTensors all;
   collect("", &all, &all);

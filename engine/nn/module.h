@@ -65,6 +65,12 @@ class Module {
 
   void zero_grad();  // drops every parameter's gradient
 
+  // Moves every parameter and buffer to `device` in place (as PyTorch's module.to(device)):
+  // the tensors keep their identity, so the handles a subclass holds, the registry and an
+  // optimizer built afterwards all see the moved values. Gradients are dropped. Build
+  // optimizers after the move: one built before holds state on the old device.
+  void to(Device device);
+
   // Parameters and buffers by name, dotted through submodules ("blocks.0.attn.in_proj_weight"),
   // and submodules by their local name; each throws if absent.
   Tensor parameter(const std::string& name) const;

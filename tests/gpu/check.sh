@@ -34,9 +34,11 @@ publish() {
   timeout 30 python3 "$root/tests/gpu/make_report.py" "$report" >> "$log" 2>&1
   if [ -n "$dest" ]; then
     mkdir -p "$dest"
-    for f in report.md report.json check.log ctest_gpu.xml bench_cuda_gemm.json torch.json; do
+    for f in report.md report.json check.log ctest_gpu.xml; do
       [ -f "$report/$f" ] && cp "$report/$f" "$dest/"
     done
+    # every benchmark's figures in one file (the way back takes at most 8 files)
+    python3 -c 'import json, sys, glob, os; d = sys.argv[1]; json.dump({os.path.basename(f)[:-5]: json.load(open(f)) for f in sorted(glob.glob(d + "/*.json")) if not f.endswith("report.json")}, open(sys.argv[2], "w"), indent=1)' "$report" "$dest/benchmarks.json" 2>> "$log"
   fi
 }
 
@@ -119,7 +121,8 @@ if [ "$bin" = "$build/bin" ]; then
     -DSHALLOW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$cap" -DSHALLOW_TESTS=ON -DSHALLOW_BENCH=ON \
     -DCMAKE_POLICY_VERSION_MINIMUM=3.5  # CMake 4 refuses older package files without it
   step build_test_gpu 360 cmake --build "$build" -j "$jobs" --target test_gpu
-  step build_bench 180 cmake --build "$build" -j "$jobs" --target bench_cuda_gemm
+  step build_bench 240 cmake --build "$build" -j "$jobs" --target bench_cuda_gemm bench_cuda_vit \
+    bench_eeg_epoch $(cd "$root/bench" && ls bench_cuda_attention.cpp bench_cuda_conv.cpp 2>/dev/null | sed 's/\.cpp$//')
 fi
 
 # ---- the GPU tests (JUnit XML from GoogleTest itself, so prebuilt binaries need no ctest files)
@@ -129,10 +132,30 @@ step test_gpu 240 "$bin/test_gpu" --gtest_output="xml:$report/ctest_gpu.xml"
 if [ -x "$bin/bench_cuda_gemm" ]; then
   step bench_cuda_gemm 150 "$bin/bench_cuda_gemm" --json "$report/bench_cuda_gemm.json"
 fi
-if python3 -c 'import torch; assert torch.cuda.is_available()' > /dev/null 2>&1; then
+have_torch=0
+python3 -c 'import torch; assert torch.cuda.is_available()' > /dev/null 2>&1 && have_torch=1
+if [ $have_torch = 1 ]; then
   step torch_side 120 python3 "$root/tests/gpu/torch_gemm.py" --json "$report/torch.json"
 else
   printf 'torch_side\tskipped\t0\t0\n' >> "$report/steps.tsv"
+fi
+# attention, convolution, the ViT-B/16 forward and the EEG training epoch, each beside PyTorch
+if [ -x "$bin/bench_cuda_attention" ]; then
+  step bench_cuda_attention 90 "$bin/bench_cuda_attention" --json "$report/bench_cuda_attention.json"
+  [ $have_torch = 1 ] && step torch_attention 90 python3 "$root/tests/gpu/torch_attention.py" \
+    --json "$report/torch_attention.json"
+fi
+if [ -x "$bin/bench_cuda_conv" ]; then
+  step bench_cuda_conv 90 "$bin/bench_cuda_conv" --json "$report/bench_cuda_conv.json"
+fi
+if [ -x "$bin/bench_cuda_vit" ]; then
+  step bench_cuda_vit 90 "$bin/bench_cuda_vit" --batch 256 --json "$report/bench_cuda_vit.json"
+  [ $have_torch = 1 ] && step torch_vit 120 python3 "$root/tests/gpu/torch_vit.py" --batch 256 \
+    --json "$report/torch_vit.json"
+fi
+if [ -x "$bin/bench_eeg_epoch" ] && [ $have_torch = 1 ]; then
+  step eeg_epoch 120 python3 "$root/bench/compare_eeg_epoch.py" --binary "$bin/bench_eeg_epoch" \
+    --device cuda --epochs 5 --threads 4 --json "$report/eeg_epoch.json"
 fi
 
 # ---- compute-sanitizer: memcheck over every GPU test, racecheck over the kernels that share

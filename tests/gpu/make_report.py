@@ -52,6 +52,69 @@ def tests_from_junit(path):
     return tests
 
 
+def rows_of(doc):
+    return doc.get("results", []) if isinstance(doc, dict) else []
+
+
+def targets(gemm, extra):
+    """The issue's H100 targets, each as measured / needed (None where a side is missing)."""
+    out = []
+    for r in rows_of(gemm):
+        if r.get("shape") == "square 4096" and r.get("dtype") == "bf16":
+            out.append({"target": "own bf16 GEMM >= 0.7x cuBLAS at 4096^3",
+                        "measured": r["ratio_tiled_to_cublas"], "needed": 0.7})
+    ours = {(r.get("shape"), r.get("dtype"), r.get("pass")): r for r in rows_of(extra["bench_cuda_attention"])}
+    for r in rows_of(extra["torch_attention"]):
+        o = ours.get((r.get("shape"), r.get("dtype"), r.get("pass")))
+        if o and o.get("ms") and r.get("ms"):
+            out.append({"target": f"attention {r['shape']} {r['dtype']} {r.get('pass', '')} >= 0.8x sdpa",
+                        "measured": r["ms"] / o["ms"], "needed": 0.8})
+    tv = {r["dtype"]: r for r in rows_of(extra["torch_vit"])}
+    for r in rows_of(extra["bench_cuda_vit"]):
+        t = tv.get(r["dtype"])
+        if t:
+            out.append({"target": f"ViT-B/16 {r['dtype']} batch {r['batch']} >= 1.0x PyTorch eager",
+                        "measured": r["images_per_s"] / t["images_per_s"], "needed": 1.0})
+    e = extra["eeg_epoch"]
+    if isinstance(e, dict) and "speedup" in e:
+        out.append({"target": "EEGProject epoch >= 2x PyTorch eager", "measured": e["speedup"],
+                    "needed": 2.0})
+    return out
+
+
+def table_of(doc, title):
+    rows = rows_of(doc)
+    if not rows:
+        return [f"## {title}", "", f"no results ({'missing' if doc is None else doc.get('error', 'empty')})", ""]
+    keys = list(rows[0].keys())
+    md = [f"## {title}", "", "| " + " | ".join(keys) + " |", "|" + " --- |" * len(keys)]
+    for r in rows:
+        md.append("| " + " | ".join(f"{r.get(k):.4g}" if isinstance(r.get(k), float) else str(r.get(k))
+                                    for k in keys) + " |")
+    return md + [""]
+
+
+def more_sections(extra, goals):
+    md = [""]
+    md += table_of(extra["bench_cuda_attention"], "Attention: ours (bench_cuda_attention)")
+    md += table_of(extra["torch_attention"], "Attention: PyTorch scaled_dot_product_attention")
+    md += table_of(extra["bench_cuda_conv"], "Convolution: ours and cuDNN (bench_cuda_conv)")
+    md += table_of(extra["bench_cuda_vit"], "ViT-B/16 forward: ours (bench_cuda_vit)")
+    md += table_of(extra["torch_vit"], "ViT-B/16 forward: PyTorch eager (transformers CLIP)")
+    e = extra["eeg_epoch"]
+    md += ["## EEGProject training epoch (bench/compare_eeg_epoch.py --device cuda)", ""]
+    if isinstance(e, dict) and "speedup" in e:
+        md.append(f"ours {e['shallow_s'] * 1e3:.1f} ms/epoch, PyTorch {e['torch_s'] * 1e3:.1f} ms/epoch: "
+                  f"{e['speedup']:.2f}x; peak memory ours {e.get('shallow_peak_MiB')} MiB, "
+                  f"PyTorch {e.get('torch_peak_MiB')} MiB")
+    else:
+        md.append(f"no results ({'missing' if e is None else e})")
+    md += ["", "## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
+    md += [f"| {g['target']} | {g['measured']:.3f} | {'yes' if g['measured'] >= g['needed'] else 'NO'} |"
+           for g in goals]
+    return md
+
+
 def main():
     d = sys.argv[1]
     gpu = (read(os.path.join(d, "gpu.csv")) or "unknown,unknown,unknown,unknown").strip()
@@ -64,6 +127,9 @@ def main():
     tests = tests_from_junit(os.path.join(d, "ctest_gpu.xml"))
     bench = load_json(os.path.join(d, "bench_cuda_gemm.json"))
     torch_side = load_json(os.path.join(d, "torch.json"))
+    extra = {name: load_json(os.path.join(d, name + ".json"))
+             for name in ("bench_cuda_attention", "torch_attention", "bench_cuda_conv",
+                          "bench_cuda_vit", "torch_vit", "eeg_epoch")}
 
     report = {
         "gpu": {"name": parts[0], "driver": parts[1], "memory": parts[2], "compute_cap": parts[3]},
@@ -71,6 +137,8 @@ def main():
         "tests": None if tests is None else [{"name": n, "result": r, "seconds": s} for n, r, s in tests],
         "bench_cuda_gemm": bench,
         "torch": torch_side,
+        **extra,
+        "targets": targets(bench, extra),
     }
     if tests is not None:
         report["test_counts"] = {k: sum(1 for t in tests if t[1] == k) for k in ("passed", "failed", "skipped")}
@@ -110,6 +178,7 @@ def main():
                "| shape | dtype | ms | TFLOP/s |", "| --- | --- | --- | --- |"]
         md += [f"| {s['shape']} | {s['dtype']} | {s['ms']:.3f} | {s['tflops']:.2f} |"
                for s in torch_side["sdpa"]]
+    md += more_sections(extra, report["targets"])
     with open(os.path.join(d, "report.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     with open(os.path.join(d, "report.json"), "w") as f:
