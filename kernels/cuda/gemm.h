@@ -1,18 +1,23 @@
 #pragma once
 // Batched general matrix multiply on row-major device matrices, the CUDA twin of
 // kernels/cpu/gemm.h:
-//   C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b],  op(X) = X or X^T,
+//   C[b] = act(alpha * op(A[b]) * op(B[b]) + beta * C[b] + bias),  op(X) = X or X^T,
 // matrix b of each operand starting stride_* elements after matrix b-1 (0 repeats one matrix).
-// lda/ldb/ldc are row strides in elements. Two implementations with one contract:
-//   gemm_tiled:  our shared-memory tiled kernel (float, double, bf16 in and out; bf16 is
-//                accumulated in f32);
-//   gemm_cublas: cublasGemmStridedBatchedEx (bf16 with f32 accumulation, f32 without TF32).
+// lda/ldb/ldc are row strides in elements. The epilogue (bias per column or per row, and the
+// activation) is cpu::gemm_ex's; beta == 0 never reads C. Two implementations, one contract:
+//   gemm_tiled:  the engine's own kernels (kernels/cuda/gemm_kernels.cuh): bf16 on tensor
+//                cores where the operands' rows are 16-byte aligned, f32 on 128 x 128 tiles,
+//                f64 (and other bf16 layouts) on the general 64 x 64 kernel; the epilogue is
+//                applied in the kernels' stores;
+//   gemm_cublas: cublasGemmStridedBatchedEx (bf16 with f32 accumulation, f32 without TF32),
+//                then the epilogue, when there is one, as a pass of its own over C.
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/half.h"
 #include "kernels/cuda/status.h"
 
@@ -29,13 +34,22 @@ template <class T>
 Status gemm_tiled(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                   gemm_scale_t<T> alpha, const T* A, int64_t lda, int64_t stride_a, const T* B,
                   int64_t ldb, int64_t stride_b, gemm_scale_t<T> beta, T* C, int64_t ldc,
-                  int64_t stride_c, cudaStream_t stream);
+                  int64_t stride_c, cudaStream_t stream,
+                  const cpu::GemmEpilogue<T>& epilogue = {});
+
+// Which kernel gemm_tiled runs for these operands (the others' choice depends on the type only).
+enum class TiledGemmKernel { bf16_tensor_core, f32_simt_128, simt_64 };
+template <class T>
+TiledGemmKernel gemm_tiled_kernel(int64_t batch, const T* A, int64_t lda, int64_t stride_a,
+                                  const T* B, int64_t ldb, int64_t stride_b);
+const char* gemm_tiled_kernel_name(TiledGemmKernel k);  // "bf16_tensor_core", ...
 
 // The handle's stream is set to `stream` for the call. Sizes must fit cuBLAS's int.
 template <class T>
 Status gemm_cublas(cublasHandle_t handle, int64_t batch, bool trans_a, bool trans_b, int64_t M,
                    int64_t N, int64_t K, gemm_scale_t<T> alpha, const T* A, int64_t lda,
                    int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b,
-                   gemm_scale_t<T> beta, T* C, int64_t ldc, int64_t stride_c, cudaStream_t stream);
+                   gemm_scale_t<T> beta, T* C, int64_t ldc, int64_t stride_c, cudaStream_t stream,
+                   const cpu::GemmEpilogue<T>& epilogue = {});
 
 }  // namespace shallow::cuda
