@@ -43,6 +43,21 @@ template <> struct dtype_of<uint8_t> { static constexpr DType value = DType::u8;
     throw ::shallow::Error("unknown dtype");                               \
   }()
 
+// The floating dtypes, 16-bit ones included: for kernels that take bf16/f16 storage directly
+// (the CUDA elementwise and norm kernels' forward).
+#define SH_DISPATCH_FLOAT_AND_HALF(DTYPE, OPNAME, ...)                                   \
+  [&] {                                                                                 \
+    switch (DTYPE) {                                                                    \
+      case ::shallow::DType::f32: { using scalar_t = float; return __VA_ARGS__(); }      \
+      case ::shallow::DType::f64: { using scalar_t = double; return __VA_ARGS__(); }     \
+      case ::shallow::DType::bf16: { using scalar_t = ::shallow::bf16; return __VA_ARGS__(); } \
+      case ::shallow::DType::f16: { using scalar_t = ::shallow::f16; return __VA_ARGS__(); }   \
+      default: break;                                                                   \
+    }                                                                                   \
+    throw ::shallow::Error(::shallow::str_cat(OPNAME, ": expected a floating dtype, got ", \
+                                              ::shallow::dtype_name(DTYPE)));            \
+  }()
+
 // Compute dtypes of the CPU kernels: f32 and f64 (half types are computed in f32 by the ops).
 #define SH_DISPATCH_FLOAT(DTYPE, OPNAME, ...)                                \
   [&] {                                                                     \

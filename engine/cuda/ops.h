@@ -22,6 +22,9 @@ void copy(const Tensor& src, Tensor& dst);
 // Every element of a contiguous CUDA tensor = value (converted as static_cast does).
 void fill(Tensor& t, double value);
 
+// unary (forward), binary and layer_norm (forward) also take bf16/f16 tensors, computed in f32
+// and rounded once (layer_norm's mean and rstd are then f32): the ops use this when nothing is
+// recorded for autograd, which spares the conversions around each op in bf16 inference.
 void unary(cpu::UnaryOp op, const Tensor& x, Tensor& y, cpu::UnaryParams p, const char* name);
 void unary_backward(cpu::UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy,
                     Tensor& gx, cpu::UnaryParams p, const char* name);

@@ -49,7 +49,7 @@ Tensor binary_op(cpu::BinaryOp op, const Tensor& a, const Tensor& b, const char*
   check_float(a, name);
   check_same_dtype(a, b, name);
   check_same_device(a, b, name);
-  if (is_half(a.dtype())) {
+  if (is_half(a.dtype()) && !native_half_forward(a, {&a, &b})) {
     return binary_op(op, a.to(DType::f32), b.to(DType::f32), name, grad).to(a.dtype());
   }
   Tensor out = binary_forward(op, a, b, name);

@@ -9,6 +9,12 @@ namespace shallow {
 // the result back (both conversions recorded, so gradients flow).
 inline DType compute_dtype(DType t) { return is_half(t) ? DType::f32 : t; }
 
+// Ops whose CUDA forward kernels take bf16/f16 directly run them in place of the conversions
+// when the tensors are on a CUDA device and nothing is recorded for autograd (inference).
+inline bool native_half_forward(const Tensor& x, std::initializer_list<const Tensor*> inputs) {
+  return is_half(x.dtype()) && x.device().is_cuda() && !needs_record(inputs);
+}
+
 inline void check_float(const Tensor& t, const char* op) {
   SH_CHECK(is_floating(t.dtype()), op, ": expected a floating-point tensor, got ",
            dtype_name(t.dtype()), " of shape ", shape_str(t.shape()));

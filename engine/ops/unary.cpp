@@ -9,7 +9,8 @@ namespace {
 
 Tensor unary_op(cpu::UnaryOp op, const Tensor& x_in, const char* name, cpu::UnaryParams p = {}) {
   check_float(x_in, name);
-  if (is_half(x_in.dtype())) return unary_op(op, x_in.to(DType::f32), name, p).to(x_in.dtype());
+  if (is_half(x_in.dtype()) && !native_half_forward(x_in, {&x_in}))
+    return unary_op(op, x_in.to(DType::f32), name, p).to(x_in.dtype());
   Tensor x = x_in.detach().contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.device().is_cuda()) {

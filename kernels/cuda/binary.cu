@@ -1,5 +1,6 @@
 #include "kernels/cuda/binary.h"
 
+#include "kernels/cuda/convert.cuh"
 #include "kernels/cuda/launch.cuh"
 
 namespace shallow::cuda {
@@ -43,40 +44,56 @@ __global__ void binary_strided_kernel(BinaryOp op, int64_t n, Layout l, const T*
       oa += k * l.a_strides[d];
       ob += k * l.b_strides[d];
     }
-    out[i] = apply(op, a[oa], b[ob]);
+    out[i] = convert<T>(apply(op, widen(a[oa]), widen(b[ob])));
   }
 }
 
-// Both operands contiguous over the output (a_step/b_step 1), or one of them a single value
-// (step 0): no index arithmetic.
+// Each operand repeats with a period over the flat output index: n for an operand laid out
+// like the output, 1 for a single value, the row length for a bias broadcast over rows. One
+// remainder per element instead of a division per dimension.
 template <class T>
-__global__ void binary_flat_kernel(BinaryOp op, int64_t n, const T* __restrict__ a, int a_step,
-                                   const T* __restrict__ b, int b_step, T* __restrict__ out) {
-  for (int64_t i = global_thread(); i < n; i += grid_threads())
-    out[i] = apply(op, a[i * a_step], b[i * b_step]);
-}
-
-// The same for float with both operands contiguous and 16-byte aligned.
-__global__ void binary_vec4_kernel(BinaryOp op, int64_t n4, const float4* __restrict__ a,
-                                   const float4* __restrict__ b, float4* __restrict__ out) {
-  for (int64_t i = global_thread(); i < n4; i += grid_threads()) {
-    const float4 x = a[i], y = b[i];
-    out[i] = make_float4(apply(op, x.x, y.x), apply(op, x.y, y.y), apply(op, x.z, y.z),
-                         apply(op, x.w, y.w));
+__global__ void binary_periodic_kernel(BinaryOp op, int64_t n, const T* __restrict__ a,
+                                       int64_t a_period, const T* __restrict__ b,
+                                       int64_t b_period, T* __restrict__ out) {
+  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+    const int64_t ia = a_period == n ? i : i % a_period, ib = b_period == n ? i : i % b_period;
+    out[i] = convert<T>(apply(op, widen(a[ia]), widen(b[ib])));
   }
 }
 
-// 1 when strides walk `shape` in row-major order, 0 when they are all 0, -1 otherwise.
-int flat_step(int ndim, const int64_t* shape, const int64_t* strides) {
-  bool all_zero = true, row_major = true;
-  int64_t expected = 1;
-  for (int d = ndim - 1; d >= 0; --d) {
+// The same with 16 bytes per load and store (4 floats, 2 doubles, 8 bf16/f16); every period
+// and n are multiples of the vector width and the pointers 16-byte aligned.
+template <class T>
+__global__ void binary_periodic_vec_kernel(BinaryOp op, int64_t nv, const uint4* __restrict__ a,
+                                           int64_t a_period_v, const uint4* __restrict__ b,
+                                           int64_t b_period_v, uint4* __restrict__ out) {
+  constexpr int kWidth = 16 / sizeof(T);
+  for (int64_t i = global_thread(); i < nv; i += grid_threads()) {
+    const uint4 ra = a[a_period_v == nv ? i : i % a_period_v];
+    const uint4 rb = b[b_period_v == nv ? i : i % b_period_v];
+    uint4 ro;
+    const T* va = reinterpret_cast<const T*>(&ra);
+    const T* vb = reinterpret_cast<const T*>(&rb);
+    T* vo = reinterpret_cast<T*>(&ro);
+#pragma unroll
+    for (int k = 0; k < kWidth; ++k) vo[k] = convert<T>(apply(op, widen(va[k]), widen(vb[k])));
+    out[i] = ro;
+  }
+}
+
+// The period of an operand with these strides over `shape` (see binary_periodic_kernel), or
+// -1 when its layout is not periodic: trailing dims must be row-major, leading dims stride 0.
+int64_t period_of(int ndim, const int64_t* shape, const int64_t* strides) {
+  int64_t period = 1;
+  int d = ndim - 1;
+  for (; d >= 0; --d) {
     if (shape[d] == 1) continue;
-    if (strides[d] != 0) all_zero = false;
-    if (strides[d] != expected) row_major = false;
-    expected *= shape[d];
+    if (strides[d] != period) break;
+    period *= shape[d];
   }
-  return row_major ? 1 : (all_zero ? 0 : -1);
+  for (; d >= 0; --d)
+    if (shape[d] != 1 && strides[d] != 0) return -1;
+  return period;
 }
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
@@ -91,18 +108,18 @@ Status binary(BinaryOp op, int ndim, const int64_t* shape, const T* a, const int
   int64_t n = 1;
   for (int d = 0; d < ndim; ++d) n *= shape[d];
   if (n == 0) return ok_status();
-  const int sa = flat_step(ndim, shape, a_strides), sb = flat_step(ndim, shape, b_strides);
-  if (sa >= 0 && sb >= 0) {
-    if constexpr (std::is_same_v<T, float>) {
-      if (sa == 1 && sb == 1 && aligned16(a) && aligned16(b) && aligned16(out) && n % 4 == 0) {
-        binary_vec4_kernel<<<blocks_for(n / 4), kThreads, 0, stream>>>(
-            op, n / 4, reinterpret_cast<const float4*>(a), reinterpret_cast<const float4*>(b),
-            reinterpret_cast<float4*>(out));
-        return launch_status("binary_vec4_kernel");
-      }
+  const int64_t pa = period_of(ndim, shape, a_strides), pb = period_of(ndim, shape, b_strides);
+  if (pa > 0 && pb > 0) {
+    constexpr int64_t w = 16 / sizeof(T);
+    if (n % w == 0 && pa % w == 0 && pb % w == 0 && aligned16(a) && aligned16(b) &&
+        aligned16(out)) {
+      binary_periodic_vec_kernel<T><<<blocks_for(n / w), kThreads, 0, stream>>>(
+          op, n / w, reinterpret_cast<const uint4*>(a), pa / w, reinterpret_cast<const uint4*>(b),
+          pb / w, reinterpret_cast<uint4*>(out));
+      return launch_status("binary_periodic_vec_kernel");
     }
-    binary_flat_kernel<<<blocks_for(n), kThreads, 0, stream>>>(op, n, a, sa, b, sb, out);
-    return launch_status("binary_flat_kernel");
+    binary_periodic_kernel<<<blocks_for(n), kThreads, 0, stream>>>(op, n, a, pa, b, pb, out);
+    return launch_status("binary_periodic_kernel");
   }
   Layout l{};
   l.ndim = ndim;
@@ -119,5 +136,9 @@ template Status binary<float>(BinaryOp, int, const int64_t*, const float*, const
                               const float*, const int64_t*, float*, cudaStream_t);
 template Status binary<double>(BinaryOp, int, const int64_t*, const double*, const int64_t*,
                                const double*, const int64_t*, double*, cudaStream_t);
+template Status binary<bf16>(BinaryOp, int, const int64_t*, const bf16*, const int64_t*,
+                             const bf16*, const int64_t*, bf16*, cudaStream_t);
+template Status binary<f16>(BinaryOp, int, const int64_t*, const f16*, const int64_t*,
+                            const f16*, const int64_t*, f16*, cudaStream_t);
 
 }  // namespace shallow::cuda

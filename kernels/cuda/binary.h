@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/binary.h"
+#include "kernels/cpu/half.h"
 #include "kernels/cuda/status.h"
 
 namespace shallow::cuda {
@@ -15,6 +16,7 @@ using cpu::BinaryOp;
 
 constexpr int kMaxBinaryDims = 12;
 
+// float, double, bf16 and f16 (the 16-bit types computed in float, rounded once).
 template <class T>
 Status binary(BinaryOp op, int ndim, const int64_t* shape, const T* a, const int64_t* a_strides,
               const T* b, const int64_t* b_strides, T* out, cudaStream_t stream);

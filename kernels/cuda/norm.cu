@@ -1,5 +1,6 @@
 #include "kernels/cuda/norm.h"
 
+#include "kernels/cuda/convert.cuh"
 #include "kernels/cuda/launch.cuh"
 
 namespace shallow::cuda {
@@ -10,35 +11,37 @@ using acc_t = double;
 unsigned row_blocks(int64_t rows) { return unsigned(rows < 65536 ? rows : 65536); }
 
 // A block per row: mean, then the mean squared deviation (two passes over the row, which
-// stays in cache), then the normalized output.
-template <class T>
+// stays in cache), then the normalized output. bf16/f16 rows are widened to float and the
+// output rounded once; their mean and rstd (S) are kept in float.
+template <class T, class S>
 __global__ void layer_norm_kernel(int64_t rows, int64_t n, const T* __restrict__ x,
                                   const T* __restrict__ weight, const T* __restrict__ bias,
-                                  double eps, T* __restrict__ y, T* __restrict__ mean,
-                                  T* __restrict__ rstd) {
+                                  double eps, T* __restrict__ y, S* __restrict__ mean,
+                                  S* __restrict__ rstd) {
+  using W = widened_t<T>;
   __shared__ acc_t scratch[32];
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* xr = x + r * n;
     T* yr = y + r * n;
     acc_t s = 0;
-    for (int64_t k = threadIdx.x; k < n; k += blockDim.x) s += acc_t(xr[k]);
+    for (int64_t k = threadIdx.x; k < n; k += blockDim.x) s += acc_t(widen(xr[k]));
     const acc_t m = block_sum(s, scratch) / acc_t(n);
     acc_t ss = 0;
     for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
-      const acc_t d = acc_t(xr[k]) - m;
+      const acc_t d = acc_t(widen(xr[k])) - m;
       ss += d * d;
     }
     const acc_t var = block_sum(ss, scratch) / acc_t(n);
-    const T mu = T(m), rs = T(1.0 / sqrt(var + eps));
+    const W mu = W(m), rs = W(1.0 / sqrt(var + eps));
     if (threadIdx.x == 0) {
-      mean[r] = mu;
-      rstd[r] = rs;
+      mean[r] = S(mu);
+      rstd[r] = S(rs);
     }
     for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
-      T v = (xr[k] - mu) * rs;
-      if (weight) v = v * weight[k];
-      if (bias) v = v + bias[k];
-      yr[k] = v;
+      W v = (widen(xr[k]) - mu) * rs;
+      if (weight) v = v * widen(weight[k]);
+      if (bias) v = v + widen(bias[k]);
+      yr[k] = convert<T>(v);
     }
   }
 }
@@ -112,9 +115,9 @@ __global__ void layer_norm_backward_params_kernel(int64_t rows, int64_t n,
 
 }  // namespace
 
-template <class T>
+template <class T, class S>
 Status layer_norm(int64_t rows, int64_t n, const T* x, const T* weight, const T* bias, double eps,
-                  T* y, T* mean, T* rstd, cudaStream_t stream) {
+                  T* y, S* mean, S* rstd, cudaStream_t stream) {
   if (rows == 0) return ok_status();
   if (n == 0) return Status{"layer_norm", "rows of zero length"};
   layer_norm_kernel<<<row_blocks(rows), kThreads, 0, stream>>>(rows, n, x, weight, bias, eps, y,
@@ -147,6 +150,10 @@ template Status layer_norm<float>(int64_t, int64_t, const float*, const float*, 
                                   double, float*, float*, float*, cudaStream_t);
 template Status layer_norm<double>(int64_t, int64_t, const double*, const double*, const double*,
                                    double, double*, double*, double*, cudaStream_t);
+template Status layer_norm<bf16, float>(int64_t, int64_t, const bf16*, const bf16*, const bf16*,
+                                        double, bf16*, float*, float*, cudaStream_t);
+template Status layer_norm<f16, float>(int64_t, int64_t, const f16*, const f16*, const f16*,
+                                       double, f16*, float*, float*, cudaStream_t);
 template Status layer_norm_backward<float>(int64_t, int64_t, const float*, const float*,
                                            const float*, const float*, const float*, float*,
                                            float*, float*, cudaStream_t);

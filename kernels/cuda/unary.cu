@@ -1,5 +1,6 @@
 #include "kernels/cuda/unary.h"
 
+#include "kernels/cuda/convert.cuh"
 #include "kernels/cuda/launch.cuh"
 
 namespace shallow::cuda {
@@ -69,10 +70,29 @@ __device__ inline T derivative(UnaryOp op, T v, T o, T p0, T p1) {
   return T(0);
 }
 
+// 16-bit types are widened to float for the op and rounded once, as the CPU computes them.
 template <class T>
 __global__ void unary_kernel(UnaryOp op, int64_t n, const T* __restrict__ x, T* __restrict__ y,
-                             T p0, T p1) {
-  for (int64_t i = global_thread(); i < n; i += grid_threads()) y[i] = forward_value(op, x[i], p0, p1);
+                             widened_t<T> p0, widened_t<T> p1) {
+  for (int64_t i = global_thread(); i < n; i += grid_threads())
+    y[i] = convert<T>(forward_value(op, widen(x[i]), p0, p1));
+}
+
+// bf16/f16 with 16-byte aligned pointers: eight elements per load and store.
+template <class T>
+__global__ void unary_kernel_half8(UnaryOp op, int64_t n8, const uint4* __restrict__ x,
+                                   uint4* __restrict__ y, float p0, float p1) {
+  for (int64_t i = global_thread(); i < n8; i += grid_threads()) {
+    uint4 raw = x[i];
+    uint16_t* h = reinterpret_cast<uint16_t*>(&raw);
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      T v;
+      v.bits = h[k];
+      h[k] = convert<T>(forward_value(op, widen(v), p0, p1)).bits;
+    }
+    y[i] = raw;
+  }
 }
 
 // float with 16-byte aligned pointers: four elements per load and store.
@@ -120,7 +140,24 @@ Status unary(UnaryOp op, int64_t n, const T* x, T* y, UnaryParams p, cudaStream_
       return launch_status("unary_kernel");
     }
   }
-  unary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(op, n, x, y, T(p.p0), T(p.p1));
+  using W = widened_t<T>;
+  if constexpr (is_half_v<T>) {
+    if (aligned16(x) && aligned16(y)) {
+      const int64_t n8 = n / 8;
+      if (n8 > 0) {
+        unary_kernel_half8<T><<<blocks_for(n8), kThreads, 0, stream>>>(
+            op, n8, reinterpret_cast<const uint4*>(x), reinterpret_cast<uint4*>(y), float(p.p0),
+            float(p.p1));
+        Status s = launch_status("unary_kernel_half8");
+        if (!s.ok()) return s;
+      }
+      const int64_t done = n8 * 8;
+      if (done == n) return ok_status();
+      unary_kernel<<<1, kThreads, 0, stream>>>(op, n - done, x + done, y + done, W(p.p0), W(p.p1));
+      return launch_status("unary_kernel");
+    }
+  }
+  unary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(op, n, x, y, W(p.p0), W(p.p1));
   return launch_status("unary_kernel");
 }
 
@@ -135,6 +172,8 @@ Status unary_backward(UnaryOp op, int64_t n, const T* x, const T* y, const T* gy
 
 template Status unary<float>(UnaryOp, int64_t, const float*, float*, UnaryParams, cudaStream_t);
 template Status unary<double>(UnaryOp, int64_t, const double*, double*, UnaryParams, cudaStream_t);
+template Status unary<bf16>(UnaryOp, int64_t, const bf16*, bf16*, UnaryParams, cudaStream_t);
+template Status unary<f16>(UnaryOp, int64_t, const f16*, f16*, UnaryParams, cudaStream_t);
 template Status unary_backward<float>(UnaryOp, int64_t, const float*, const float*, const float*,
                                       float*, UnaryParams, cudaStream_t);
 template Status unary_backward<double>(UnaryOp, int64_t, const double*, const double*,

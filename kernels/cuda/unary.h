@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/half.h"
 #include "kernels/cpu/unary.h"
 #include "kernels/cuda/status.h"
 
@@ -13,6 +14,8 @@ namespace shallow::cuda {
 using cpu::UnaryOp;
 using cpu::UnaryParams;
 
+// Forward: float, double, bf16 and f16 (the 16-bit types computed in float, rounded once).
+// Backward: float and double.
 template <class T>
 Status unary(UnaryOp op, int64_t n, const T* x, T* y, UnaryParams p, cudaStream_t stream);
 
