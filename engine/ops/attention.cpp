@@ -6,13 +6,23 @@
 // Where PyTorch differs or is silent: a row whose keys are all masked out gives zeros and no
 // gradient (as PyTorch 2.15, which made the fixtures; older versions gave NaN); is_causal with
 // a mask applies both (PyTorch refuses the pair); the mask gets no gradient.
+//
+// On CUDA, f32 and bf16 without a mask (causal or not) with one head dim up to 128 for q, k
+// and v run the fused kernels of kernels/cuda/attention.cu (bf16 directly, not through f32).
+// Everything else (masks, f64, E != Ev, larger head dims) is composed from the unfused ops
+// (matmul, softmax, ...), which keep their own autograd: correct, but the score matrix is
+// materialized.
 #include "engine/ops/attention.h"
 
 #include <cmath>
+#include <limits>
 
+#include "engine/cuda/attention_ops.h"
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/linalg.h"
 #include "engine/ops/reduce.h"
+#include "engine/ops/softmax.h"
 #include "kernels/cpu/attention.h"
 
 namespace shallow {
@@ -74,6 +84,98 @@ void check_mask(const Tensor& mask, const Tensor& q, const Shape& scores_shape) 
            ": no gradient for the mask; detach it or run under NoGrad");
 }
 
+// ---- CUDA
+
+// x expanded to `full` ([batch..., L, E]) as the fused kernels read it in place: rows
+// contiguous, the batch dims folded into at most two strided levels ([B, H] of a [B, L, H, E]
+// projection viewed as [B, H, L, E] included). A layout that does not fold is copied.
+gpu::AttentionOperand cuda_operand(const Tensor& x, const Shape& full) {
+  auto fold = [&](const Tensor& t, gpu::AttentionOperand& op) {
+    const size_t nb = full.size() - 2;
+    std::vector<std::pair<int64_t, int64_t>> dims;  // (size, stride), outer to inner
+    for (size_t d = 0; d < nb; ++d) {
+      const int64_t size = t.shape()[d], stride = t.strides()[d];
+      if (size == 1) continue;
+      if (!dims.empty() && dims.back().second == size * stride)
+        dims.back() = {dims.back().first * size, stride};  // steps evenly on from the outer dim
+      else
+        dims.emplace_back(size, stride);
+    }
+    if (dims.size() > 2) return false;
+    op.data = t;
+    op.ld = t.strides()[nb];
+    op.inner_count = dims.empty() ? 1 : dims.back().first;
+    op.inner_stride = dims.empty() ? 0 : dims.back().second;
+    op.outer_stride = dims.size() == 2 ? dims.front().second : 0;
+    return true;
+  };
+  Tensor t = x.detach();
+  if (t.size(-1) > 1 && t.strides().back() != 1) t = t.contiguous();
+  t = t.expand(full);
+  gpu::AttentionOperand op;
+  if (!fold(t, op)) fold(t.contiguous(), op);
+  return op;
+}
+
+Tensor fused_attention_cuda(const Tensor& q, const Tensor& k, const Tensor& v, const Shape& batch,
+                            int64_t Lq, int64_t Lk, int64_t E, bool is_causal, double scale) {
+  gpu::FusedAttention a;
+  a.batch = shape_numel(batch), a.Lq = Lq, a.Lk = Lk, a.D = E;
+  a.scale = scale, a.causal = is_causal;
+  a.q = cuda_operand(q, with_matrix(batch, Lq, E));
+  a.k = cuda_operand(k, with_matrix(batch, Lk, E));
+  a.v = cuda_operand(v, with_matrix(batch, Lk, E));
+  Tensor out = Tensor::empty(with_matrix(batch, Lq, E), q.dtype(), q.device());
+  Tensor lse = Tensor::empty({a.batch, Lq}, DType::f32, q.device());
+  gpu::fused_attention_forward(a, out, lse, kOp);
+
+  if (needs_record({&q, &k, &v})) {
+    const bool need_q = q.requires_grad(), need_k = k.requires_grad(), need_v = v.requires_grad();
+    const Shape q_shape = q.shape(), k_shape = k.shape(), v_shape = v.shape();
+    const Tensor saved_out = out.detach();
+    record(out, kOp, {&q, &k, &v}, [=](const Tensor& g_in) -> std::vector<Tensor> {
+      const Tensor g = g_in.to(saved_out.dtype()).contiguous();
+      const DType dt = saved_out.dtype();
+      const Device dev = saved_out.device();
+      Tensor gq = need_q ? Tensor::empty(with_matrix(batch, Lq, E), dt, dev) : Tensor();
+      Tensor gk = need_k ? Tensor::empty(with_matrix(batch, Lk, E), dt, dev) : Tensor();
+      Tensor gv = need_v ? Tensor::empty(with_matrix(batch, Lk, E), dt, dev) : Tensor();
+      gpu::fused_attention_backward(a, saved_out, lse, g, gq, gk, gv, kOp);
+      return {need_q ? sum_to_shape(gq, q_shape) : Tensor(),
+              need_k ? sum_to_shape(gk, k_shape) : Tensor(),
+              need_v ? sum_to_shape(gv, v_shape) : Tensor()};
+    });
+  }
+  return out;
+}
+
+// The same contract from the unfused ops (they record their own gradients). A row whose keys
+// are all masked out gives zeros and no gradient, as on the CPU: its scores are lifted to the
+// lowest finite value before the softmax (no NaN from -inf - -inf) and its probabilities are
+// multiplied by 0.
+Tensor unfused_attention_cuda(const Tensor& q, const Tensor& k, const Tensor& v,
+                              const Tensor& mask, bool is_causal, double scale, int64_t Lq,
+                              int64_t Lk) {
+  const DType dt = q.dtype();
+  const Device dev = q.device();
+  Tensor s = mul(matmul(q, k.transpose(-1, -2)), scale);
+  if (!mask.defined() && !is_causal) return matmul(softmax(s, -1), v);
+  if (mask.defined()) s = add(s, mask.dtype() == DType::u8 ? log(mask.to(dt)) : mask);  // log 0 = -inf
+  if (is_causal) {
+    std::vector<double> future(size_t(Lq * Lk), 0.0);
+    for (int64_t i = 0; i < Lq; ++i)
+      for (int64_t j = i + 1; j < Lk; ++j) future[size_t(i * Lk + j)] = -std::numeric_limits<double>::infinity();
+    s = add(s, Tensor::from_vector<double>(future, {Lq, Lk}).to(dt).to(dev));
+  }
+  const double inf = std::numeric_limits<double>::infinity();
+  const double lowest = dt == DType::f64 ? std::numeric_limits<double>::lowest()
+                                         : double(std::numeric_limits<float>::lowest());
+  const Tensor attends_any =
+      gt(max(s.detach(), {-1}, true), Tensor::full({}, -inf, dt, dev));  // 1 or 0 per row
+  const Tensor p = mul(softmax(maximum(s, Tensor::full({}, lowest, dt, dev)), -1), attends_any);
+  return matmul(p, v);
+}
+
 }  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -84,7 +186,6 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   check_same_dtype(q, v, kOp);
   check_same_device(q, k, kOp);
   check_same_device(q, v, kOp);
-  check_cpu(q, kOp);
   SH_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, kOp,
            ": q, k and v need at least 2 dims [..., L, E], got ", shape_str(q.shape()), ", ",
            shape_str(k.shape()), ", ", shape_str(v.shape()));
@@ -95,6 +196,10 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   const Shape batch =
       broadcast_shapes(broadcast_shapes(leading(q), leading(k), kOp), leading(v), kOp);
   if (mask.defined()) check_mask(mask, q, with_matrix(batch, Lq, Lk));
+  const double scale_value = scale.value_or(1.0 / std::sqrt(double(std::max<int64_t>(E, 1))));
+
+  if (q.device().is_cuda() && !mask.defined() && gpu::fused_attention_supports(q.dtype(), E, Ev))
+    return fused_attention_cuda(q, k, v, batch, Lq, Lk, E, is_causal, scale_value);
 
   if (is_half(q.dtype())) {
     const Tensor m = mask.defined() && mask.dtype() != DType::u8 ? mask.to(DType::f32) : mask;
@@ -102,13 +207,14 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                         is_causal, scale)
         .to(q.dtype());
   }
+  if (q.device().is_cuda())
+    return unfused_attention_cuda(q, k, v, mask, is_causal, scale_value, Lq, Lk);
 
   const Placed pq = place(q, with_matrix(batch, Lq, E), true);
   const Placed pk = place(k, with_matrix(batch, Lk, E), true);
   const Placed pv = place(v, with_matrix(batch, Lk, Ev), true);
   const Placed pm = mask.defined() ? place(mask, with_matrix(batch, Lq, Lk), false) : Placed{};
   const int64_t B = shape_numel(batch);
-  const double scale_value = scale.value_or(1.0 / std::sqrt(double(std::max<int64_t>(E, 1))));
 
   Tensor out = Tensor::empty(with_matrix(batch, Lq, Ev), q.dtype(), q.device());
   Shape lse_shape = batch;

@@ -1,0 +1,65 @@
+// Entry points of the fused attention: argument checks, then the kernel family for the dtype
+// and the device (tensor cores for the bf16 forward from sm_80 on, FMA tiles otherwise).
+#include "kernels/cuda/attention.h"
+
+#include <string>
+
+#include "kernels/cuda/attention_launch.h"
+
+namespace shallow::cuda {
+namespace {
+
+template <class T>
+Status check_args(const FusedAttentionArgs<T>& a) {
+  if (a.D < 1 || a.D > kMaxHeadDim)
+    return Status{"fused attention", "head dim " + std::to_string(a.D) + " is outside 1.." +
+                                         std::to_string(kMaxHeadDim)};
+  if (a.batch < 0 || a.Lq < 0 || a.Lk < 0)
+    return Status{"fused attention", "negative batch or length"};
+  return ok_status();
+}
+
+// Whether the current device has bf16 tensor-core mma (compute capability 8.0 or newer).
+bool has_bf16_mma() {
+  int device = 0, major = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return false;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess)
+    return false;
+  return major >= 8;
+}
+
+}  // namespace
+
+template <class T>
+Status fused_attention_forward(const FusedAttentionArgs<T>& a, T* out, float* lse,
+                               cudaStream_t stream) {
+  Status st = check_args(a);
+  if (!st.ok()) return st;
+  if (a.batch == 0 || a.Lq == 0) return ok_status();
+  if constexpr (std::is_same_v<T, cpu::bf16>) {
+    if (has_bf16_mma()) return attention_detail::forward_mma(a, out, lse, stream);
+  }
+  return attention_detail::forward_simt(a, out, lse, stream);
+}
+
+template <class T>
+Status fused_attention_backward(const FusedAttentionArgs<T>& a, const T* out, const float* lse,
+                                const T* grad_out, float* row_dot, T* gq, T* gk, T* gv,
+                                cudaStream_t stream) {
+  Status st = check_args(a);
+  if (!st.ok()) return st;
+  if (a.batch == 0) return ok_status();
+  return attention_detail::backward_simt(a, out, lse, grad_out, row_dot, gq, gk, gv, stream);
+}
+
+#define SH_INSTANTIATE(T)                                                                     \
+  template Status fused_attention_forward<T>(const FusedAttentionArgs<T>&, T*, float*,       \
+                                             cudaStream_t);                                  \
+  template Status fused_attention_backward<T>(const FusedAttentionArgs<T>&, const T*,        \
+                                              const float*, const T*, float*, T*, T*, T*,    \
+                                              cudaStream_t);
+SH_INSTANTIATE(float)
+SH_INSTANTIATE(cpu::bf16)
+#undef SH_INSTANTIATE
+
+}  // namespace shallow::cuda

@@ -1,0 +1,20 @@
+#pragma once
+// The launchers behind kernels/cuda/attention.h, one per kernel family; attention.cu picks
+// among them. Each takes a problem the entry point has already checked (batch, Lq > 0,
+// 1 <= D <= kMaxHeadDim).
+#include "kernels/cuda/attention.h"
+
+namespace shallow::cuda::attention_detail {
+
+// Plain FMA tiles in f32 shared memory (attention_simt.cu); T is float or bf16.
+template <class T>
+Status forward_simt(const FusedAttentionArgs<T>& a, T* out, float* lse, cudaStream_t stream);
+template <class T>
+Status backward_simt(const FusedAttentionArgs<T>& a, const T* out, const float* lse,
+                     const T* grad_out, float* row_dot, T* gq, T* gk, T* gv, cudaStream_t stream);
+
+// Tensor cores, bf16 operands and f32 accumulators (attention_mma.cu); sm_80 and newer.
+Status forward_mma(const FusedAttentionArgs<cpu::bf16>& a, cpu::bf16* out, float* lse,
+                   cudaStream_t stream);
+
+}  // namespace shallow::cuda::attention_detail
