@@ -1,6 +1,7 @@
 #include "engine/ops/linear_fused.h"
 
 #include "engine/autograd.h"
+#include "engine/cuda/gemm_ops.h"
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
 #include "kernels/cpu/gemm.h"
@@ -39,9 +40,14 @@ void check_linear_shapes(const Tensor& x, const Tensor& weight, const Tensor& bi
 
 bool fused_linear_applies(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   if (needs_record({&x, &weight, &bias})) return false;
-  if (x.dtype() != DType::f32 && x.dtype() != DType::f64) return false;
+  const bool on_cuda = x.device().is_cuda();
+  // bf16 on the CPU has its own path (linear_bf16); on CUDA the GEMM takes bf16 as it is.
+  if (x.dtype() != DType::f32 && x.dtype() != DType::f64 && !(on_cuda && x.dtype() == DType::bf16))
+    return false;
   for (const Tensor* t : {&x, &weight, &bias})
-    if (t->defined() && (t->dtype() != x.dtype() || !t->device().is_cpu())) return false;
+    if (t->defined() && (t->dtype() != x.dtype() || t->device() != x.device())) return false;
+  // An empty inner dimension on CUDA: the unfused ops handle it (matmul fills zeros).
+  if (on_cuda && (x.dim() == 0 || x.size(-1) == 0)) return false;
   return true;
 }
 
@@ -65,6 +71,18 @@ Tensor fused_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, L
   const Tensor b = bias.defined() ? bias.contiguous() : bias;
   const int64_t rows = x2.size(0);
   Tensor y = Tensor::empty({rows, out_features}, x.dtype(), x.device());
+  if (x.device().is_cuda()) {
+    // The bias and activation are applied by the GEMM kernel's epilogue (CudaGemm::tiled), or
+    // in one pass after cuBLAS (CudaGemm::cublas).
+    gpu::GemmEpilogueArgs ep;
+    ep.bias = b;
+    ep.act = gemm_activation(act);
+    gpu::gemm_ex(1, false, trans_w, rows, out_features, in, 1.0, x2, in, 0, w, ldw, 0, 0.0, y,
+                 out_features, 0, ep, "linear");
+    Shape out_shape = x.shape();
+    out_shape.back() = out_features;
+    return y.reshape(out_shape);
+  }
   SH_DISPATCH_FLOAT(x.dtype(), "linear", [&] {
     cpu::GemmEpilogue<scalar_t> ep;
     ep.bias = b.defined() ? b.data<scalar_t>() : nullptr;
