@@ -1,6 +1,7 @@
 // Convolutions: argument checks, then one kernel call forward and up to three backward.
 #include "engine/ops/conv.h"
 
+#include "engine/cuda/conv_ops.h"
 #include "engine/ops/common.h"
 #include "kernels/cpu/conv.h"
 
@@ -13,7 +14,6 @@ void check_conv_args(const Tensor& x, const Tensor& weight, const Tensor& bias, 
   check_float(x, op);
   check_same_dtype(x, weight, op);
   check_same_device(x, weight, op);
-  check_cpu(x, op);
   SH_CHECK(x.dim() == 4, "conv2d: input must be 4-D [N, C, H, W], got ", shape_str(x.shape()));
   SH_CHECK(weight.dim() == 4, "conv2d: weight must be 4-D [C_out, C_in/groups, kH, kW], got ",
            shape_str(weight.shape()));
@@ -39,6 +39,7 @@ void check_conv_args(const Tensor& x, const Tensor& weight, const Tensor& bias, 
   }
   if (bias.defined()) {
     check_same_dtype(x, bias, op);
+    check_same_device(x, bias, op);
     SH_CHECK(bias.dim() == 1 && bias.size(0) == C_out, "conv2d: bias ", shape_str(bias.shape()),
              " does not match weight ", shape_str(weight.shape()), " (", C_out, " output channels)");
   }
@@ -65,11 +66,15 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Int2 st
   const Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
   const Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
   Tensor y = Tensor::empty({s.N, s.C_out, s.H_out(), s.W_out()}, x.dtype(), x.device());
-  SH_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
-    cpu::conv2d_forward<scalar_t>(s, xc.data<scalar_t>(), wc.data<scalar_t>(),
-                                  bc.defined() ? bc.data<scalar_t>() : nullptr,
-                                  y.data<scalar_t>());
-  });
+  if (x.device().is_cuda()) {
+    gpu::conv2d_forward(s, xc, wc, bc, y, "conv2d");
+  } else {
+    SH_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
+      cpu::conv2d_forward<scalar_t>(s, xc.data<scalar_t>(), wc.data<scalar_t>(),
+                                    bc.defined() ? bc.data<scalar_t>() : nullptr,
+                                    y.data<scalar_t>());
+    });
+  }
 
   if (needs_record({&x, &weight, &bias})) {
     const bool need_x = x.requires_grad(), need_w = weight.requires_grad();
@@ -80,6 +85,22 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Int2 st
     record(y, "conv2d", {&x, &weight, &bias}, [=](const Tensor& g_in) -> std::vector<Tensor> {
       const Tensor g = g_in.contiguous();
       Tensor gx, gw, gb;
+      if (g.device().is_cuda()) {
+        const char* op = "conv2d backward";
+        if (need_x) {
+          gx = Tensor::empty(x_shape, g.dtype(), g.device());
+          gpu::conv2d_backward_input(s, g, saved_w, gx, op);
+        }
+        if (need_w) {
+          gw = Tensor::empty(w_shape, g.dtype(), g.device());
+          gpu::conv2d_backward_weight(s, g, saved_x, gw, op);
+        }
+        if (need_b) {
+          gb = Tensor::empty({s.C_out}, g.dtype(), g.device());
+          gpu::conv2d_backward_bias(s, g, gb, op);
+        }
+        return {gx, gw, gb};
+      }
       SH_DISPATCH_FLOAT(g.dtype(), "conv2d backward", [&] {
         const scalar_t* gp = g.data<scalar_t>();
         if (need_x) {

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "engine/cuda/conv_ops.h"
 #include "engine/cuda/ops.h"
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
@@ -112,7 +113,6 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
                   double eps) {
   const char* name = "batch_norm";
   check_float(x_in, name);
-  check_cpu(x_in, name);
   SH_CHECK(x_in.dim() >= 2, name, ": expected an input of shape [N, C, ...], got ",
            shape_str(x_in.shape()));
   const int64_t N = x_in.shape()[0], C = x_in.shape()[1];
@@ -123,7 +123,8 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
            ": give both running_mean and running_var, or neither");
   for (const Tensor* r : {&running_mean, &running_var}) {
     if (!r->defined()) continue;
-    check_cpu(*r, name);
+    SH_CHECK(r->device() == x_in.device(), name, ": running statistics are on ",
+             r->device().str(), " but the input is on ", x_in.device().str());
     SH_CHECK(r->shape() == Shape{C} && is_floating(r->dtype()), name,
              ": running statistics must be floating-point of shape [", C, "], got ",
              dtype_name(r->dtype()), " ", shape_str(r->shape()), " for input of shape ",
@@ -145,29 +146,38 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
   const DType dt = x_in.dtype();
   Tensor x = x_in.detach().contiguous();
   Tensor w = prepared(weight, dt), b = prepared(bias, dt);
+  const Device dev = x.device();
   Tensor mean, var;
   if (training) {
-    mean = Tensor::empty({C}, dt);
-    var = Tensor::empty({C}, dt);
-    SH_DISPATCH_FLOAT(dt, name, [&] {
-      cpu::batch_norm_stats<scalar_t>(N, C, S, x.data<scalar_t>(), mean.data<scalar_t>(),
-                                      var.data<scalar_t>());
-    });
+    mean = Tensor::empty({C}, dt, dev);
+    var = Tensor::empty({C}, dt, dev);
+    if (dev.is_cuda()) {
+      gpu::batch_norm_stats(N, C, S, x, mean, var, name);
+    } else {
+      SH_DISPATCH_FLOAT(dt, name, [&] {
+        cpu::batch_norm_stats<scalar_t>(N, C, S, x.data<scalar_t>(), mean.data<scalar_t>(),
+                                        var.data<scalar_t>());
+      });
+    }
   } else {
     // Copies: the running statistics may change in place before the backward runs.
     mean = running_mean.detach().to(dt).contiguous().clone();
     var = running_var.detach().to(dt).contiguous().clone();
   }
   Tensor invstd;
-  Tensor y = Tensor::empty(x.shape(), dt);
+  Tensor y = Tensor::empty(x.shape(), dt, dev);
   {
     NoGrad ng;
     invstd = rsqrt(add(var, eps)).contiguous();
-    SH_DISPATCH_FLOAT(dt, name, [&] {
-      cpu::batch_norm_apply<scalar_t>(N, C, S, x.data<scalar_t>(), mean.data<scalar_t>(),
-                                      invstd.data<scalar_t>(), data_or_null<scalar_t>(w),
-                                      data_or_null<scalar_t>(b), y.data<scalar_t>());
-    });
+    if (dev.is_cuda()) {
+      gpu::batch_norm_apply(N, C, S, x, mean, invstd, w, b, y, name);
+    } else {
+      SH_DISPATCH_FLOAT(dt, name, [&] {
+        cpu::batch_norm_apply<scalar_t>(N, C, S, x.data<scalar_t>(), mean.data<scalar_t>(),
+                                        invstd.data<scalar_t>(), data_or_null<scalar_t>(w),
+                                        data_or_null<scalar_t>(b), y.data<scalar_t>());
+      });
+    }
     if (training && running_mean.defined()) {
       // As torch: running = (1 - momentum) * running + momentum * batch, with the unbiased
       // variance of the batch.
@@ -186,9 +196,13 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
     const bool need_x = x_in.requires_grad();
     record(y, name, {&x_in, &weight, &bias}, [=](const Tensor& g_in) -> std::vector<Tensor> {
       Tensor g = g_in.contiguous();
-      Tensor gx = need_x ? Tensor::empty(x.shape(), dt) : Tensor();
-      Tensor gw = need_w ? Tensor::empty({C}, dt) : Tensor();
-      Tensor gb = need_b ? Tensor::empty({C}, dt) : Tensor();
+      Tensor gx = need_x ? Tensor::empty(x.shape(), dt, dev) : Tensor();
+      Tensor gw = need_w ? Tensor::empty({C}, dt, dev) : Tensor();
+      Tensor gb = need_b ? Tensor::empty({C}, dt, dev) : Tensor();
+      if (dev.is_cuda()) {
+        gpu::batch_norm_backward(N, C, S, x, mean, invstd, w, g, training, gx, gw, gb, name);
+        return {gx, gw, gb};
+      }
       SH_DISPATCH_FLOAT(dt, name, [&] {
         cpu::batch_norm_backward<scalar_t>(N, C, S, x.data<scalar_t>(), mean.data<scalar_t>(),
                                            invstd.data<scalar_t>(), data_or_null<scalar_t>(w),

@@ -1,4 +1,5 @@
 // Pooling ops (declared in conv.h): argument checks, window geometry, kernel calls.
+#include "engine/cuda/conv_ops.h"
 #include "engine/ops/common.h"
 #include "engine/ops/conv.h"
 #include "kernels/cpu/pool.h"
@@ -8,7 +9,6 @@ namespace {
 
 void check_pool_input(const Tensor& x, const char* op) {
   check_float(x, op);
-  check_cpu(x, op);
   SH_CHECK(x.dim() == 3 || x.dim() == 4, op, ": input must be 3-D [C, H, W] or 4-D [N, C, H, W], got ",
            shape_str(x.shape()));
   SH_CHECK(x.numel() > 0, op, ": input ", shape_str(x.shape()), " is empty");
@@ -66,13 +66,22 @@ Tensor avg_pool2d(const Tensor& x, Int2 kernel, Int2 stride, Int2 padding, bool 
   const Tensor x4 = as_images(x);
   const cpu::Pool2dShape s = window_shape(x4, x, kernel, stride, padding, {1, 1}, ceil_mode, op);
   Tensor y = Tensor::empty(pooled_shape(x, s.H_out, s.W_out), x.dtype(), x.device());
-  SH_DISPATCH_FLOAT(x.dtype(), op, [&] {
-    cpu::avg_pool2d_forward<scalar_t>(s, count_include_pad, x4.data<scalar_t>(), y.data<scalar_t>());
-  });
+  if (x.device().is_cuda()) {
+    gpu::avg_pool2d_forward(s, count_include_pad, x4, y, op);
+  } else {
+    SH_DISPATCH_FLOAT(x.dtype(), op, [&] {
+      cpu::avg_pool2d_forward<scalar_t>(s, count_include_pad, x4.data<scalar_t>(),
+                                        y.data<scalar_t>());
+    });
+  }
   const Shape x_shape = x.shape();
   record(y, op, {&x}, [=](const Tensor& g_in) -> std::vector<Tensor> {
     const Tensor g = g_in.contiguous();
     Tensor gx = Tensor::empty(x_shape, g.dtype(), g.device());
+    if (g.device().is_cuda()) {
+      gpu::avg_pool2d_backward(s, count_include_pad, g, gx, op);
+      return {gx};
+    }
     SH_DISPATCH_FLOAT(g.dtype(), op, [&] {
       cpu::avg_pool2d_backward<scalar_t>(s, count_include_pad, g.data<scalar_t>(), gx.data<scalar_t>());
     });
@@ -92,14 +101,22 @@ Tensor max_pool2d(const Tensor& x, Int2 kernel, Int2 stride, Int2 padding, Int2 
   const Shape out_shape = pooled_shape(x, s.H_out, s.W_out);
   Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
   Tensor argmax = Tensor::empty(out_shape, DType::i64, x.device());
-  SH_DISPATCH_FLOAT(x.dtype(), op, [&] {
-    cpu::max_pool2d_forward<scalar_t>(s, x4.data<scalar_t>(), y.data<scalar_t>(),
-                                      argmax.data<int64_t>());
-  });
+  if (x.device().is_cuda()) {
+    gpu::max_pool2d_forward(s, x4, y, argmax, op);
+  } else {
+    SH_DISPATCH_FLOAT(x.dtype(), op, [&] {
+      cpu::max_pool2d_forward<scalar_t>(s, x4.data<scalar_t>(), y.data<scalar_t>(),
+                                        argmax.data<int64_t>());
+    });
+  }
   const Shape x_shape = x.shape();
   record(y, op, {&x}, [=](const Tensor& g_in) -> std::vector<Tensor> {
     const Tensor g = g_in.contiguous();
     Tensor gx = Tensor::empty(x_shape, g.dtype(), g.device());
+    if (g.device().is_cuda()) {
+      gpu::max_pool2d_backward(s, g, argmax, gx, op);
+      return {gx};
+    }
     SH_DISPATCH_FLOAT(g.dtype(), op, [&] {
       cpu::max_pool2d_backward<scalar_t>(s, g.data<scalar_t>(), argmax.data<int64_t>(),
                                          gx.data<scalar_t>());
@@ -119,14 +136,22 @@ Tensor adaptive_avg_pool2d(const Tensor& x, Int2 output_size) {
   const int64_t planes = x4.size(0) * x4.size(1), H = x4.size(2), W = x4.size(3);
   const int64_t Ho = output_size[0], Wo = output_size[1];
   Tensor y = Tensor::empty(pooled_shape(x, Ho, Wo), x.dtype(), x.device());
-  SH_DISPATCH_FLOAT(x.dtype(), op, [&] {
-    cpu::adaptive_avg_pool2d_forward<scalar_t>(planes, H, W, Ho, Wo, x4.data<scalar_t>(),
-                                               y.data<scalar_t>());
-  });
+  if (x.device().is_cuda()) {
+    gpu::adaptive_avg_pool2d_forward(planes, H, W, Ho, Wo, x4, y, op);
+  } else {
+    SH_DISPATCH_FLOAT(x.dtype(), op, [&] {
+      cpu::adaptive_avg_pool2d_forward<scalar_t>(planes, H, W, Ho, Wo, x4.data<scalar_t>(),
+                                                 y.data<scalar_t>());
+    });
+  }
   const Shape x_shape = x.shape();
   record(y, op, {&x}, [=](const Tensor& g_in) -> std::vector<Tensor> {
     const Tensor g = g_in.contiguous();
     Tensor gx = Tensor::empty(x_shape, g.dtype(), g.device());
+    if (g.device().is_cuda()) {
+      gpu::adaptive_avg_pool2d_backward(planes, H, W, Ho, Wo, g, gx, op);
+      return {gx};
+    }
     SH_DISPATCH_FLOAT(g.dtype(), op, [&] {
       cpu::adaptive_avg_pool2d_backward<scalar_t>(planes, H, W, Ho, Wo, g.data<scalar_t>(),
                                                   gx.data<scalar_t>());

@@ -1,0 +1,167 @@
+// Convolutions on CUDA tensors: the implementation setting, and each pass through either the
+// implicit-GEMM kernels or cuDNN (algorithms found once per shape, workspaces from the caching
+// allocator). The bias is always added and reduced by our own kernels.
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "engine/cuda/conv_ops.h"
+#include "engine/cuda/runtime.h"
+#include "kernels/cuda/conv.h"
+#include "kernels/cuda/conv_cudnn.h"
+
+namespace shallow {
+
+namespace {
+CudaConv initial_conv() {
+  const char* v = std::getenv("SHALLOW_CUDA_CONV");
+  if (v && std::strcmp(v, "implicit_gemm") == 0) return CudaConv::implicit_gemm;
+  return cuda::cudnn_built() ? CudaConv::cudnn : CudaConv::implicit_gemm;
+}
+std::atomic<CudaConv>& conv_setting() {
+  static std::atomic<CudaConv> c{initial_conv()};
+  return c;
+}
+}  // namespace
+
+void set_cuda_conv(CudaConv c) {
+  conv_setting().store(c == CudaConv::cudnn && !cuda::cudnn_built() ? CudaConv::implicit_gemm : c);
+}
+CudaConv cuda_conv() { return conv_setting().load(); }
+const char* cuda_conv_name(CudaConv c) { return c == CudaConv::cudnn ? "cudnn" : "implicit_gemm"; }
+bool cuda_conv_has_cudnn() { return cuda::cudnn_built(); }
+
+namespace gpu {
+namespace {
+
+// Device scratch of `bytes` from the caching allocator (undefined for 0 bytes); it goes back
+// to the cache when the tensor dies, and the stream order keeps it valid for the work queued.
+Tensor scratch_bytes(size_t bytes, Device d) {
+  return bytes ? Tensor::empty({int64_t(bytes)}, DType::u8, d) : Tensor();
+}
+void* ptr_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
+
+// ---- cuDNN: the algorithm of each (device, pass, dtype, shape), found on first use
+
+using AlgoKey = std::array<int64_t, 18>;
+
+AlgoKey key_of(Device d, cuda::ConvPass pass, DType dt, const cpu::Conv2dShape& s) {
+  return {d.index,    int64_t(pass), int64_t(dt), s.N,        s.C_in,     s.H,
+          s.W,        s.C_out,       s.kH,        s.kW,       s.stride_h, s.stride_w,
+          s.pad_h,    s.pad_w,       s.dil_h,     s.dil_w,    s.groups,   0};
+}
+
+std::mutex algos_mu;
+std::map<AlgoKey, cuda::CudnnAlgo>& algos() {
+  static auto* m = new std::map<AlgoKey, cuda::CudnnAlgo>();
+  return *m;
+}
+
+// What cudnnFind may use while it times the algorithms: algorithms that need more are
+// skipped (they are the FFT ones, which need large buffers and rarely win at these shapes).
+constexpr size_t kFindWorkspaceBytes = size_t(256) << 20;
+
+template <class T>
+void run_cudnn(cuda::ConvPass pass, const cpu::Conv2dShape& s, const cuda::ConvArrays<T>& a,
+               Device dev, DType dt, cudaStream_t stream, const char* name) {
+  const AlgoKey key = key_of(dev, pass, dt, s);
+  cuda::CudnnAlgo algo;
+  bool known = false;
+  {
+    std::lock_guard<std::mutex> lock(algos_mu);
+    auto it = algos().find(key);
+    if (it != algos().end()) algo = it->second, known = true;
+  }
+  if (!known) {
+    Tensor ws = scratch_bytes(kFindWorkspaceBytes, dev);
+    check(cuda::cudnn_conv_find<T>(pass, s, a, ws.raw_data(), kFindWorkspaceBytes, &algo, stream),
+          name);
+    std::lock_guard<std::mutex> lock(algos_mu);
+    algos()[key] = algo;
+  }
+  Tensor ws = scratch_bytes(algo.workspace_bytes, dev);
+  check(cuda::cudnn_conv_run<T>(pass, s, a, algo, ptr_or_null(ws), algo.workspace_bytes, stream),
+        name);
+}
+
+bool use_cudnn() { return cuda_conv() == CudaConv::cudnn; }
+
+template <class T>
+T* mut(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+}  // namespace
+
+void conv2d_forward(const cpu::Conv2dShape& s, const Tensor& x, const Tensor& w, const Tensor& b,
+                    Tensor& y, const char* name) {
+  cudaStream_t stream = stream_for(x.device(), name);
+  if (y.numel() == 0) return;
+  SH_DISPATCH_FLOAT(x.dtype(), name, [&] {
+    using T = scalar_t;
+    if (use_cudnn()) {
+      run_cudnn<T>(cuda::ConvPass::forward, s, {mut<T>(x), mut<T>(w), mut<T>(y)}, x.device(),
+                   x.dtype(), stream, name);
+      if (b.defined()) check(cuda::conv2d_add_bias<T>(s, b.data<T>(), y.data<T>(), stream), name);
+    } else {
+      check(cuda::conv2d_forward<T>(s, x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr,
+                                    y.data<T>(), stream),
+            name);
+    }
+  });
+}
+
+void conv2d_backward_input(const cpu::Conv2dShape& s, const Tensor& gy, const Tensor& w,
+                           Tensor& gx, const char* name) {
+  cudaStream_t stream = stream_for(gy.device(), name);
+  if (gx.numel() == 0) return;
+  SH_DISPATCH_FLOAT(gy.dtype(), name, [&] {
+    using T = scalar_t;
+    if (use_cudnn() && gy.numel() > 0) {
+      run_cudnn<T>(cuda::ConvPass::backward_input, s, {mut<T>(gx), mut<T>(w), mut<T>(gy)},
+                   gy.device(), gy.dtype(), stream, name);
+    } else {
+      check(cuda::conv2d_backward_input<T>(s, gy.data<T>(), w.data<T>(), gx.data<T>(), stream),
+            name);
+    }
+  });
+}
+
+void conv2d_backward_weight(const cpu::Conv2dShape& s, const Tensor& gy, const Tensor& x,
+                            Tensor& gw, const char* name) {
+  cudaStream_t stream = stream_for(gy.device(), name);
+  if (gw.numel() == 0) return;
+  SH_DISPATCH_FLOAT(gy.dtype(), name, [&] {
+    using T = scalar_t;
+    if (use_cudnn() && gy.numel() > 0) {
+      run_cudnn<T>(cuda::ConvPass::backward_weight, s, {mut<T>(x), mut<T>(gw), mut<T>(gy)},
+                   gy.device(), gy.dtype(), stream, name);
+    } else {
+      const size_t bytes = cuda::conv2d_backward_weight_scratch_bytes<T>(s);
+      Tensor scratch = scratch_bytes(bytes, gy.device());
+      check(cuda::conv2d_backward_weight<T>(s, gy.data<T>(), x.data<T>(), gw.data<T>(),
+                                            ptr_or_null(scratch), bytes, stream),
+            name);
+    }
+  });
+}
+
+void conv2d_backward_bias(const cpu::Conv2dShape& s, const Tensor& gy, Tensor& gb,
+                          const char* name) {
+  cudaStream_t stream = stream_for(gy.device(), name);
+  if (gb.numel() == 0) return;
+  SH_DISPATCH_FLOAT(gy.dtype(), name, [&] {
+    using T = scalar_t;
+    const size_t bytes = cuda::conv2d_backward_bias_scratch_bytes<T>(s);
+    Tensor scratch = scratch_bytes(bytes, gy.device());
+    check(cuda::conv2d_backward_bias<T>(s, gy.data<T>(), gb.data<T>(), ptr_or_null(scratch), bytes,
+                                        stream),
+          name);
+  });
+}
+
+}  // namespace gpu
+}  // namespace shallow
