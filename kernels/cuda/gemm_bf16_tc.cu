@@ -73,8 +73,9 @@ __device__ inline void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
 }
 
 // d += a b for one 16 x 8 tile: a 16 x 16 (row), b 16 x 8 (col), bf16 in, f32 accumulators.
+// Registers only (not volatile), so the compiler may interleave it with the fragment loads.
 __device__ inline void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
+  asm(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
       "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
@@ -209,15 +210,19 @@ gemm_bf16_tc_kernel(int64_t M, int64_t N, int64_t K, const bf16* __restrict__ A,
     cp_async_commit();
   }
 
+  // Slice kt is read from stage kt % kStages; slice kt + kStages - 1 goes into the stage slice
+  // kt - 1 used, (kt + kStages - 1) % kStages.
+  int read_stage = 0, write_stage = kStages - 1;
   for (int64_t kt = 0; kt < k_tiles; ++kt) {
     cp_async_wait<kStages - 2>();  // this thread's copies of slice kt are done
     __syncthreads();               // everyone's are; and everyone has finished slice kt - 1
-    // Refill the stage that slice kt - 1 used with slice kt + kStages - 1.
     const int64_t next = kt + kStages - 1;
-    if (next < k_tiles) load_stage(int(next % kStages), next);
+    if (next < k_tiles) load_stage(write_stage, next);
     cp_async_commit();
+    write_stage = write_stage + 1 == kStages ? 0 : write_stage + 1;
 
-    const uint32_t a_base = smem_base + uint32_t(int(kt % kStages) * kStageBytes);
+    const uint32_t a_base = smem_base + uint32_t(read_stage * kStageBytes);
+    read_stage = read_stage + 1 == kStages ? 0 : read_stage + 1;
     const uint32_t b_base = a_base + uint32_t(TileA::kBytes);
 #pragma unroll
     for (int k0 = 0; k0 < kBK; k0 += 16) {
