@@ -1,5 +1,6 @@
 // Entry points of the fused attention: argument checks, then the kernel family for the dtype
-// and the device (tensor cores for the bf16 forward from sm_80 on, FMA tiles otherwise).
+// and the device: tensor cores for bf16 from sm_80 on (the backward for head dims up to
+// kMmaBackwardMaxD), FMA tiles otherwise.
 #include "kernels/cuda/attention.h"
 
 #include <string>
@@ -49,6 +50,10 @@ Status fused_attention_backward(const FusedAttentionArgs<T>& a, const T* out, co
   Status st = check_args(a);
   if (!st.ok()) return st;
   if (a.batch == 0) return ok_status();
+  if constexpr (std::is_same_v<T, cpu::bf16>) {
+    if (a.D <= attention_detail::kMmaBackwardMaxD && has_bf16_mma())
+      return attention_detail::backward_mma(a, out, lse, grad_out, row_dot, gq, gk, gv, stream);
+  }
   return attention_detail::backward_simt(a, out, lse, grad_out, row_dot, gq, gk, gv, stream);
 }
 

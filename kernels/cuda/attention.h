@@ -10,8 +10,9 @@
 //             probabilities from the saved log-sum-exp: a block per key tile makes dK and dV,
 //             a block per query tile makes dQ. No atomics.
 //
-// float runs on plain FMA (SIMT) tiles; bf16 forward runs on tensor cores (mma.sync
-// m16n8k16, f32 accumulators) on sm_80 and newer, its backward on the SIMT tiles in f32.
+// float runs on plain FMA (SIMT) tiles; bf16 runs on tensor cores (mma.sync m16n8k16, f32
+// accumulators) on sm_80 and newer, except the backward for head dims above 64, which runs on
+// the SIMT tiles in f32 (the tensor-core version would spill its accumulators).
 #include <cuda_runtime_api.h>
 
 #include <cstdint>

@@ -3,6 +3,7 @@
 // sizes, how an operand's rows are found, and the copy of a tile of rows into shared memory.
 // Device code only (nvcc).
 #include <cstdint>
+#include <string>
 
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/convert.cuh"
@@ -95,6 +96,48 @@ __device__ void load_tile(S* dst, int dst_ld, int tile_rows, int width, const So
   for (int idx = threadIdx.x; idx < tile_rows * pad; idx += blockDim.x)
     put(idx / pad, D + idx % pad, shared_zero<S>());
 }
+
+// The sizes and options every kernel takes by value.
+struct Problem {
+  int64_t batch, Lq, Lk;
+  int D;
+  float scale;
+  bool causal;
+};
+
+template <class T>
+Problem problem_of(const FusedAttentionArgs<T>& a) {
+  return {a.batch, a.Lq, a.Lk, a.D, a.scale, a.causal};
+}
+
+// Whether query row `row` may attend key `col`.
+__device__ inline bool attends(const Problem& p, int64_t row, int64_t col) {
+  return col < p.Lk && !(p.causal && col > row);
+}
+
+// Blocks are numbered by blockIdx.x alone (2^31 - 1 at most); callers skip empty grids.
+inline Status check_grid(int64_t blocks, const char* name) {
+  if (blocks > 0x7fffffff)
+    return Status{std::string("launch of ") + name, "more than 2^31 - 1 blocks (batch * tiles)"};
+  return ok_status();
+}
+
+// Shared memory beyond the default 48 KiB must be asked for per kernel.
+template <class Kernel>
+Status allow_shared(Kernel kernel, size_t bytes, const char* name) {
+  if (bytes <= 48 * 1024) return ok_status();
+  const cudaError_t e =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+  if (e != cudaSuccess)
+    return Status{std::string("cudaFuncSetAttribute for ") + name, cudaGetErrorString(e)};
+  return ok_status();
+}
+
+#define SH_RETURN_IF_FAILED(expr)    \
+  do {                               \
+    ::shallow::cuda::Status sh_st_ = (expr); \
+    if (!sh_st_.ok()) return sh_st_; \
+  } while (0)
 
 // One past the last key that any query row before i1 may attend.
 __device__ inline int64_t key_end(int64_t Lk, bool causal, int64_t i1) {

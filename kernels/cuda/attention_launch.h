@@ -6,6 +6,11 @@
 
 namespace shallow::cuda::attention_detail {
 
+// row_dot[r] = grad_out_r . out_r over contiguous rows of D (the backward's D_i), in f32.
+template <class T>
+Status row_dots(int64_t rows, int D, const T* out, const T* grad_out, float* row_dot,
+                cudaStream_t stream);
+
 // Plain FMA tiles in f32 shared memory (attention_simt.cu); T is float or bf16.
 template <class T>
 Status forward_simt(const FusedAttentionArgs<T>& a, T* out, float* lse, cudaStream_t stream);
@@ -16,5 +21,11 @@ Status backward_simt(const FusedAttentionArgs<T>& a, const T* out, const float* 
 // Tensor cores, bf16 operands and f32 accumulators (attention_mma.cu); sm_80 and newer.
 Status forward_mma(const FusedAttentionArgs<cpu::bf16>& a, cpu::bf16* out, float* lse,
                    cudaStream_t stream);
+// The backward's two passes on tensor cores (attention_mma_backward.cu), for D <= kMmaBackwardMaxD
+// (larger head dims would spill the dK and dV accumulators out of registers).
+constexpr int kMmaBackwardMaxD = 64;
+Status backward_mma(const FusedAttentionArgs<cpu::bf16>& a, const cpu::bf16* out, const float* lse,
+                    const cpu::bf16* grad_out, float* row_dot, cpu::bf16* gq, cpu::bf16* gk,
+                    cpu::bf16* gv, cudaStream_t stream);
 
 }  // namespace shallow::cuda::attention_detail

@@ -11,59 +11,22 @@
 //   16 x 16 block. V is stored transposed in shared memory so that its operand fragments are
 //   pairs of neighbouring keys.
 //
-// Fragment layouts (PTX ISA, mma.m16n8k16 with 16-bit operands), with g = lane / 4 and
-// t = lane % 4; each register holds two neighbouring 16-bit elements, the lower index in the
-// low half:
-//   A 16x16: a0 (row g, cols 2t..2t+1), a1 (row g+8, cols 2t..), a2 (row g, cols 2t+8..),
-//            a3 (row g+8, cols 2t+8..)
-//   B 16x8:  b0 (rows 2t..2t+1, col g), b1 (rows 2t+8.., col g)
-//   C 16x8:  c0, c1 (row g, cols 2t, 2t+1), c2, c3 (row g+8, cols 2t, 2t+1)
-#include <cuda_bf16.h>
-
+// The fragment layouts are described in attention_mma.cuh.
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/attention_launch.h"
+#include "kernels/cuda/attention_mma.cuh"
 
 namespace shallow::cuda::attention_detail {
 namespace {
-
-constexpr int kMmaThreads = 128;  // 4 warps x 16 query rows = kRows
-
-struct Problem {
-  int64_t batch, Lq, Lk;
-  int D;
-  float scale;
-  bool causal;
-};
-
-// Two neighbouring 16-bit elements of a shared-memory row (col even, so 4-byte aligned).
-__device__ inline uint32_t pair_at(const uint16_t* tile, int ld, int row, int col) {
-  return *reinterpret_cast<const uint32_t*>(tile + row * ld + col);
-}
-
-__device__ inline uint32_t pack_bf16(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x (lo) in the low half
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
-
-// c += a b for one 16 x 8 x 16 block.
-__device__ inline void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#else
-  __trap();  // the launcher never picks this kernel below sm_80
-#endif
-}
 
 template <int DP>
 __global__ void __launch_bounds__(kMmaThreads)
     forward_mma_kernel(Problem p, Source<cpu::bf16> q, Source<cpu::bf16> k, Source<cpu::bf16> v,
                        cpu::bf16* __restrict__ out, float* __restrict__ lse) {
-  constexpr int LDQ = DP + 8;     // row stride of the Q and K tiles: 8 rows of a fragment
-  constexpr int LDV = kKeys + 8;  // load fall in distinct banks (stride = 4 words mod 32)
+  // Row strides padded by 8 elements: the 8 rows a fragment load touches then start 4 banks
+  // apart (DP + 8 and kKeys + 8 are 4 mod 32 in 32-bit words, or 20 for DP = 32).
+  constexpr int LDQ = DP + 8;
+  constexpr int LDV = kKeys + 8;
   extern __shared__ __align__(16) unsigned char shared_bytes[];
   uint16_t* Qs = reinterpret_cast<uint16_t*>(shared_bytes);  // [kRows][LDQ]
   uint16_t* Ks = Qs + kRows * LDQ;                             // [kKeys][LDQ]
@@ -97,12 +60,10 @@ __global__ void __launch_bounds__(kMmaThreads)
     for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < DP / 16; ++kk) {
-      const int c = kk * 16 + 2 * t;
-      const uint32_t a[4] = {pair_at(Qs, LDQ, r0, c), pair_at(Qs, LDQ, r1, c),
-                             pair_at(Qs, LDQ, r0, c + 8), pair_at(Qs, LDQ, r1, c + 8)};
+      uint32_t a[4];
+      load_a(a, Qs, LDQ, warp * 16, kk * 16);
 #pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n)
-        mma_bf16(s[n], a, pair_at(Ks, LDQ, n * 8 + g, c), pair_at(Ks, LDQ, n * 8 + g, c + 8));
+      for (int n = 0; n < kKeys / 8; ++n) mma_bf16(s[n], a, Ks, LDQ, n * 8, kk * 16);
     }
 
     // Scale, mask, and each row's maximum over the tile (the row's 64 scores are spread over
@@ -143,14 +104,10 @@ __global__ void __launch_bounds__(kMmaThreads)
     // O += P V, 16 keys at a time.
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; ++kk) {
-      const uint32_t a[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]),
-                             pack_bf16(s[2 * kk][2], s[2 * kk][3]),
-                             pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                             pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-      const int c = kk * 16 + 2 * t;
+      uint32_t a[4];
+      a_from_c(a, s[2 * kk], s[2 * kk + 1]);
 #pragma unroll
-      for (int n = 0; n < DP / 8; ++n)
-        mma_bf16(o[n], a, pair_at(Vt, LDV, n * 8 + g, c), pair_at(Vt, LDV, n * 8 + g, c + 8));
+      for (int n = 0; n < DP / 8; ++n) mma_bf16(o[n], a, Vt, LDV, n * 8, kk * 16);
     }
   }
 
@@ -180,16 +137,10 @@ Status launch(const FusedAttentionArgs<cpu::bf16>& a, cpu::bf16* out, float* lse
   const size_t bytes = sizeof(uint16_t) * size_t(kRows * LDQ + kKeys * LDQ + DP * LDV);
   const int64_t blocks = a.batch * tiles(a.Lq, kRows);
   if (blocks == 0) return ok_status();
-  if (blocks > 0x7fffffff)
-    return Status{"launch of attention forward_mma_kernel", "more than 2^31 - 1 blocks (batch * tiles)"};
+  SH_RETURN_IF_FAILED(check_grid(blocks, "attention forward_mma_kernel"));
   auto kernel = forward_mma_kernel<DP>;
-  if (bytes > 48 * 1024) {
-    const cudaError_t e =
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
-    if (e != cudaSuccess)
-      return Status{"cudaFuncSetAttribute for attention forward_mma_kernel", cudaGetErrorString(e)};
-  }
-  const Problem p{a.batch, a.Lq, a.Lk, a.D, a.scale, a.causal};
+  SH_RETURN_IF_FAILED(allow_shared(kernel, bytes, "attention forward_mma_kernel"));
+  const Problem p = problem_of(a);
   kernel<<<unsigned(blocks), kMmaThreads, bytes, stream>>>(
       p, source_of(a.q, a.D), source_of(a.k, a.D), source_of(a.v, a.D), out, lse);
   return launch_status("attention forward_mma_kernel");

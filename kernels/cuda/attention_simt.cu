@@ -85,23 +85,6 @@ __device__ inline void store_tile(T* dst, int64_t b, int64_t row0, int64_t L, in
   }
 }
 
-struct Problem {
-  int64_t batch, Lq, Lk;
-  int D;
-  float scale;
-  bool causal;
-};
-
-template <class T>
-Problem problem_of(const FusedAttentionArgs<T>& a) {
-  return {a.batch, a.Lq, a.Lk, a.D, a.scale, a.causal};
-}
-
-// Whether query row `row` may attend key `col`.
-__device__ inline bool attends(const Problem& p, int64_t row, int64_t col) {
-  return col < p.Lk && !(p.causal && col > row);
-}
-
 template <class T, int NJ>
 __global__ void __launch_bounds__(kSimtThreads)
     forward_kernel(Problem p, Source<T> q, Source<T> k, Source<T> v, T* __restrict__ out,
@@ -322,23 +305,6 @@ __global__ void __launch_bounds__(kSimtThreads)
   if (gv) store_tile(gv, b, j0, p.Lk, D, dv, 1.f);
 }
 
-// Shared memory beyond the default 48 KiB must be asked for per kernel.
-template <class Kernel>
-Status allow_shared(Kernel kernel, size_t bytes, const char* name) {
-  if (bytes <= 48 * 1024) return ok_status();
-  const cudaError_t e =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
-  if (e != cudaSuccess) return Status{std::string("cudaFuncSetAttribute for ") + name, cudaGetErrorString(e)};
-  return ok_status();
-}
-
-// Blocks are numbered by blockIdx.x alone (2^31 - 1 at most); callers skip empty grids.
-Status check_grid(int64_t blocks, const char* name) {
-  if (blocks > 0x7fffffff)
-    return Status{std::string("launch of ") + name, "more than 2^31 - 1 blocks (batch * tiles)"};
-  return ok_status();
-}
-
 // Calls f with the column-group count NJ (a compile-time constant) for head dim D.
 template <class F>
 Status with_column_groups(int D, F&& f) {
@@ -346,12 +312,6 @@ Status with_column_groups(int D, F&& f) {
   if (D <= 64) return f(std::integral_constant<int, 4>{});
   return f(std::integral_constant<int, 8>{});
 }
-
-#define SH_RETURN_IF_FAILED(expr)   \
-  do {                              \
-    Status sh_st_ = (expr);         \
-    if (!sh_st_.ok()) return sh_st_; \
-  } while (0)
 
 }  // namespace
 
@@ -373,6 +333,14 @@ Status forward_simt(const FusedAttentionArgs<T>& a, T* out, float* lse, cudaStre
 }
 
 template <class T>
+Status row_dots(int64_t rows, int D, const T* out, const T* grad_out, float* row_dot,
+                cudaStream_t stream) {
+  if (rows == 0) return ok_status();
+  row_dot_kernel<T><<<blocks_for(rows * 32), kThreads, 0, stream>>>(rows, D, out, grad_out, row_dot);
+  return launch_status("attention row_dot_kernel");
+}
+
+template <class T>
 Status backward_simt(const FusedAttentionArgs<T>& a, const T* out, const float* lse,
                      const T* grad_out, float* row_dot, T* gq, T* gk, T* gv, cudaStream_t stream) {
   const Problem p = problem_of(a);
@@ -380,9 +348,7 @@ Status backward_simt(const FusedAttentionArgs<T>& a, const T* out, const float* 
   const Source<T> q = source_of(a.q, a.D), k = source_of(a.k, a.D), v = source_of(a.v, a.D);
   const Source<T> dO = contiguous_source(grad_out, a.Lq, a.D);
 
-  const int64_t rows = a.batch * a.Lq;
-  row_dot_kernel<T><<<blocks_for(rows * 32), kThreads, 0, stream>>>(rows, a.D, out, grad_out, row_dot);
-  SH_RETURN_IF_FAILED(launch_status("attention row_dot_kernel"));
+  SH_RETURN_IF_FAILED(row_dots(a.batch * a.Lq, a.D, out, grad_out, row_dot, stream));
 
   return with_column_groups(a.D, [&](auto nj) -> Status {
     constexpr int NJ = decltype(nj)::value;
@@ -409,6 +375,7 @@ Status backward_simt(const FusedAttentionArgs<T>& a, const T* out, const float* 
 }
 
 #define SH_INSTANTIATE(T)                                                                        \
+  template Status row_dots<T>(int64_t, int, const T*, const T*, float*, cudaStream_t);          \
   template Status forward_simt<T>(const FusedAttentionArgs<T>&, T*, float*, cudaStream_t);      \
   template Status backward_simt<T>(const FusedAttentionArgs<T>&, const T*, const float*,        \
                                    const T*, float*, T*, T*, T*, cudaStream_t);

@@ -1,0 +1,149 @@
+// The fused attention on the GPU (scaled_dot_product_attention on CUDA tensors, no mask), f32
+// and bf16, forward and forward + backward, at ViT-B/16 batch 8 and 256 (12 heads of 64 over
+// 197 tokens) and two long-sequence shapes. tests/gpu/torch_attention.py measures PyTorch's
+// scaled_dot_product_attention at the same shapes, under the same names.
+//
+// A plain program (not Google Benchmark): it prints a table and, with --json FILE, writes the
+// figures for tests/gpu/check.sh. Times are wall-clock over back-to-back calls after warm-up,
+// with the device synchronized before and after; they include the op's own overhead
+// (allocation of the output, autograd recording). TFLOP/s count the two matrix products of the
+// forward (4 B H S^2 D) and, for forward + backward, 3.5 times that (the backward's five
+// products), the convention of the flash-attention papers; the backward actually recomputes
+// the scores, so it does more work than it is credited with.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "engine/cuda/api.h"
+#include "engine/ops.h"
+
+using namespace shallow;
+
+namespace {
+
+struct AttentionShape {
+  const char* name;
+  int64_t B, H, S, D;
+};
+
+struct Result {
+  std::string shape, dtype, pass;
+  int64_t B, H, S, D;
+  double ms, tflops;
+};
+
+// Seconds per call of `once`, averaged over enough calls to take about a quarter of a second.
+template <class F>
+double seconds_per_call(F&& once) {
+  for (int i = 0; i < 3; ++i) once();
+  cuda_synchronize();
+  int calls = 1;
+  for (;;) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i) once();
+    cuda_synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (s > 0.25 || calls >= (1 << 14)) return s / calls;
+    calls *= s < 0.01 ? 16 : 2;
+  }
+}
+
+double max_abs_diff(const Tensor& x, const Tensor& y) {
+  std::vector<double> a = x.to_vector<double>(), b = y.to_vector<double>();
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
+  return worst;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string json_path;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+    else if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else {
+      std::fprintf(stderr, "usage: bench_cuda_attention [--json FILE] [--quick]\n");
+      return 2;
+    }
+  }
+  if (!cuda_available()) {
+    std::printf("no CUDA device: nothing to measure\n");
+    return 0;
+  }
+  try {
+    std::vector<AttentionShape> shapes = {{"vit-b16 b8", 8, 12, 197, 64},
+                                          {"vit-b16 b256", 256, 12, 197, 64},
+                                          {"b1 h8 s2048 d64", 1, 8, 2048, 64},
+                                          {"b4 h16 s1024 d128", 4, 16, 1024, 128}};
+    if (quick) shapes.resize(1);
+    const Device dev = Device::cuda(0);
+    std::printf("device: %s\n", cuda_device_name(0).c_str());
+    std::printf("%-18s %-5s %-17s %10s %10s\n", "shape", "dtype", "pass", "ms", "TFLOP/s");
+    reset_peak_memory(dev);
+    std::vector<Result> results;
+    for (const AttentionShape& s : shapes) {
+      for (DType dt : {DType::f32, DType::bf16}) {
+        Generator gen(1);
+        const Shape shape = {s.B, s.H, s.S, s.D};
+        const Tensor q = randn(shape, DType::f32, &gen).to(dt).to(dev);
+        const Tensor k = randn(shape, DType::f32, &gen).to(dt).to(dev);
+        const Tensor v = randn(shape, DType::f32, &gen).to(dt).to(dev);
+        const Tensor g = randn(shape, DType::f32, &gen).to(dt).to(dev);
+        const double flop = 4.0 * double(s.B * s.H) * double(s.S) * double(s.S) * double(s.D);
+
+        const double t_fwd = seconds_per_call([&] {
+          NoGrad no_grad;
+          scaled_dot_product_attention(q, k, v);
+        });
+        const double t_both = seconds_per_call([&] {
+          Tensor ql = q.detach(), kl = k.detach(), vl = v.detach();  // fresh leaves, shared storage
+          ql.set_requires_grad(), kl.set_requires_grad(), vl.set_requires_grad();
+          scaled_dot_product_attention(ql, kl, vl).backward(g);
+        });
+        for (const auto& [pass, t, f] : {std::tuple{"forward", t_fwd, flop},
+                                          std::tuple{"forward+backward", t_both, 3.5 * flop}}) {
+          Result r{s.name, dtype_name(dt), pass, s.B, s.H, s.S, s.D, t * 1e3, f / t / 1e12};
+          std::printf("%-18s %-5s %-17s %10.4f %10.2f\n", r.shape.c_str(), r.dtype.c_str(),
+                      r.pass.c_str(), r.ms, r.tflops);
+          results.push_back(r);
+        }
+        // The smallest shape is also checked against the CPU op (the others would take long).
+        if (&s == &shapes.front()) {
+          NoGrad no_grad;
+          const Tensor on_gpu = scaled_dot_product_attention(q, k, v).to(Device::cpu());
+          const Tensor on_cpu = scaled_dot_product_attention(q.to(Device::cpu()), k.to(Device::cpu()),
+                                                             v.to(Device::cpu()));
+          std::printf("  %s forward, largest |gpu - cpu|: %.3g\n", dtype_name(dt),
+                      max_abs_diff(on_gpu, on_cpu));
+        }
+        std::fflush(stdout);
+      }
+    }
+    const MemoryStats m = memory_stats(dev);
+    std::printf("peak GPU memory held by tensors: %.1f MiB\n", double(m.peak_bytes) / (1 << 20));
+    if (!json_path.empty()) {
+      std::ofstream out(json_path);
+      out << "{\n  \"device\": \"" << cuda_device_name(0) << "\",\n  \"peak_bytes\": "
+          << m.peak_bytes << ",\n  \"results\": [\n";
+      for (size_t i = 0; i < results.size(); ++i) {
+        const Result& r = results[i];
+        out << "    {\"shape\": \"" << r.shape << "\", \"dtype\": \"" << r.dtype
+            << "\", \"pass\": \"" << r.pass << "\", \"B\": " << r.B << ", \"H\": " << r.H
+            << ", \"S\": " << r.S << ", \"D\": " << r.D << ", \"ms\": " << r.ms
+            << ", \"tflops\": " << r.tflops << "}" << (i + 1 < results.size() ? ",\n" : "\n");
+      }
+      out << "  ]\n}\n";
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
