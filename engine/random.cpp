@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 
+#include "engine/cuda/random_ops.h"
 #include "kernels/cpu/philox.h"
 
 namespace shallow {
@@ -22,39 +23,59 @@ void manual_seed(uint64_t seed) {
 
 namespace {
 
-template <class T, class Fill>
-Tensor draw(const Shape& shape, DType dtype, Generator* gen, Fill fill) {
-  SH_CHECK(dtype == DType::f32 || dtype == DType::f64, "random tensors are f32 or f64, got ",
-           dtype_name(dtype));
-  Generator& g = gen ? *gen : default_generator();
-  Tensor t = Tensor::empty(shape, DType::f64);
+enum class Kind { uniform, normal };
+
+// Element i draws from counter base + i on every device; the CPU computes in f64 and rounds,
+// the CUDA kernel does the same per element.
+Tensor draw(const Shape& shape, DType dtype, Device device, Generator* gen, Kind kind, double low,
+            double high, const char* name) {
+  SH_CHECK(dtype == DType::f32 || dtype == DType::f64, name,
+           ": random tensors are f32 or f64, got ", dtype_name(dtype));
+  Generator& g = gen ? *gen : default_generator(device);
+  // Allocated before the counters are reserved: a bad shape or device draws nothing.
+  Tensor t = Tensor::empty(shape, device.is_cuda() ? dtype : DType::f64, device);
   const int64_t n = t.numel();
   const uint64_t base = g.advance(uint64_t(n));
+  if (device.is_cuda()) {
+    if (kind == Kind::uniform) gpu::random_uniform(t, low, high, g.seed(), base, name);
+    else gpu::random_normal(t, g.seed(), base, name);
+    return t;
+  }
   double* p = t.data<double>();
-  for (int64_t i = 0; i < n; ++i) p[i] = fill(cpu::philox(g.seed(), base + uint64_t(i)));
+  for (int64_t i = 0; i < n; ++i) {
+    const cpu::Philox4 r = cpu::philox(g.seed(), base + uint64_t(i));
+    const double u1 = cpu::uniform01_f64(r.v[0], r.v[1]);
+    if (kind == Kind::uniform) {
+      p[i] = low + (high - low) * u1;
+    } else {  // Box-Muller on two uniforms from one counter
+      const double u2 = cpu::uniform01_f64(r.v[2], r.v[3]);
+      p[i] = std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(2.0 * M_PI * u2);
+    }
+  }
   return t.to(dtype);
 }
 
 }  // namespace
 
 Tensor rand(const Shape& shape, DType dtype, Generator* gen) {
-  return draw<double>(shape, dtype, gen,
-                      [](cpu::Philox4 r) { return cpu::uniform01_f64(r.v[0], r.v[1]); });
+  return rand(shape, dtype, Device::cpu(), gen);
 }
-
 Tensor randn(const Shape& shape, DType dtype, Generator* gen) {
-  // Box-Muller on two uniforms from one counter.
-  return draw<double>(shape, dtype, gen, [](cpu::Philox4 r) {
-    double u1 = cpu::uniform01_f64(r.v[0], r.v[1]);
-    double u2 = cpu::uniform01_f64(r.v[2], r.v[3]);
-    return std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(2.0 * M_PI * u2);
-  });
+  return randn(shape, dtype, Device::cpu(), gen);
+}
+Tensor uniform(const Shape& shape, double low, double high, DType dtype, Generator* gen) {
+  return uniform(shape, low, high, dtype, Device::cpu(), gen);
 }
 
-Tensor uniform(const Shape& shape, double low, double high, DType dtype, Generator* gen) {
-  return draw<double>(shape, dtype, gen, [=](cpu::Philox4 r) {
-    return low + (high - low) * cpu::uniform01_f64(r.v[0], r.v[1]);
-  });
+Tensor rand(const Shape& shape, DType dtype, Device device, Generator* gen) {
+  return draw(shape, dtype, device, gen, Kind::uniform, 0.0, 1.0, "rand");
+}
+Tensor randn(const Shape& shape, DType dtype, Device device, Generator* gen) {
+  return draw(shape, dtype, device, gen, Kind::normal, 0.0, 1.0, "randn");
+}
+Tensor uniform(const Shape& shape, double low, double high, DType dtype, Device device,
+               Generator* gen) {
+  return draw(shape, dtype, device, gen, Kind::uniform, low, high, "uniform");
 }
 
 Tensor randperm(int64_t n, Generator* gen) {

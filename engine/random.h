@@ -30,6 +30,12 @@ Tensor rand(const Shape& shape, DType dtype = DType::f32, Generator* gen = nullp
 Tensor randn(const Shape& shape, DType dtype = DType::f32, Generator* gen = nullptr);  // N(0,1)
 Tensor uniform(const Shape& shape, double low, double high, DType dtype = DType::f32,
                Generator* gen = nullptr);
+// The same on a given device (on CUDA drawn there, from that device's generator unless one is
+// given): the same generator state gives the same numbers as on the CPU.
+Tensor rand(const Shape& shape, DType dtype, Device device, Generator* gen = nullptr);
+Tensor randn(const Shape& shape, DType dtype, Device device, Generator* gen = nullptr);
+Tensor uniform(const Shape& shape, double low, double high, DType dtype, Device device,
+               Generator* gen = nullptr);
 // A random permutation of 0..n-1 (i64), for shuffling data.
 Tensor randperm(int64_t n, Generator* gen = nullptr);
 

@@ -2,6 +2,7 @@
 // the generator, so the backward recomputes it instead of saving it.
 #include "engine/ops/dropout.h"
 
+#include "engine/cuda/random_ops.h"
 #include "engine/ops/common.h"
 #include "kernels/cpu/dropout.h"
 
@@ -12,7 +13,6 @@ namespace {
 Tensor dropout_units(const Tensor& x_in, double p, bool training, Generator* gen, int64_t units,
                      int64_t S, const char* name) {
   check_float(x_in, name);
-  check_cpu(x_in, name);
   SH_CHECK(p >= 0.0 && p <= 1.0, name, ": p must be in [0, 1], got ", p);
   if (!training || p == 0.0) return x_in;
   if (is_half(x_in.dtype()))
@@ -23,7 +23,11 @@ Tensor dropout_units(const Tensor& x_in, double p, bool training, Generator* gen
   const uint64_t offset = g.advance(cpu::dropout_counters(units));
   auto apply = [=](const Tensor& in) {
     Tensor src = in.detach().contiguous();
-    Tensor out = Tensor::empty(src.shape(), src.dtype());
+    Tensor out = Tensor::empty(src.shape(), src.dtype(), src.device());
+    if (src.device().is_cuda()) {
+      gpu::dropout(units, S, src, out, p, seed, offset, name);
+      return out;
+    }
     SH_DISPATCH_FLOAT(src.dtype(), name, [&] {
       cpu::dropout<scalar_t>(units, S, src.data<scalar_t>(), out.data<scalar_t>(), p, seed, offset);
     });

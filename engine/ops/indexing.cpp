@@ -1,10 +1,12 @@
 // Indexing ops: joining and splitting along a dim, picking rows or elements by index, and
 // choosing elements by a condition. The forwards only move elements, so they work on every
-// dtype bit-exactly (the kernels copy by width); the backwards add, in f32 or f64.
+// dtype bit-exactly (the kernels copy by width); the backwards add, in f32 or f64. On CUDA the
+// backwards add with atomics (repeated indices sum in a varying order).
 #include "engine/ops/indexing.h"
 
 #include <algorithm>
 
+#include "engine/cuda/indexing_ops.h"
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
@@ -58,8 +60,10 @@ void check_index_dtype(const Tensor& index, const char* op) {
            shape_str(index.shape()));
 }
 
-// Throws, before anything is written, when an index falls outside [0, size) of `dim`.
-void check_index_range(const Tensor& index, int64_t size, int64_t dim, const char* op) {
+// Throws, before anything is written, when an index falls outside [0, size) of `dim`. The
+// indices are read on the host (one copy when they are on a GPU).
+void check_index_range(const Tensor& index_in, int64_t size, int64_t dim, const char* op) {
+  const Tensor index = index_in.to(Device::cpu()).contiguous();
   by_index_type(index.dtype(), [&](auto tag) {
     using I = decltype(tag);
     const I* p = ptr<I>(index);
@@ -76,6 +80,10 @@ Tensor add_rows_back(const Tensor& g, const Shape& x_shape, int64_t dim, const T
   const DType cdt = compute_dtype(g.dtype());
   Tensor gc = g.to(cdt).contiguous();
   Tensor gx = Tensor::zeros(x_shape, cdt, g.device());
+  if (gx.device().is_cuda()) {
+    gpu::index_add(a.outer, a.n, a.inner, gx, index, gc, op);
+    return gx.to(g.dtype());
+  }
   SH_DISPATCH_FLOAT(cdt, op, [&] {
     by_index_type(index.dtype(), [&](auto tag) {
       using I = decltype(tag);
@@ -86,25 +94,25 @@ Tensor add_rows_back(const Tensor& g, const Shape& x_shape, int64_t dim, const T
   return gx.to(g.dtype());
 }
 
-// index_select and embedding: rows of x along dim, in the order of a 1-D (or 0-D) index.
+// index_select and embedding: rows of x along dim, in the order of a 1-D (or 0-D) index (on
+// x's device or on the CPU).
 Tensor select_rows(const Tensor& x, int64_t dim, const Tensor& index_in, const char* op) {
-  check_cpu(x, op);
-  check_cpu(index_in, op);
   check_index_dtype(index_in, op);
   SH_CHECK(x.dim() >= 1, op, ": expected a tensor with at least one dim, got shape ",
            shape_str(x.shape()));
   SH_CHECK(index_in.dim() <= 1, op, ": the index must be 1-D, got shape ",
            shape_str(index_in.shape()));
   dim = x.wrap_dim(dim, op);
-  const Tensor index = index_in.detach().contiguous();
+  const Tensor index = index_in.detach().to(x.device()).contiguous();
   const Around a = around(x.shape(), dim);
-  check_index_range(index, a.n, dim, op);
+  check_index_range(index_in.detach(), a.n, dim, op);
 
   const Tensor src = x.detach().contiguous();
   Shape out_shape = x.shape();
   out_shape[size_t(dim)] = index.numel();
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
-  by_width(x.dtype(), [&](auto wtag) {
+  if (x.device().is_cuda()) gpu::index_select(a.outer, a.n, a.inner, src, index, out, op);
+  else by_width(x.dtype(), [&](auto wtag) {
     using T = decltype(wtag);
     by_index_type(index.dtype(), [&](auto itag) {
       using I = decltype(itag);
@@ -149,13 +157,13 @@ Tensor select_where(const Tensor& cond_in, const Tensor& a, const Tensor& b, con
   check_same_dtype(a, b, op);
   check_same_device(a, b, op);
   check_same_device(cond_in, a, op);
-  check_cpu(a, op);
   const Shape shape = broadcast3(cond_in.shape(), a.shape(), b.shape(), op);
   // A half condition is widened to f32: exact, and zero stays zero.
   const Tensor cond = is_half(cond_in.dtype()) ? cond_in.detach().to(DType::f32) : cond_in.detach();
   const Tensor ec = cond.expand(shape), ea = a.detach().expand(shape), eb = b.detach().expand(shape);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
-  by_width(a.dtype(), [&](auto wtag) {
+  if (out.device().is_cuda()) gpu::where(ec, ea, eb, out, op);
+  else by_width(a.dtype(), [&](auto wtag) {
     using T = decltype(wtag);
     auto run = [&](auto ctag) {
       using C = decltype(ctag);
@@ -171,7 +179,7 @@ Tensor select_where(const Tensor& cond_in, const Tensor& a, const Tensor& b, con
   });
   if (needs_record({&a, &b})) {
     record(out, op, {&a, &b}, [=](const Tensor& g) -> std::vector<Tensor> {
-      const Tensor zero = Tensor::scalar(0.0, g.dtype());
+      const Tensor zero = Tensor::full({}, 0.0, g.dtype(), g.device());
       Tensor ga, gb;
       if (a.requires_grad()) ga = sum_to_shape(select_where(cond, g, zero, op), a.shape());
       if (b.requires_grad()) gb = sum_to_shape(select_where(cond, zero, g, op), b.shape());
@@ -198,7 +206,6 @@ Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
     const Tensor& t = tensors[i];
     check_same_dtype(first, t, "concat");
     check_same_device(first, t, "concat");
-    check_cpu(t, "concat");
     bool match = t.dim() == first.dim();
     for (int64_t d = 0; match && d < t.dim(); ++d)
       match = d == dim || t.shape()[size_t(d)] == first.shape()[size_t(d)];
@@ -286,8 +293,6 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index_in) {
   const char* op = "gather";
-  check_cpu(x, op);
-  check_cpu(index_in, op);
   check_index_dtype(index_in, op);
   SH_CHECK(x.dim() >= 1 && index_in.dim() == x.dim(), op, ": the index ",
            shape_str(index_in.shape()), " must have as many dims as the input ",
@@ -297,8 +302,8 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index_in) {
     SH_CHECK(d == dim || index_in.size(d) <= x.size(d), op, ": the index ",
              shape_str(index_in.shape()), " is larger than the input ", shape_str(x.shape()),
              " in dim ", d);
-  const Tensor index = index_in.detach().contiguous();
-  check_index_range(index, x.size(dim), dim, op);
+  const Tensor index = index_in.detach().to(x.device()).contiguous();
+  check_index_range(index_in.detach(), x.size(dim), dim, op);
 
   // The part of x the index can reach: the index's extent in every dim but `dim`.
   Tensor src = x.detach();
@@ -308,7 +313,8 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index_in) {
   const Around ai = around(index.shape(), dim);
   const int64_t n_src = x.size(dim);
   Tensor out = Tensor::empty(index.shape(), x.dtype(), x.device());
-  by_width(x.dtype(), [&](auto wtag) {
+  if (x.device().is_cuda()) gpu::gather(ai.outer, n_src, ai.inner, src, ai.n, index, out, op);
+  else by_width(x.dtype(), [&](auto wtag) {
     using T = decltype(wtag);
     by_index_type(index.dtype(), [&](auto itag) {
       using I = decltype(itag);
@@ -322,7 +328,9 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index_in) {
       const DType cdt = compute_dtype(g.dtype());
       Tensor gc = g.to(cdt).contiguous();
       Tensor reach = Tensor::zeros(reach_shape, cdt, g.device());
-      SH_DISPATCH_FLOAT(cdt, op, [&] {
+      if (reach.device().is_cuda())
+        gpu::scatter_add(ai.outer, n_src, ai.inner, reach, ai.n, index, gc, op);
+      else SH_DISPATCH_FLOAT(cdt, op, [&] {
         by_index_type(index.dtype(), [&](auto itag) {
           using I = decltype(itag);
           cpu::scatter_add<scalar_t, I>(ai.outer, n_src, ai.inner, reach.data<scalar_t>(), ai.n,
@@ -354,7 +362,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   const Shape shape = broadcast_shapes(mask.shape(), x.shape(), "masked_fill");
   SH_CHECK(shape == x.shape(), "masked_fill: the mask ", shape_str(mask.shape()),
            " cannot be broadcast to the input's shape ", shape_str(x.shape()));
-  return select_where(mask, Tensor::scalar(value, x.dtype()), x, "masked_fill");
+  return select_where(mask, Tensor::full({}, value, x.dtype(), x.device()), x, "masked_fill");
 }
 
 }  // namespace shallow

@@ -2,6 +2,7 @@
 // is composed of elementwise ops and a reduction.
 #include "engine/ops/loss.h"
 
+#include "engine/cuda/loss_ops.h"
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
@@ -15,7 +16,8 @@ void check_reduction(const std::string& reduction, const char* op) {
            ": reduction must be 'mean', 'sum' or 'none', got '", reduction, "'");
 }
 
-// Class-index targets as contiguous i64, checked against the number of classes.
+// Class-index targets as contiguous i64 on the logits' device, checked against the number of
+// classes. The check reads the targets on the host (one copy when they are on a GPU).
 Tensor checked_targets(const Tensor& target, const Tensor& logits, int64_t classes) {
   SH_CHECK(target.dtype() == DType::i64 || target.dtype() == DType::i32,
            "cross_entropy: expected class-index targets of dtype i64 or i32, got ",
@@ -24,13 +26,13 @@ Tensor checked_targets(const Tensor& target, const Tensor& logits, int64_t class
   SH_CHECK(target.shape() == expected, "cross_entropy: target of shape ", shape_str(target.shape()),
            " does not match logits of shape ", shape_str(logits.shape()), " (expected target ",
            shape_str(expected), ")");
-  Tensor t = target.detach().to(DType::i64).contiguous();
+  Tensor t = target.detach().to(Device::cpu()).to(DType::i64).contiguous();
   const int64_t* p = t.data<int64_t>();
   for (int64_t i = 0; i < t.numel(); ++i)
     SH_CHECK(p[i] >= 0 && p[i] < classes, "cross_entropy: target ", p[i], " at index ", i,
              " is out of range for ", classes, " classes (logits of shape ",
              shape_str(logits.shape()), ")");
-  return t;
+  return t.to(logits.device());
 }
 
 }  // namespace
@@ -39,8 +41,6 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, double label
                      const std::string& reduction) {
   const char* name = "cross_entropy";
   check_float(logits_in, name);
-  check_cpu(logits_in, name);
-  check_cpu(target, name);
   check_reduction(reduction, name);
   SH_CHECK(logits_in.dim() == 1 || logits_in.dim() == 2, name,
            ": expected logits of shape [N, C] or [C], got ", shape_str(logits_in.shape()));
@@ -57,11 +57,16 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, double label
   const int64_t rows = logits_in.numel() / classes;
   const DType dt = logits_in.dtype();
   Tensor x = logits_in.detach().contiguous();
-  Tensor per_row = Tensor::empty({rows}, dt), lse = Tensor::empty({rows}, dt);
-  SH_DISPATCH_FLOAT(dt, name, [&] {
-    cpu::cross_entropy<scalar_t>(rows, classes, x.data<scalar_t>(), t.data<int64_t>(),
-                                 label_smoothing, per_row.data<scalar_t>(), lse.data<scalar_t>());
-  });
+  const Device device = x.device();
+  Tensor per_row = Tensor::empty({rows}, dt, device), lse = Tensor::empty({rows}, dt, device);
+  if (device.is_cuda()) {
+    gpu::cross_entropy(rows, classes, x, t, label_smoothing, per_row, lse, name);
+  } else {
+    SH_DISPATCH_FLOAT(dt, name, [&] {
+      cpu::cross_entropy<scalar_t>(rows, classes, x.data<scalar_t>(), t.data<int64_t>(),
+                                   label_smoothing, per_row.data<scalar_t>(), lse.data<scalar_t>());
+    });
+  }
   Tensor out;
   {
     NoGrad ng;
@@ -80,7 +85,11 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, double label
                      : reduction == "sum" ? g.reshape({1}).expand(row_shape)
                                           : div(g, double(rows)).reshape({1}).expand(row_shape);
       scale = scale.contiguous();
-      Tensor gx = Tensor::empty(x.shape(), dt);
+      Tensor gx = Tensor::empty(x.shape(), dt, device);
+      if (device.is_cuda()) {
+        gpu::cross_entropy_backward(rows, classes, x, t, label_smoothing, lse, scale, gx, name);
+        return {gx};
+      }
       SH_DISPATCH_FLOAT(dt, name, [&] {
         cpu::cross_entropy_backward<scalar_t>(rows, classes, x.data<scalar_t>(), t.data<int64_t>(),
                                               label_smoothing, lse.data<scalar_t>(),

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "engine/cuda/conv_ops.h"
+#include "engine/cuda/l2norm_ops.h"
 #include "engine/cuda/ops.h"
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
@@ -220,7 +221,6 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
 Tensor l2_normalize(const Tensor& x_in, int64_t dim, double eps) {
   const char* name = "l2_normalize";
   check_float(x_in, name);
-  check_cpu(x_in, name);
   SH_CHECK(eps > 0, name, ": eps must be positive, got ", eps);
   if (is_half(x_in.dtype())) return l2_normalize(x_in.to(DType::f32), dim, eps).to(x_in.dtype());
   if (x_in.dim() == 0) {
@@ -234,9 +234,12 @@ Tensor l2_normalize(const Tensor& x_in, int64_t dim, double eps) {
   const int64_t n = x_in.shape()[size_t(d)];
   const DType dt = x_in.dtype();
   Tensor x = x_in.detach().contiguous();
-  Tensor y = Tensor::empty(x.shape(), dt);
-  Tensor norm = Tensor::zeros({outer * inner}, dt);
-  if (x.numel() > 0) {
+  const Device device = x.device();
+  Tensor y = Tensor::empty(x.shape(), dt, device);
+  Tensor norm = Tensor::zeros({outer * inner}, dt, device);
+  if (x.numel() > 0 && device.is_cuda()) {
+    gpu::l2_normalize(outer, n, inner, x, eps, y, norm, name);
+  } else if (x.numel() > 0) {
     SH_DISPATCH_FLOAT(dt, name, [&] {
       cpu::l2_normalize<scalar_t>(outer, n, inner, x.data<scalar_t>(), eps, y.data<scalar_t>(),
                                   norm.data<scalar_t>());
@@ -246,8 +249,12 @@ Tensor l2_normalize(const Tensor& x_in, int64_t dim, double eps) {
     Tensor saved_y = y.detach();
     record(y, name, {&x_in}, [=](const Tensor& g_in) -> std::vector<Tensor> {
       Tensor g = g_in.contiguous();
-      Tensor gx = Tensor::zeros(saved_y.shape(), dt);
+      Tensor gx = Tensor::zeros(saved_y.shape(), dt, device);
       if (gx.numel() == 0) return {gx};
+      if (device.is_cuda()) {
+        gpu::l2_normalize_backward(outer, n, inner, saved_y, norm, eps, g, gx, name);
+        return {gx};
+      }
       SH_DISPATCH_FLOAT(dt, name, [&] {
         cpu::l2_normalize_backward<scalar_t>(outer, n, inner, saved_y.data<scalar_t>(),
                                              norm.data<scalar_t>(), eps, g.data<scalar_t>(),

@@ -1,5 +1,6 @@
 #include "engine/optim/adam.h"
 
+#include "engine/cuda/ops.h"
 #include "kernels/cpu/optim.h"
 
 namespace shallow::optim {
@@ -43,6 +44,10 @@ void Adam::update(const Group& group, Tensor& param, const Tensor& grad, ParamSt
   Tensor m = buffer(state, "exp_avg", param);
   Tensor v = buffer(state, "exp_avg_sq", param);
   Tensor vmax = opt_.amsgrad ? buffer(state, "max_exp_avg_sq", param) : Tensor();
+  if (param.device().is_cuda()) {
+    gpu::adam_update(param, grad, m, v, vmax, h, name().c_str());
+    return;
+  }
   SH_DISPATCH_FLOAT(param.dtype(), name().c_str(), [&] {
     cpu::adam_update<scalar_t>(param.numel(), param.data<scalar_t>(), grad.data<scalar_t>(),
                                m.data<scalar_t>(), v.data<scalar_t>(),

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/cuda/optim_ops.h"
 #include "kernels/cpu/optim.h"
 
 namespace shallow::optim {
@@ -18,9 +19,6 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
     SH_CHECK(g.dtype() == DType::f32 || g.dtype() == DType::f64,
              "clip_grad_norm_: gradients must be f32 or f64, got ", dtype_name(g.dtype()), " ",
              shape_str(g.shape()));
-    // The norm and the scaling run on CPU kernels; a CUDA gradient is refused, not misread.
-    SH_CHECK(g.device().is_cpu(), "clip_grad_norm_: gradients must be on the CPU (not implemented on ",
-             g.device().str(), " yet), got one of shape ", shape_str(g.shape()));
     if (!g.is_contiguous()) {  // scaled in place below: give the parameter an owned copy
       g = g.contiguous();
       Tensor(p).set_grad(g);
@@ -29,20 +27,42 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   }
   if (grads.empty()) return 0.0;
 
+  // Per gradient, sum |g|^p (or max |g|): CPU gradients here, CUDA ones on their device, all of
+  // a device's results read back in one copy.
+  std::vector<double> pieces(grads.size(), 0.0);
+  std::vector<Tensor> on_gpu;
+  std::vector<size_t> gpu_positions;
+  for (size_t i = 0; i < grads.size(); ++i) {
+    const Tensor& g = grads[i];
+    if (g.device().is_cuda()) {
+      on_gpu.push_back(g);
+      gpu_positions.push_back(i);
+      continue;
+    }
+    pieces[i] = SH_DISPATCH_FLOAT(g.dtype(), "clip_grad_norm_", [&] {
+      const scalar_t* x = g.data<scalar_t>();
+      return inf ? cpu::max_abs(g.numel(), x) : cpu::sum_abs_pow(g.numel(), x, norm_type);
+    });
+  }
+  if (!on_gpu.empty()) {
+    const std::vector<double> sums = gpu::abs_pow_sums(on_gpu, norm_type, "clip_grad_norm_");
+    for (size_t k = 0; k < sums.size(); ++k) pieces[gpu_positions[k]] = sums[k];
+  }
+
   // The norm of the per-gradient norms, as PyTorch computes it.
   double total = 0;
-  for (const Tensor& g : grads) {
-    const double n = SH_DISPATCH_FLOAT(g.dtype(), "clip_grad_norm_", [&] {
-      const scalar_t* x = g.data<scalar_t>();
-      return inf ? cpu::max_abs(g.numel(), x)
-                 : std::pow(cpu::sum_abs_pow(g.numel(), x, norm_type), 1.0 / norm_type);
-    });
+  for (double piece : pieces) {
+    const double n = inf ? piece : std::pow(piece, 1.0 / norm_type);
     total = inf ? (std::isnan(n) ? n : std::max(total, n)) : total + std::pow(n, norm_type);
   }
   if (!inf) total = std::pow(total, 1.0 / norm_type);
 
   const double coef = std::min(1.0, max_norm / (total + 1e-6));
   for (Tensor& g : grads) {
+    if (g.device().is_cuda()) {
+      gpu::scale_inplace(g, coef, "clip_grad_norm_");
+      continue;
+    }
     SH_DISPATCH_FLOAT(g.dtype(), "clip_grad_norm_", [&] {
       cpu::scale_inplace(g.numel(), g.data<scalar_t>(), coef);
     });

@@ -43,8 +43,8 @@ Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups, double lr
                shape_str(p.shape()), " (parameter ", i, " of ", out.name, ")");
       SH_CHECK(p.is_leaf(), name_, ": cannot optimize a non-leaf tensor ", shape_str(p.shape()),
                " (parameter ", i, " of ", out.name, ")");
-      SH_CHECK(p.is_contiguous() && p.device().is_cpu(), name_,
-               ": parameters must be contiguous CPU tensors (parameter ", i, " of ", out.name, ")");
+      SH_CHECK(p.is_contiguous(), name_, ": parameters must be contiguous (parameter ", i, " of ",
+               out.name, ", ", shape_str(p.shape()), ")");
       SH_CHECK(seen.insert(p.impl_ptr()).second, name_, ": parameter ", i, " of ", out.name,
                " appears more than once");
     }
@@ -77,10 +77,11 @@ void Optimizer::step() {
       ParamState& state = state_[index++];
       Tensor grad = param.grad();
       if (!grad.defined()) continue;
-      SH_CHECK(grad.dtype() == param.dtype() && grad.shape() == param.shape(), name_,
-               ": gradient ", dtype_name(grad.dtype()), " ", shape_str(grad.shape()),
-               " does not match its parameter ", dtype_name(param.dtype()), " ",
-               shape_str(param.shape()));
+      SH_CHECK(grad.dtype() == param.dtype() && grad.shape() == param.shape() &&
+                   grad.device() == param.device(),
+               name_, ": gradient ", dtype_name(grad.dtype()), " ", shape_str(grad.shape()), " on ",
+               grad.device().str(), " does not match its parameter ", dtype_name(param.dtype()),
+               " ", shape_str(param.shape()), " on ", param.device().str());
       state.step += 1;
       update(group, param, grad.contiguous(), state);
     }
@@ -96,8 +97,10 @@ Tensor& Optimizer::buffer(ParamState& state, const std::string& name, const Tens
                           bool* created) {
   auto it = state.buffers.find(name);
   if (created) *created = it == state.buffers.end();
-  if (it == state.buffers.end())
-    it = state.buffers.emplace(name, Tensor::zeros(like.shape(), like.dtype())).first;
+  if (it == state.buffers.end()) {
+    Tensor zeros = Tensor::zeros(like.shape(), like.dtype(), like.device());
+    it = state.buffers.emplace(name, zeros).first;
+  }
   return it->second;
 }
 
@@ -147,7 +150,8 @@ void Optimizer::load_state_dict(const StateDict& state) {
         errors.push_back(key + ": expected shape " + shape_str(params[i]->shape()) + ", got " +
                          shape_str(t.shape()));
       } else {
-        loaded[i].buffers[field] = t.to(params[i]->dtype()).contiguous().clone();
+        loaded[i].buffers[field] =
+            t.to(params[i]->device()).to(params[i]->dtype()).contiguous().clone();
       }
     } else if (parse_indexed(key, "groups.", &i, &field) && i < groups.size() &&
                (field == "lr" || field == "weight_decay") && t.numel() == 1) {

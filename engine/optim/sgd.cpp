@@ -1,5 +1,6 @@
 #include "engine/optim/sgd.h"
 
+#include "engine/cuda/optim_ops.h"
 #include "kernels/cpu/optim.h"
 
 namespace shallow::optim {
@@ -24,6 +25,10 @@ void SGD::update(const Group& group, Tensor& param, const Tensor& grad, ParamSta
   cpu::SgdHyper h{group.lr, opt_.momentum, opt_.dampening, group.weight_decay, opt_.nesterov};
   bool first = false;
   Tensor buf = opt_.momentum != 0 ? buffer(state, "momentum_buffer", param, &first) : Tensor();
+  if (param.device().is_cuda()) {
+    gpu::sgd_update(param, grad, buf, first, h, "SGD");
+    return;
+  }
   SH_DISPATCH_FLOAT(param.dtype(), "SGD", [&] {
     cpu::sgd_update<scalar_t>(param.numel(), param.data<scalar_t>(), grad.data<scalar_t>(),
                               buf.defined() ? buf.data<scalar_t>() : nullptr, first, h);
