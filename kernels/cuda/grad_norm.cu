@@ -11,7 +11,7 @@ constexpr int kPartialThreads = 1024;  // the second pass: one block, one partia
 
 __device__ inline double max_nan(double a, double b) { return (b > a || b != b) ? b : a; }
 
-// Sum (or max) over the block, returned to thread 0. `scratch` holds 32 values.
+// Sum (or max) over the block, returned to every thread. `scratch` holds 32 values.
 __device__ inline double block_combine(double v, bool is_max, double* scratch) {
   if (!is_max) return block_sum(v, scratch);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;

@@ -5,8 +5,8 @@
 namespace shallow::cuda {
 namespace {
 
-// The largest value over the block, returned to every thread (NaN kept: the CPU's running
-// std::max keeps a leading NaN, and a NaN anywhere makes the row's sums NaN in any case).
+// The largest value over the block, returned to every thread. A NaN wins here (the CPU's
+// std::max skips it instead); either way a NaN in a row makes its sum, lse and loss NaN.
 template <class T>
 __device__ inline T block_max(T v, T* scratch) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
