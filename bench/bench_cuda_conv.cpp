@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
       const double flop = 2.0 * double(s.N) * double(s.C_out) * double(s.H_out() * s.W_out()) *
                           double(s.C_in * s.kH * s.kW);
       Result r{cs.name, {-1, -1}, {-1, -1}, {0, 0}, {0, 0}, 0};
-      Tensor outputs[2][4];  // y, gx, gw, gb per implementation
+      std::vector<std::vector<Tensor>> outputs;  // {y, gx, gw, gb} per implementation
       for (int p = 0; p < (have_cudnn ? 2 : 1); ++p) {
         set_cuda_conv(p == 0 ? CudaConv::implicit_gemm : CudaConv::cudnn);
         Tensor y = Tensor::empty(y_shape, DType::f32, dev);
@@ -121,10 +121,10 @@ int main(int argc, char** argv) {
         const double t_fb = seconds_per_call(forward_backward);
         r.fwd_ms[p] = t_f * 1e3, r.fwd_bwd_ms[p] = t_fb * 1e3;
         r.fwd_tflops[p] = flop / t_f / 1e12, r.fwd_bwd_tflops[p] = 3 * flop / t_fb / 1e12;
-        outputs[p][0] = y, outputs[p][1] = gx, outputs[p][2] = gw, outputs[p][3] = gb;
+        outputs.push_back({y, gx, gw, gb});
       }
       if (have_cudnn)
-        for (int i = 0; i < 4; ++i)
+        for (size_t i = 0; i < 4; ++i)
           r.max_rel_diff = std::max(r.max_rel_diff, max_rel_diff(outputs[0][i], outputs[1][i]));
       std::printf("%-22s %10.3f %10.3f %8.3f %12.3f %12.3f %8.3f %12.2e\n", cs.name, r.fwd_ms[0],
                   r.fwd_ms[1], have_cudnn ? r.fwd_ms[1] / r.fwd_ms[0] : 0.0, r.fwd_bwd_ms[0],

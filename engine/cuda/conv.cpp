@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <type_traits>
 
 #include "engine/cuda/conv_ops.h"
 #include "engine/cuda/runtime.h"
@@ -65,8 +66,8 @@ std::map<AlgoKey, cuda::CudnnAlgo>& algos() {
 constexpr size_t kFindWorkspaceBytes = size_t(256) << 20;
 
 template <class T>
-void run_cudnn(cuda::ConvPass pass, const cpu::Conv2dShape& s, const cuda::ConvArrays<T>& a,
-               Device dev, DType dt, cudaStream_t stream, const char* name) {
+void run_cudnn_typed(cuda::ConvPass pass, const cpu::Conv2dShape& s, const cuda::ConvArrays<T>& a,
+                     Device dev, DType dt, cudaStream_t stream, const char* name) {
   const AlgoKey key = key_of(dev, pass, dt, s);
   cuda::CudnnAlgo algo;
   bool known = false;
@@ -87,7 +88,35 @@ void run_cudnn(cuda::ConvPass pass, const cpu::Conv2dShape& s, const cuda::ConvA
         name);
 }
 
+template <class T>
+void run_cudnn(cuda::ConvPass pass, const cpu::Conv2dShape& s, const cuda::ConvArrays<T>& a,
+               Device dev, DType dt, cudaStream_t stream, const char* name) {
+  if constexpr (std::is_same_v<T, bf16>) {
+    // The callers send bf16 through f32 copies (cudnn_via_f32) before they get here.
+    throw Error(str_cat(name, ": internal error: bf16 tensors reached the cuDNN call"));
+  } else {
+    run_cudnn_typed<T>(pass, s, a, dev, dt, stream, name);
+  }
+}
+
 bool use_cudnn() { return cuda_conv() == CudaConv::cudnn; }
+
+// cuDNN runs f32 and f64 here: a bf16 convolution on the cuDNN path goes through f32 copies
+// (the implicit-GEMM kernels take bf16 directly).
+bool cudnn_via_f32(const Tensor& t) { return use_cudnn() && t.dtype() == DType::bf16; }
+Tensor f32_or_undefined(const Tensor& t) { return t.defined() ? t.to(DType::f32) : Tensor(); }
+
+// Calls fn with a value of the element type: float, double or bf16.
+template <class Fn>
+void dispatch(DType dt, const char* name, Fn fn) {
+  switch (dt) {
+    case DType::f32: return fn(float{});
+    case DType::f64: return fn(double{});
+    case DType::bf16: return fn(bf16{});
+    default: break;
+  }
+  throw Error(str_cat(name, ": no CUDA convolution for ", dtype_name(dt)));
+}
 
 template <class T>
 T* mut(const Tensor& t) {
@@ -100,8 +129,14 @@ void conv2d_forward(const cpu::Conv2dShape& s, const Tensor& x, const Tensor& w,
                     Tensor& y, const char* name) {
   cudaStream_t stream = stream_for(x.device(), name);
   if (y.numel() == 0) return;
-  SH_DISPATCH_FLOAT(x.dtype(), name, [&] {
-    using T = scalar_t;
+  if (cudnn_via_f32(x)) {
+    Tensor y32 = Tensor::empty(y.shape(), DType::f32, y.device());
+    conv2d_forward(s, x.to(DType::f32), w.to(DType::f32), f32_or_undefined(b), y32, name);
+    y.copy_(y32);
+    return;
+  }
+  dispatch(x.dtype(), name, [&](auto tag) {
+    using T = decltype(tag);
     if (use_cudnn()) {
       run_cudnn<T>(cuda::ConvPass::forward, s, {mut<T>(x), mut<T>(w), mut<T>(y)}, x.device(),
                    x.dtype(), stream, name);
@@ -118,8 +153,14 @@ void conv2d_backward_input(const cpu::Conv2dShape& s, const Tensor& gy, const Te
                            Tensor& gx, const char* name) {
   cudaStream_t stream = stream_for(gy.device(), name);
   if (gx.numel() == 0) return;
-  SH_DISPATCH_FLOAT(gy.dtype(), name, [&] {
-    using T = scalar_t;
+  if (cudnn_via_f32(gy)) {
+    Tensor gx32 = Tensor::empty(gx.shape(), DType::f32, gx.device());
+    conv2d_backward_input(s, gy.to(DType::f32), w.to(DType::f32), gx32, name);
+    gx.copy_(gx32);
+    return;
+  }
+  dispatch(gy.dtype(), name, [&](auto tag) {
+    using T = decltype(tag);
     if (use_cudnn() && gy.numel() > 0) {
       run_cudnn<T>(cuda::ConvPass::backward_input, s, {mut<T>(gx), mut<T>(w), mut<T>(gy)},
                    gy.device(), gy.dtype(), stream, name);
@@ -134,8 +175,14 @@ void conv2d_backward_weight(const cpu::Conv2dShape& s, const Tensor& gy, const T
                             Tensor& gw, const char* name) {
   cudaStream_t stream = stream_for(gy.device(), name);
   if (gw.numel() == 0) return;
-  SH_DISPATCH_FLOAT(gy.dtype(), name, [&] {
-    using T = scalar_t;
+  if (cudnn_via_f32(gy)) {
+    Tensor gw32 = Tensor::empty(gw.shape(), DType::f32, gw.device());
+    conv2d_backward_weight(s, gy.to(DType::f32), x.to(DType::f32), gw32, name);
+    gw.copy_(gw32);
+    return;
+  }
+  dispatch(gy.dtype(), name, [&](auto tag) {
+    using T = decltype(tag);
     if (use_cudnn() && gy.numel() > 0) {
       run_cudnn<T>(cuda::ConvPass::backward_weight, s, {mut<T>(x), mut<T>(gw), mut<T>(gy)},
                    gy.device(), gy.dtype(), stream, name);
@@ -153,8 +200,8 @@ void conv2d_backward_bias(const cpu::Conv2dShape& s, const Tensor& gy, Tensor& g
                           const char* name) {
   cudaStream_t stream = stream_for(gy.device(), name);
   if (gb.numel() == 0) return;
-  SH_DISPATCH_FLOAT(gy.dtype(), name, [&] {
-    using T = scalar_t;
+  dispatch(gy.dtype(), name, [&](auto tag) {
+    using T = decltype(tag);
     const size_t bytes = cuda::conv2d_backward_bias_scratch_bytes<T>(s);
     Tensor scratch = scratch_bytes(bytes, gy.device());
     check(cuda::conv2d_backward_bias<T>(s, gy.data<T>(), gb.data<T>(), ptr_or_null(scratch), bytes,

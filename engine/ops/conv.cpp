@@ -50,7 +50,10 @@ void check_conv_args(const Tensor& x, const Tensor& weight, const Tensor& bias, 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Int2 stride,
               Int2 padding, Int2 dilation, int64_t groups) {
   check_conv_args(x, weight, bias, stride, padding, dilation, groups);
-  if (is_half(x.dtype())) {
+  // bf16 on CUDA goes to the kernels as it is (they sum in f32); other 16-bit cases are
+  // computed in f32 and rounded back.
+  const bool native_bf16 = x.dtype() == DType::bf16 && x.device().is_cuda();
+  if (is_half(x.dtype()) && !native_bf16) {
     Tensor b32 = bias.defined() ? bias.to(DType::f32) : Tensor();
     return conv2d(x.to(DType::f32), weight.to(DType::f32), b32, stride, padding, dilation, groups)
         .to(x.dtype());

@@ -6,10 +6,16 @@
 #include <climits>
 #include <string>
 
+#include "kernels/cuda/convert.cuh"
 #include "kernels/cuda/launch.cuh"
 
 namespace shallow::cuda {
 namespace {
+
+// What products are summed in: double for double, float for float and bf16 (bf16 values are
+// widened as they are loaded, and rounded once when stored).
+template <class T>
+using acc_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
 // ---- geometry
 
@@ -75,6 +81,7 @@ constexpr int kTileM = 64, kTileN = 64, kTileK = 16, kTileThreads = 256;
 // depth k = (input channel in the group, kh, kw).
 template <class T>
 struct ForwardGemm {
+  using Acc = acc_t<T>;
   Geom g;
   const T* x;
   const T* w;
@@ -95,21 +102,21 @@ struct ForwardGemm {
     const int p = int(m - img * g.P), oh = p / g.Wo, ow = p - oh * g.Wo;
     return {x + (img * g.C_in + int64_t(group) * g.Cg) * g.HW, oh * g.sh - g.ph, ow * g.sw - g.pw};
   }
-  __device__ T a(const Row& r, int k) const {
-    if (!r.image || k >= depth()) return T(0);
+  __device__ Acc a(const Row& r, int k) const {
+    if (!r.image || k >= depth()) return Acc(0);
     const int ci = k / g.taps, tap = k - ci * g.taps, kh = tap / g.kW, kw = tap - kh * g.kW;
     const int ih = r.h0 + kh * g.dh, iw = r.w0 + kw * g.dw;
-    if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) return T(0);
-    return r.image[int64_t(ci) * g.HW + ih * g.W + iw];
+    if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) return Acc(0);
+    return widen(r.image[int64_t(ci) * g.HW + ih * g.W + iw]);
   }
-  __device__ T b_at(int k, int n, int group) const {
-    if (k >= depth() || n >= cols()) return T(0);
-    return w[(int64_t(group) * g.Cog + n) * depth() + k];
+  __device__ Acc b_at(int k, int n, int group) const {
+    if (k >= depth() || n >= cols()) return Acc(0);
+    return widen(w[(int64_t(group) * g.Cog + n) * depth() + k]);
   }
-  __device__ void store(int64_t m, int n, int group, T v) const {
+  __device__ void store(int64_t m, int n, int group, Acc v) const {
     const int64_t img = m / g.P;
     const int p = int(m - img * g.P), co = group * g.Cog + n;
-    y[(img * g.C_out + co) * g.P + p] = b ? v + b[co] : v;
+    y[(img * g.C_out + co) * g.P + p] = convert<T>(b ? v + Acc(widen(b[co])) : v);
   }
 };
 
@@ -119,6 +126,7 @@ struct ForwardGemm {
 // outside them contribute zeros.
 template <class T>
 struct InputGradGemm {
+  using Acc = acc_t<T>;
   Geom g;
   const T* gy;
   const T* w;
@@ -138,33 +146,34 @@ struct InputGradGemm {
     const int p = int(m - img * g.HW), ih = p / g.W, iw = p - ih * g.W;
     return {gy + (img * g.C_out + int64_t(group) * g.Cog) * g.P, ih + g.ph, iw + g.pw};
   }
-  __device__ T a(const Row& r, int k) const {
-    if (!r.grad || k >= depth()) return T(0);
+  __device__ Acc a(const Row& r, int k) const {
+    if (!r.grad || k >= depth()) return Acc(0);
     const int co = k / g.taps, tap = k - co * g.taps, kh = tap / g.kW, kw = tap - kh * g.kW;
     const int th = r.h - kh * g.dh, tw = r.w - kw * g.dw;
-    if (th < 0 || tw < 0 || th % g.sh != 0 || tw % g.sw != 0) return T(0);
+    if (th < 0 || tw < 0 || th % g.sh != 0 || tw % g.sw != 0) return Acc(0);
     const int oh = th / g.sh, ow = tw / g.sw;
-    if (oh >= g.Ho || ow >= g.Wo) return T(0);
-    return r.grad[int64_t(co) * g.P + oh * g.Wo + ow];
+    if (oh >= g.Ho || ow >= g.Wo) return Acc(0);
+    return widen(r.grad[int64_t(co) * g.P + oh * g.Wo + ow]);
   }
-  __device__ T b_at(int k, int n, int group) const {
-    if (k >= depth() || n >= cols()) return T(0);
+  __device__ Acc b_at(int k, int n, int group) const {
+    if (k >= depth() || n >= cols()) return Acc(0);
     const int co = k / g.taps, tap = k - co * g.taps;
-    return w[((int64_t(group) * g.Cog + co) * g.Cg + n) * g.taps + tap];
+    return widen(w[((int64_t(group) * g.Cog + co) * g.Cg + n) * g.taps + tap]);
   }
-  __device__ void store(int64_t m, int n, int group, T v) const {
+  __device__ void store(int64_t m, int n, int group, Acc v) const {
     const int64_t img = m / g.HW;
     const int p = int(m - img * g.HW);
-    gx[(img * g.C_in + int64_t(group) * g.Cg + n) * g.HW + p] = v;
+    gx[(img * g.C_in + int64_t(group) * g.Cg + n) * g.HW + p] = convert<T>(v);
   }
 };
 
 // C = A B per group (blockIdx.z), A gathered by the problem's row()/a(), B by b_at().
 template <class T, class Gemm>
 __global__ void __launch_bounds__(kTileThreads) implicit_gemm_kernel(Gemm gemm) {
+  using Acc = acc_t<T>;
   // One padding column: the B tile is written down its columns (k fastest across threads).
-  __shared__ T As[kTileK][kTileM + 1];
-  __shared__ T Bs[kTileK][kTileN + 1];
+  __shared__ Acc As[kTileK][kTileM + 1];
+  __shared__ Acc Bs[kTileK][kTileN + 1];
   const int t = threadIdx.x, tx = t % 16, ty = t / 16;
   const int group = blockIdx.z;
   const int64_t m0 = int64_t(blockIdx.x) * kTileM;
@@ -176,11 +185,11 @@ __global__ void __launch_bounds__(kTileThreads) implicit_gemm_kernel(Gemm gemm) 
   const auto row = gemm.row(m0 + a_m, group);
   const int b_k = t % kTileK, b_n = t / kTileK;
 
-  T acc[4][4];
+  Acc acc[4][4];
 #pragma unroll
   for (int i = 0; i < 4; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j) acc[i][j] = T(0);
+    for (int j = 0; j < 4; ++j) acc[i][j] = Acc(0);
 
   const int depth = gemm.depth();
   for (int k0 = 0; k0 < depth; k0 += kTileK) {
@@ -192,7 +201,7 @@ __global__ void __launch_bounds__(kTileThreads) implicit_gemm_kernel(Gemm gemm) 
     __syncthreads();
 #pragma unroll
     for (int kk = 0; kk < kTileK; ++kk) {
-      T av[4], bv[4];
+      Acc av[4], bv[4];
 #pragma unroll
       for (int i = 0; i < 4; ++i) av[i] = As[kk][tx + 16 * i];
 #pragma unroll
@@ -236,10 +245,11 @@ Status launch_implicit_gemm(const Gemm& gemm, int64_t rows, int64_t cols, int gr
 // y = (row tile, column tile), z = group.
 template <class T>
 __global__ void __launch_bounds__(kTileThreads)
-    weight_grad_kernel(Geom g, const T* gy, const T* x, T* partial, int64_t per_split,
+    weight_grad_kernel(Geom g, const T* gy, const T* x, acc_t<T>* partial, int64_t per_split,
                        int col_tiles) {
-  __shared__ T As[kTileK][kTileM + 1];  // [r][co]
-  __shared__ T Bs[kTileK][kTileN + 1];  // [r][k]
+  using Acc = acc_t<T>;
+  __shared__ Acc As[kTileK][kTileM + 1];  // [r][co]
+  __shared__ Acc Bs[kTileK][kTileN + 1];  // [r][k]
   const int t = threadIdx.x, tx = t % 16, ty = t / 16;
   const int group = blockIdx.z;
   const int m0 = (blockIdx.y / col_tiles) * kTileM, n0 = (blockIdx.y % col_tiles) * kTileN;
@@ -267,11 +277,11 @@ __global__ void __launch_bounds__(kTileThreads)
     }
   }
 
-  T acc[4][4];
+  Acc acc[4][4];
 #pragma unroll
   for (int i = 0; i < 4; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j) acc[i][j] = T(0);
+    for (int j = 0; j < 4; ++j) acc[i][j] = Acc(0);
 
   for (int64_t r0 = r_begin; r0 < r_end; r0 += kTileK) {
     const int64_t r = r0 + lr;
@@ -286,18 +296,20 @@ __global__ void __launch_bounds__(kTileThreads)
     const T* x_img = x + img * g.C_in * int64_t(g.HW);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      As[lr][lj + 16 * j] = valid && co_offset[j] >= 0 ? gy_img[co_offset[j] + p] : T(0);
-      T v = T(0);
+      As[lr][lj + 16 * j] =
+          valid && co_offset[j] >= 0 ? Acc(widen(gy_img[co_offset[j] + p])) : Acc(0);
+      Acc v = Acc(0);
       if (valid && k_channel[j] >= 0) {
         const int ih = oh * g.sh + k_dh[j], iw = ow * g.sw + k_dw[j];
-        if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) v = x_img[k_channel[j] + ih * g.W + iw];
+        if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W)
+          v = widen(x_img[k_channel[j] + ih * g.W + iw]);
       }
       Bs[lr][lj + 16 * j] = v;
     }
     __syncthreads();
 #pragma unroll
     for (int kk = 0; kk < kTileK; ++kk) {
-      T av[4], bv[4];
+      Acc av[4], bv[4];
 #pragma unroll
       for (int i = 0; i < 4; ++i) av[i] = As[kk][tx + 16 * i];
 #pragma unroll
@@ -310,7 +322,7 @@ __global__ void __launch_bounds__(kTileThreads)
     __syncthreads();
   }
 
-  T* out = partial + int64_t(blockIdx.x) * g.C_out * Kg;
+  Acc* out = partial + int64_t(blockIdx.x) * g.C_out * Kg;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int co = m0 + tx + 16 * i;
@@ -325,16 +337,18 @@ __global__ void __launch_bounds__(kTileThreads)
 
 // out[i] = sum over s < splits of partial[s * count + i], in the order of s.
 template <class T>
-__global__ void sum_partials_kernel(const T* partial, int64_t splits, int64_t count, T* out) {
+__global__ void sum_partials_kernel(const acc_t<T>* partial, int64_t splits, int64_t count,
+                                    T* out) {
   for (int64_t i = global_thread(); i < count; i += grid_threads()) {
-    T acc = T(0);
+    acc_t<T> acc = 0;
     for (int64_t s = 0; s < splits; ++s) acc += partial[s * count + i];
-    out[i] = acc;
+    out[i] = convert<T>(acc);
   }
 }
 
 template <class T>
-Status sum_partials(const T* partial, int64_t splits, int64_t count, T* out, cudaStream_t stream) {
+Status sum_partials(const acc_t<T>* partial, int64_t splits, int64_t count, T* out,
+                    cudaStream_t stream) {
   sum_partials_kernel<T><<<blocks_for(count), kThreads, 0, stream>>>(partial, splits, count, out);
   return launch_status("conv2d sum_partials_kernel");
 }
@@ -369,16 +383,16 @@ __global__ void depthwise_forward_kernel(Geom g, const T* x, const T* w, const T
     const int64_t img = plane / g.C_out;
     const T* xp = x + (img * g.C_in + co / g.Cog) * g.HW;
     const T* wp = w + int64_t(co) * g.taps;
-    T acc = b ? b[co] : T(0);
+    acc_t<T> acc = b ? acc_t<T>(widen(b[co])) : acc_t<T>(0);
     for (int kh = 0; kh < g.kH; ++kh) {
       const int ih = oh * g.sh - g.ph + kh * g.dh;
       if (ih < 0 || ih >= g.H) continue;
       for (int kw = 0; kw < g.kW; ++kw) {
         const int iw = ow * g.sw - g.pw + kw * g.dw;
-        if (iw >= 0 && iw < g.W) acc += wp[kh * g.kW + kw] * xp[ih * g.W + iw];
+        if (iw >= 0 && iw < g.W) acc += widen(wp[kh * g.kW + kw]) * widen(xp[ih * g.W + iw]);
       }
     }
-    y[i] = acc;
+    y[i] = convert<T>(acc);
   }
 }
 
@@ -391,7 +405,7 @@ __global__ void depthwise_input_grad_kernel(Geom g, const T* gy, const T* w, T* 
     const int p = int(i - plane * g.HW), ih = p / g.W, iw = p - ih * g.W;
     const int ci = int(plane % g.C_in);
     const int64_t img = plane / g.C_in;
-    T acc = T(0);
+    acc_t<T> acc = 0;
     for (int mult = 0; mult < g.Cog; ++mult) {
       const int co = ci * g.Cog + mult;
       const T* gp = gy + (img * g.C_out + co) * g.P;
@@ -402,32 +416,33 @@ __global__ void depthwise_input_grad_kernel(Geom g, const T* gy, const T* w, T* 
         for (int kw = 0; kw < g.kW; ++kw) {
           const int tw = iw + g.pw - kw * g.dw;
           if (tw < 0 || tw % g.sw != 0 || tw / g.sw >= g.Wo) continue;
-          acc += wp[kh * g.kW + kw] * gp[(th / g.sh) * g.Wo + tw / g.sw];
+          acc += widen(wp[kh * g.kW + kw]) * widen(gp[(th / g.sh) * g.Wo + tw / g.sw]);
         }
       }
     }
-    gx[i] = acc;
+    gx[i] = convert<T>(acc);
   }
 }
 
 // partial[split][co * taps + tap]: block (blockIdx.x = co * taps + tap, blockIdx.y = split)
 // sums gy * x over its share of (img, oh, ow).
 template <class T>
-__global__ void depthwise_weight_grad_kernel(Geom g, const T* gy, const T* x, T* partial,
+__global__ void depthwise_weight_grad_kernel(Geom g, const T* gy, const T* x, acc_t<T>* partial,
                                              int64_t per_split) {
-  __shared__ T scratch[32];
+  __shared__ acc_t<T> scratch[32];
   const int co = blockIdx.x / g.taps, tap = blockIdx.x % g.taps;
   const int kh = tap / g.kW, kw = tap - kh * g.kW;
   const int ci = co / g.Cog;
   const int64_t R = g.N * int64_t(g.P);
   const int64_t r_begin = int64_t(blockIdx.y) * per_split, r_end = min(R, r_begin + per_split);
-  T acc = T(0);
+  acc_t<T> acc = 0;
   for (int64_t r = r_begin + threadIdx.x; r < r_end; r += blockDim.x) {
     const int64_t img = r / g.P;
     const int p = int(r - img * g.P), oh = p / g.Wo, ow = p - oh * g.Wo;
     const int ih = oh * g.sh - g.ph + kh * g.dh, iw = ow * g.sw - g.pw + kw * g.dw;
     if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
-    acc += gy[(img * g.C_out + co) * g.P + p] * x[(img * g.C_in + ci) * g.HW + ih * g.W + iw];
+    acc += acc_t<T>(widen(gy[(img * g.C_out + co) * g.P + p])) *
+           acc_t<T>(widen(x[(img * g.C_in + ci) * g.HW + ih * g.W + iw]));
   }
   acc = block_sum(acc, scratch);
   if (threadIdx.x == 0) partial[int64_t(blockIdx.y) * g.C_out * g.taps + blockIdx.x] = acc;
@@ -440,15 +455,15 @@ int64_t depthwise_splits(const Geom& g) {
 // ---- bias gradient: partial[split][c] = sum of gy[img, c, p] over the split's share of
 // (img, p); block (c, split).
 template <class T>
-__global__ void bias_grad_kernel(Geom g, const T* gy, T* partial, int64_t per_split) {
-  __shared__ T scratch[32];
+__global__ void bias_grad_kernel(Geom g, const T* gy, acc_t<T>* partial, int64_t per_split) {
+  __shared__ acc_t<T> scratch[32];
   const int c = blockIdx.x;
   const int64_t R = g.N * int64_t(g.P);
   const int64_t r_begin = int64_t(blockIdx.y) * per_split, r_end = min(R, r_begin + per_split);
-  T acc = T(0);
+  acc_t<T> acc = 0;
   for (int64_t r = r_begin + threadIdx.x; r < r_end; r += blockDim.x) {
     const int64_t img = r / g.P;
-    acc += gy[(img * g.C_out + c) * g.P + (r - img * g.P)];
+    acc += widen(gy[(img * g.C_out + c) * g.P + (r - img * g.P)]);
   }
   acc = block_sum(acc, scratch);
   if (threadIdx.x == 0) partial[int64_t(blockIdx.y) * g.C_out + c] = acc;
@@ -457,7 +472,8 @@ __global__ void bias_grad_kernel(Geom g, const T* gy, T* partial, int64_t per_sp
 template <class T>
 __global__ void add_bias_kernel(Geom g, const T* b, T* y) {
   const int64_t total = g.N * g.C_out * int64_t(g.P);
-  for (int64_t i = global_thread(); i < total; i += grid_threads()) y[i] += b[(i / g.P) % g.C_out];
+  for (int64_t i = global_thread(); i < total; i += grid_threads())
+    y[i] = convert<T>(acc_t<T>(widen(y[i])) + acc_t<T>(widen(b[(i / g.P) % g.C_out])));
 }
 
 int64_t bias_splits(const Geom& g) {
@@ -522,7 +538,7 @@ size_t conv2d_backward_weight_scratch_bytes(const Conv2dShape& s) {
   Geom g;
   if (!make_geom(s, &g).ok()) return 0;
   const int64_t splits = is_depthwise(g) ? depthwise_splits(g) : weight_split(g).splits;
-  return size_t(splits) * size_t(g.C_out) * size_t(g.Cg * g.taps) * sizeof(T);
+  return size_t(splits) * size_t(g.C_out) * size_t(g.Cg * g.taps) * sizeof(acc_t<T>);
 }
 
 template <class T>
@@ -538,7 +554,7 @@ Status conv2d_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* 
   }
   const size_t need = conv2d_backward_weight_scratch_bytes<T>(s);
   if (scratch_bytes < need) return scratch_too_small(scratch_bytes, need);
-  T* partial = static_cast<T*>(scratch);
+  acc_t<T>* partial = static_cast<acc_t<T>*>(scratch);
   const int64_t R = g.N * int64_t(g.P);
   int64_t splits;
   if (is_depthwise(g)) {
@@ -565,7 +581,7 @@ template <class T>
 size_t conv2d_backward_bias_scratch_bytes(const Conv2dShape& s) {
   Geom g;
   if (!make_geom(s, &g).ok()) return 0;
-  return size_t(bias_splits(g)) * size_t(g.C_out) * sizeof(T);
+  return size_t(bias_splits(g)) * size_t(g.C_out) * sizeof(acc_t<T>);
 }
 
 template <class T>
@@ -582,7 +598,7 @@ Status conv2d_backward_bias(const Conv2dShape& s, const T* gy, T* gb, void* scra
   const size_t need = conv2d_backward_bias_scratch_bytes<T>(s);
   if (scratch_bytes < need) return scratch_too_small(scratch_bytes, need);
   const int64_t splits = bias_splits(g);
-  T* partial = static_cast<T*>(scratch);
+  acc_t<T>* partial = static_cast<acc_t<T>*>(scratch);
   const dim3 grid{unsigned(g.C_out), unsigned(splits)};
   bias_grad_kernel<T><<<grid, kThreads, 0, stream>>>(g, gy, partial, per_split_of(R, splits));
   if (Status st = launch_status("bias_grad_kernel"); !st.ok()) return st;
@@ -603,6 +619,7 @@ Status conv2d_backward_bias(const Conv2dShape& s, const T* gy, T* gb, void* scra
                                           cudaStream_t);
 SH_INSTANTIATE(float)
 SH_INSTANTIATE(double)
+SH_INSTANTIATE(bf16)
 #undef SH_INSTANTIATE
 
 }  // namespace shallow::cuda

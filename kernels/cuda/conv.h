@@ -11,7 +11,9 @@
 //                    sums are added in a fixed order (the result does not depend on timing)
 // Depthwise convolutions (one input channel per group, several groups) use direct kernels, as
 // on the CPU: their GEMMs would be a few columns wide.
-// float and double; every function queues its work on `stream` and returns at once.
+// float, double and bf16 (bf16 is widened to float as it is loaded, summed in float and rounded
+// once when stored, so it gives the CPU's f32 result rounded to bf16, up to the order of the
+// sums). Every function queues its work on `stream` and returns at once.
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
