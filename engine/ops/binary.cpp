@@ -44,8 +44,16 @@ Tensor binary_forward(cpu::BinaryOp op, const Tensor& a, const Tensor& b, const 
 using GradFn = std::vector<Tensor> (*)(const Tensor& g, const Tensor& a, const Tensor& b,
                                        const Tensor& out);
 
-Tensor binary_op(cpu::BinaryOp op, const Tensor& a, const Tensor& b, const char* name,
+// As in PyTorch, a 0-dim CPU tensor (a number made a tensor, as Tensor::scalar) combines with a
+// tensor on any device: it is sent to the other operand's device. Other mixes are errors.
+Tensor on_device_of(const Tensor& scalar, const Tensor& other) {
+  const bool movable = scalar.dim() == 0 && scalar.device().is_cpu() && !other.device().is_cpu();
+  return movable ? scalar.to(other.device()) : scalar;
+}
+
+Tensor binary_op(cpu::BinaryOp op, const Tensor& a_in, const Tensor& b_in, const char* name,
                  GradFn grad) {
+  const Tensor a = on_device_of(a_in, b_in), b = on_device_of(b_in, a_in);
   check_float(a, name);
   check_same_dtype(a, b, name);
   check_same_device(a, b, name);
@@ -72,7 +80,8 @@ Tensor where_positive_div(const Tensor& g, const Tensor& mask, const Tensor& sha
   return div(mul(g, mask), maximum(share, scalar_like(1.0, share)));
 }
 
-Tensor compare(cpu::BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
+Tensor compare(cpu::BinaryOp op, const Tensor& a_in, const Tensor& b_in, const char* name) {
+  const Tensor a = on_device_of(a_in, b_in), b = on_device_of(b_in, a_in);
   check_float(a, name);
   check_same_dtype(a, b, name);
   check_same_device(a, b, name);

@@ -406,5 +406,17 @@ TEST(GpuAdam, FusedStepMatchesTheCpuKernel) {
   }
 }
 
+TEST(GpuBinary, ZeroDimCpuTensorsCombineWithCudaTensorsOthersAreRefused) {
+  SKIP_WITHOUT_CUDA();
+  const Tensor x = cpu_rand({3, 4}, DType::f32, 31);
+  const Tensor floor = Tensor::scalar(0.5);  // 0-dim, on the CPU
+  expect_gpu_matches_cpu([&](const auto& in) { return maximum(in[0], floor); }, {x},
+                         tol_for(DType::f32), true, "maximum with a CPU scalar");
+  expect_gpu_matches_cpu([&](const auto& in) { return sub(floor, in[0]); }, {x},
+                         tol_for(DType::f32), true, "CPU scalar first");
+  const std::string msg = error_of([&] { add(x.to(gpu()), Tensor::ones({4})); });
+  EXPECT_NE(msg.find("devices differ"), std::string::npos) << msg;
+}
+
 }  // namespace
 }  // namespace shallow::testing

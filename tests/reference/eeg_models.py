@@ -343,7 +343,7 @@ class ContrastiveHead(nn.Module):
 
     def loss(self, eeg, image):
         logits = self.logit_scale.exp() * eeg @ image.t()
-        labels = torch.arange(eeg.shape[0])
+        labels = torch.arange(eeg.shape[0], device=eeg.device)
         return 0.5 * (nn.functional.cross_entropy(logits, labels) +
                       nn.functional.cross_entropy(logits.t(), labels))
 
