@@ -61,8 +61,7 @@ std::map<AlgoKey, cuda::CudnnAlgo>& algos() {
   return *m;
 }
 
-// What cudnnFind may use while it times the algorithms: algorithms that need more are
-// skipped (they are the FFT ones, which need large buffers and rarely win at these shapes).
+// What cudnnFind may use while it times the algorithms; algorithms that need more are skipped.
 constexpr size_t kFindWorkspaceBytes = size_t(256) << 20;
 
 template <class T>

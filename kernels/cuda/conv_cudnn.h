@@ -38,7 +38,9 @@ struct CudnnAlgo {
 };
 
 // Times the pass's algorithms that fit in `workspace_bytes` (cudnnFind*AlgorithmEx) and
-// returns the fastest. It runs the pass, so the written array holds a result afterwards.
+// returns the fastest of those that sum products directly (implicit GEMM, GEMM, direct; not
+// FFT or Winograd, whose f32 errors are far larger). It runs the pass, so the written array
+// holds a result afterwards.
 // Float convolutions use FMA math only (no TF32), as the f32 GEMM does. Synchronizes.
 template <class T>
 Status cudnn_conv_find(ConvPass pass, const cpu::Conv2dShape& s, const ConvArrays<T>& a,
