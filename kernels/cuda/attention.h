@@ -13,6 +13,7 @@
 // float runs on plain FMA (SIMT) tiles; bf16 runs on tensor cores (mma.sync m16n8k16, f32
 // accumulators) on sm_80 and newer, except the backward for head dims above 64, which runs on
 // the SIMT tiles in f32 (the tensor-core version would spill its accumulators).
+// SHALLOW_CUDA_ATTENTION=simt in the environment runs bf16 on the SIMT tiles everywhere.
 #include <cuda_runtime_api.h>
 
 #include <cstdint>

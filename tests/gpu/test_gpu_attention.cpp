@@ -4,6 +4,7 @@
 // tiles, head dims 32, 64, 80 and 128, causal or not, operands read in place from [B, S, H, D]
 // layouts; then the cases that go through the unfused ops (masks, f64, f16, other head dims).
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include "tests/gpu/gpu_test.h"
@@ -55,6 +56,24 @@ TEST(GpuAttention, FusedHeadDimsUpTo128AndScale) {
         auto f = [&](const std::vector<Tensor>& t) { return attention_of_bshd(t, causal, 0.3); };
         expect_gpu_matches_cpu(f, {q, k, v}, tol_for(dt), true, case_name(dt, 70, 130, D, causal));
       }
+}
+
+// bf16 on the FMA tiles, the path of GPUs older than sm_80 (SHALLOW_CUDA_ATTENTION=simt).
+TEST(GpuAttention, Bf16OnFmaTiles) {
+  SKIP_WITHOUT_CUDA();
+  ::setenv("SHALLOW_CUDA_ATTENTION", "simt", 1);
+  uint64_t seed = 300;
+  for (int64_t D : {32, 64, 80})
+    for (bool causal : {false, true})
+      for (auto [Lq, Lk] : std::vector<std::pair<int64_t, int64_t>>{{65, 65}, {63, 197}, {130, 1}}) {
+        const Tensor q = cpu_rand({2, Lq, 2, D}, DType::bf16, ++seed, -1, 1);
+        const Tensor k = cpu_rand({2, Lk, 2, D}, DType::bf16, ++seed, -1, 1);
+        const Tensor v = cpu_rand({2, Lk, 2, D}, DType::bf16, ++seed, -1, 1);
+        auto f = [&](const std::vector<Tensor>& t) { return attention_of_bshd(t, causal); };
+        expect_gpu_matches_cpu(f, {q, k, v}, tol_for(DType::bf16), true,
+                               "simt " + case_name(DType::bf16, Lq, Lk, D, causal));
+      }
+  ::unsetenv("SHALLOW_CUDA_ATTENTION");
 }
 
 // Layouts the kernels read in place or copy first: contiguous [B, H, L, D]; q, k and v cut out
