@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "engine/autograd.h"
+#include "engine/cuda/api.h"
 #include "engine/cuda/ops.h"
 #include "engine/cuda/runtime.h"
 #include "kernels/cuda/copy.h"
@@ -41,12 +43,50 @@ void* staging_buffer(Staging& s, size_t need, const char* op) {
   return s.buffer;
 }
 
-// bytes from host memory to device memory; complete on return.
+// Small uploads (labels, indices, a batch's order) do not wait for the GPU: the bytes are
+// copied into one of a ring of pinned slots per device and the transfer is queued on the
+// stream, where every later kernel sees it. A slot is reused only after its event says the
+// transfer out of it is over, so the host waits only when it is kSlots uploads ahead.
+constexpr size_t kSlotBytes = size_t(256) << 10;
+constexpr int kSlots = 16;
+
+struct UploadRing {
+  void* slots[kSlots] = {};
+  cudaEvent_t done[kSlots] = {};
+  int next = 0;
+};
+
+UploadRing& ring_for(Device d, const char* op) {
+  static std::vector<UploadRing*> rings(size_t(std::max(cuda_device_count(), 1)), nullptr);
+  UploadRing*& r = rings.at(size_t(d.index));
+  if (r == nullptr) {  // never freed, as the staging buffer
+    auto* fresh = new UploadRing;
+    for (int i = 0; i < kSlots; ++i) {
+      SH_CUDA_CHECK(cudaHostAlloc(&fresh->slots[i], kSlotBytes, cudaHostAllocPortable), op);
+      SH_CUDA_CHECK(cudaEventCreateWithFlags(&fresh->done[i], cudaEventDisableTiming), op);
+    }
+    r = fresh;
+  }
+  return *r;
+}
+
+// bytes from host memory to device memory: queued on the device's stream (small ones) or
+// complete on return (large ones). Either way the host memory may be reused at once.
 void upload(void* dev, const void* host, size_t bytes, Device d, const char* op) {
   if (bytes == 0) return;
   cudaStream_t stream = stream_for(d, op);
   Staging& s = staging();
   std::lock_guard<std::mutex> lock(s.mu);
+  if (bytes <= kSlotBytes) {
+    UploadRing& r = ring_for(d, op);
+    const int slot = r.next;
+    r.next = (r.next + 1) % kSlots;
+    SH_CUDA_CHECK(cudaEventSynchronize(r.done[slot]), op);  // at once unless kSlots behind
+    std::memcpy(r.slots[slot], host, bytes);
+    SH_CUDA_CHECK(cudaMemcpyAsync(dev, r.slots[slot], bytes, cudaMemcpyHostToDevice, stream), op);
+    SH_CUDA_CHECK(cudaEventRecord(r.done[slot], stream), op);
+    return;
+  }
   void* pinned = staging_buffer(s, std::min(bytes, kChunk), op);
   for (size_t done = 0; done < bytes; done += kChunk) {
     const size_t n = std::min(kChunk, bytes - done);

@@ -165,5 +165,24 @@ TEST(GpuErrors, OpsWithoutACudaKernelSaySo) {
   EXPECT_NE(mixed.find("add: devices differ, cpu vs cuda:0"), std::string::npos) << mixed;
 }
 
+TEST(GpuCopy, SmallUploadsAreQueuedAndTheHostBufferIsFreeAtOnce) {
+  SKIP_WITHOUT_CUDA();
+  // More uploads than the ring has slots, each followed by a kernel that reads it, and the host
+  // tensor overwritten as soon as the call returns.
+  Tensor total = Tensor::zeros({1000}, DType::f32, gpu());
+  double expected = 0;
+  for (int i = 0; i < 40; ++i) {
+    Tensor host = Tensor::full({1000}, double(i));
+    const Tensor on_gpu = host.to(gpu());
+    host.fill_(-1000.0);
+    total = add(total, on_gpu);
+    expected += i;
+  }
+  // one large upload between them goes the other way
+  const Tensor big = cpu_rand({300000}, DType::f32, 5);
+  EXPECT_TRUE(all_close(big.to(gpu()).to(Device::cpu()), big, 0, 0));
+  EXPECT_TRUE(all_close(total.to(Device::cpu()), Tensor::full({1000}, expected), 0, 0));
+}
+
 }  // namespace
 }  // namespace shallow::testing
