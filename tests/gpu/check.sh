@@ -159,13 +159,15 @@ if [ -x "$bin/bench_eeg_epoch" ] && [ $have_torch = 1 ]; then
 fi
 
 # ---- compute-sanitizer: memcheck over every GPU test, racecheck over the kernels that share
-# memory between threads (reductions, softmax, layer norm, GEMM tiles, Adam's norms)
+# memory between threads (reductions, softmax, norms, GEMM and attention tiles, convolution,
+# pooling, losses, gradient norms)
 if command -v compute-sanitizer > /dev/null || [ -x /usr/local/cuda/bin/compute-sanitizer ]; then
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   step memcheck 150 "$sanitizer" --tool memcheck --error-exitcode 3 \
     "$bin/test_gpu" --gtest_filter='-GpuAllocator.OutOfMemory*' --gtest_brief=1
   step racecheck 100 "$sanitizer" --tool racecheck --error-exitcode 3 \
-    "$bin/test_gpu" --gtest_filter='GpuReduce.*:GpuSoftmax.*:GpuLayerNorm.*:GpuMatmul*:GpuAdam.*' --gtest_brief=1
+    "$bin/test_gpu" --gtest_brief=1 \
+    --gtest_filter='GpuReduce.*:GpuSoftmax.*:GpuLayerNorm.*:*GpuMatmul*:GpuAdam.*:GpuGemm*:GpuAttention.*:GpuConv.*:GpuPool.*:GpuBatchNorm.*:GpuCrossEntropy.*:GpuClipGradNorm.*:GpuL2Normalize.*'
 else
   printf 'compute_sanitizer\tskipped\t0\t0\n' >> "$report/steps.tsv"
 fi
