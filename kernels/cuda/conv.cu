@@ -77,6 +77,13 @@ constexpr int kTileM = 64, kTileN = 64, kTileK = 16, kTileThreads = 256;
 // ty = t / 16: a half-warp stores 16 consecutive rows (consecutive pixels: coalesced), and
 // reads shared memory without bank conflicts.
 
+// Depth index k of both products, decomposed into (channel, kh, kw) once per tile slice and
+// shared by the block: offset = the channel's offset in the gathered array (-1 past the depth),
+// dh/dw = the tap's dilated offsets.
+struct Tap {
+  int offset, dh, dw;
+};
+
 // Forward: row m = (image, output pixel), column n = output channel in the group,
 // depth k = (input channel in the group, kh, kw).
 template <class T>
@@ -102,12 +109,16 @@ struct ForwardGemm {
     const int p = int(m - img * g.P), oh = p / g.Wo, ow = p - oh * g.Wo;
     return {x + (img * g.C_in + int64_t(group) * g.Cg) * g.HW, oh * g.sh - g.ph, ow * g.sw - g.pw};
   }
-  __device__ Acc a(const Row& r, int k) const {
-    if (!r.image || k >= depth()) return Acc(0);
-    const int ci = k / g.taps, tap = k - ci * g.taps, kh = tap / g.kW, kw = tap - kh * g.kW;
-    const int ih = r.h0 + kh * g.dh, iw = r.w0 + kw * g.dw;
+  __device__ Tap tap(int k) const {
+    if (k >= depth()) return {-1, 0, 0};
+    const int ci = k / g.taps, t = k - ci * g.taps, kh = t / g.kW, kw = t - kh * g.kW;
+    return {ci * g.HW, kh * g.dh, kw * g.dw};
+  }
+  __device__ Acc a(const Row& r, const Tap& t) const {
+    if (!r.image || t.offset < 0) return Acc(0);
+    const int ih = r.h0 + t.dh, iw = r.w0 + t.dw;
     if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) return Acc(0);
-    return widen(r.image[int64_t(ci) * g.HW + ih * g.W + iw]);
+    return widen(r.image[int64_t(t.offset) + ih * g.W + iw]);
   }
   __device__ Acc b_at(int k, int n, int group) const {
     if (k >= depth() || n >= cols()) return Acc(0);
@@ -146,14 +157,18 @@ struct InputGradGemm {
     const int p = int(m - img * g.HW), ih = p / g.W, iw = p - ih * g.W;
     return {gy + (img * g.C_out + int64_t(group) * g.Cog) * g.P, ih + g.ph, iw + g.pw};
   }
-  __device__ Acc a(const Row& r, int k) const {
-    if (!r.grad || k >= depth()) return Acc(0);
-    const int co = k / g.taps, tap = k - co * g.taps, kh = tap / g.kW, kw = tap - kh * g.kW;
-    const int th = r.h - kh * g.dh, tw = r.w - kw * g.dw;
+  __device__ Tap tap(int k) const {
+    if (k >= depth()) return {-1, 0, 0};
+    const int co = k / g.taps, t = k - co * g.taps, kh = t / g.kW, kw = t - kh * g.kW;
+    return {co * g.P, kh * g.dh, kw * g.dw};
+  }
+  __device__ Acc a(const Row& r, const Tap& t) const {
+    if (!r.grad || t.offset < 0) return Acc(0);
+    const int th = r.h - t.dh, tw = r.w - t.dw;
     if (th < 0 || tw < 0 || th % g.sh != 0 || tw % g.sw != 0) return Acc(0);
     const int oh = th / g.sh, ow = tw / g.sw;
     if (oh >= g.Ho || ow >= g.Wo) return Acc(0);
-    return widen(r.grad[int64_t(co) * g.P + oh * g.Wo + ow]);
+    return widen(r.grad[int64_t(t.offset) + oh * g.Wo + ow]);
   }
   __device__ Acc b_at(int k, int n, int group) const {
     if (k >= depth() || n >= cols()) return Acc(0);
@@ -174,6 +189,7 @@ __global__ void __launch_bounds__(kTileThreads) implicit_gemm_kernel(Gemm gemm) 
   // One padding column: the B tile is written down its columns (k fastest across threads).
   __shared__ Acc As[kTileK][kTileM + 1];
   __shared__ Acc Bs[kTileK][kTileN + 1];
+  __shared__ Tap taps[kTileK];  // the slice's depth indices, decomposed once for the block
   const int t = threadIdx.x, tx = t % 16, ty = t / 16;
   const int group = blockIdx.z;
   const int64_t m0 = int64_t(blockIdx.x) * kTileM;
@@ -193,9 +209,12 @@ __global__ void __launch_bounds__(kTileThreads) implicit_gemm_kernel(Gemm gemm) 
 
   const int depth = gemm.depth();
   for (int k0 = 0; k0 < depth; k0 += kTileK) {
+    // Written after the previous slice's last barrier, read before this slice's second.
+    if (t < kTileK) taps[t] = gemm.tap(k0 + t);
+    __syncthreads();
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      As[a_k + 4 * j][a_m] = gemm.a(row, k0 + a_k + 4 * j);
+      As[a_k + 4 * j][a_m] = gemm.a(row, taps[a_k + 4 * j]);
       Bs[b_k][b_n + 16 * j] = gemm.b_at(k0 + b_k, n0 + b_n + 16 * j, group);
     }
     __syncthreads();
