@@ -1,6 +1,7 @@
 // Convolutions on CUDA tensors: the implementation setting, and each pass through either the
 // implicit-GEMM kernels or cuDNN (algorithms found once per shape, workspaces from the caching
-// allocator). The bias is always added and reduced by our own kernels.
+// allocator; a shape for which cuDNN has no direct-sum algorithm runs on the implicit-GEMM
+// kernels). The bias is always added and reduced by our own kernels.
 #include <array>
 #include <atomic>
 #include <cstdlib>
@@ -64,8 +65,10 @@ std::map<AlgoKey, cuda::CudnnAlgo>& algos() {
 // What cudnnFind may use while it times the algorithms; algorithms that need more are skipped.
 constexpr size_t kFindWorkspaceBytes = size_t(256) << 20;
 
+// Runs the pass through cuDNN; false (nothing run) where cuDNN has no direct-sum algorithm
+// for the shape, and the caller uses the implicit-GEMM kernels instead.
 template <class T>
-void run_cudnn_typed(cuda::ConvPass pass, const cpu::Conv2dShape& s, const cuda::ConvArrays<T>& a,
+bool run_cudnn_typed(cuda::ConvPass pass, const cpu::Conv2dShape& s, const cuda::ConvArrays<T>& a,
                      Device dev, DType dt, cudaStream_t stream, const char* name) {
   const AlgoKey key = key_of(dev, pass, dt, s);
   cuda::CudnnAlgo algo;
@@ -82,19 +85,21 @@ void run_cudnn_typed(cuda::ConvPass pass, const cpu::Conv2dShape& s, const cuda:
     std::lock_guard<std::mutex> lock(algos_mu);
     algos()[key] = algo;
   }
+  if (!algo.found) return false;
   Tensor ws = scratch_bytes(algo.workspace_bytes, dev);
   check(cuda::cudnn_conv_run<T>(pass, s, a, algo, ptr_or_null(ws), algo.workspace_bytes, stream),
         name);
+  return true;
 }
 
 template <class T>
-void run_cudnn(cuda::ConvPass pass, const cpu::Conv2dShape& s, const cuda::ConvArrays<T>& a,
+bool run_cudnn(cuda::ConvPass pass, const cpu::Conv2dShape& s, const cuda::ConvArrays<T>& a,
                Device dev, DType dt, cudaStream_t stream, const char* name) {
   if constexpr (std::is_same_v<T, bf16>) {
     // The callers send bf16 through f32 copies (cudnn_via_f32) before they get here.
     throw Error(str_cat(name, ": internal error: bf16 tensors reached the cuDNN call"));
   } else {
-    run_cudnn_typed<T>(pass, s, a, dev, dt, stream, name);
+    return run_cudnn_typed<T>(pass, s, a, dev, dt, stream, name);
   }
 }
 
@@ -136,9 +141,10 @@ void conv2d_forward(const cpu::Conv2dShape& s, const Tensor& x, const Tensor& w,
   }
   dispatch(x.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
-    if (use_cudnn()) {
-      run_cudnn<T>(cuda::ConvPass::forward, s, {mut<T>(x), mut<T>(w), mut<T>(y)}, x.device(),
-                   x.dtype(), stream, name);
+    const bool by_cudnn =
+        use_cudnn() && run_cudnn<T>(cuda::ConvPass::forward, s, {mut<T>(x), mut<T>(w), mut<T>(y)},
+                                    x.device(), x.dtype(), stream, name);
+    if (by_cudnn) {
       if (b.defined()) check(cuda::conv2d_add_bias<T>(s, b.data<T>(), y.data<T>(), stream), name);
     } else {
       check(cuda::conv2d_forward<T>(s, x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr,
@@ -160,13 +166,13 @@ void conv2d_backward_input(const cpu::Conv2dShape& s, const Tensor& gy, const Te
   }
   dispatch(gy.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
-    if (use_cudnn() && gy.numel() > 0) {
-      run_cudnn<T>(cuda::ConvPass::backward_input, s, {mut<T>(gx), mut<T>(w), mut<T>(gy)},
-                   gy.device(), gy.dtype(), stream, name);
-    } else {
+    const bool by_cudnn =
+        use_cudnn() && gy.numel() > 0 &&
+        run_cudnn<T>(cuda::ConvPass::backward_input, s, {mut<T>(gx), mut<T>(w), mut<T>(gy)},
+                     gy.device(), gy.dtype(), stream, name);
+    if (!by_cudnn)
       check(cuda::conv2d_backward_input<T>(s, gy.data<T>(), w.data<T>(), gx.data<T>(), stream),
             name);
-    }
   });
 }
 
@@ -182,10 +188,11 @@ void conv2d_backward_weight(const cpu::Conv2dShape& s, const Tensor& gy, const T
   }
   dispatch(gy.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
-    if (use_cudnn() && gy.numel() > 0) {
-      run_cudnn<T>(cuda::ConvPass::backward_weight, s, {mut<T>(x), mut<T>(gw), mut<T>(gy)},
-                   gy.device(), gy.dtype(), stream, name);
-    } else {
+    const bool by_cudnn =
+        use_cudnn() && gy.numel() > 0 &&
+        run_cudnn<T>(cuda::ConvPass::backward_weight, s, {mut<T>(x), mut<T>(gw), mut<T>(gy)},
+                     gy.device(), gy.dtype(), stream, name);
+    if (!by_cudnn) {
       const size_t bytes = cuda::conv2d_backward_weight_scratch_bytes<T>(s);
       Tensor scratch = scratch_bytes(bytes, gy.device());
       check(cuda::conv2d_backward_weight<T>(s, gy.data<T>(), x.data<T>(), gw.data<T>(),

@@ -140,17 +140,18 @@ bool sums_directly(cudnnConvolutionBwdFilterAlgo_t a) {
 }
 
 // The fastest result that succeeded with an algorithm that sums directly (cuDNN sorts the
-// results by time).
+// results by time); best->found stays false when there is none.
 template <class Perf>
-Status pick(const Perf* perf, int returned, CudnnAlgo* best, ConvPass pass) {
+Status pick(const Perf* perf, int returned, CudnnAlgo* best) {
+  *best = CudnnAlgo{};
   for (int i = 0; i < returned; ++i) {
     if (perf[i].status != CUDNN_STATUS_SUCCESS || !sums_directly(perf[i].algo)) continue;
+    best->found = true;
     best->algo = int(perf[i].algo);
     best->workspace_bytes = perf[i].memory;
-    return ok_status();
+    break;
   }
-  return Status{std::string("cudnnFind (") + conv_pass_name(pass) + ")",
-                "no direct-sum algorithm runs this convolution within the workspace given"};
+  return ok_status();
 }
 
 }  // namespace
@@ -169,21 +170,21 @@ Status cudnn_conv_find(ConvPass pass, const cpu::Conv2dShape& s, const ConvArray
       SH_CUDNN_RETURN_IF_ERROR(cudnnFindConvolutionForwardAlgorithmEx(
           c.handle, c.d.x, a.x, c.d.w, a.w, c.d.conv, c.d.y, a.y, kMaxAlgos, &returned, perf,
           workspace, workspace_bytes));
-      return pick(perf, returned, best, pass);
+      return pick(perf, returned, best);
     }
     case ConvPass::backward_input: {
       cudnnConvolutionBwdDataAlgoPerf_t perf[kMaxAlgos];
       SH_CUDNN_RETURN_IF_ERROR(cudnnFindConvolutionBackwardDataAlgorithmEx(
           c.handle, c.d.w, a.w, c.d.y, a.y, c.d.conv, c.d.x, a.x, kMaxAlgos, &returned, perf,
           workspace, workspace_bytes));
-      return pick(perf, returned, best, pass);
+      return pick(perf, returned, best);
     }
     case ConvPass::backward_weight: {
       cudnnConvolutionBwdFilterAlgoPerf_t perf[kMaxAlgos];
       SH_CUDNN_RETURN_IF_ERROR(cudnnFindConvolutionBackwardFilterAlgorithmEx(
           c.handle, c.d.x, a.x, c.d.y, a.y, c.d.conv, c.d.w, a.w, kMaxAlgos, &returned, perf,
           workspace, workspace_bytes));
-      return pick(perf, returned, best, pass);
+      return pick(perf, returned, best);
     }
   }
   return Status{"cudnn_conv_find", "unknown pass"};

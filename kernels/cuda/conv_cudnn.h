@@ -31,16 +31,18 @@ struct ConvArrays {
 };
 
 // An algorithm for one pass and shape (a cuDNN enum as an int), with the workspace it needs.
-// It was timed with FMA math, and runs with it.
+// It was timed with FMA math, and runs with it. found is false where cuDNN has no suitable
+// algorithm for the shape.
 struct CudnnAlgo {
+  bool found = false;
   int algo = 0;
   size_t workspace_bytes = 0;
 };
 
 // Times the pass's algorithms that fit in `workspace_bytes` (cudnnFind*AlgorithmEx) and
 // returns the fastest of those that sum products directly (implicit GEMM, GEMM, direct; not
-// FFT or Winograd, whose f32 errors are far larger). It runs the pass, so the written array
-// holds a result afterwards.
+// FFT or Winograd, whose f32 errors are far larger), or best->found = false if none ran. It
+// runs the pass, so the written array holds a result afterwards.
 // Float convolutions use FMA math only (no TF32), as the f32 GEMM does. Synchronizes.
 template <class T>
 Status cudnn_conv_find(ConvPass pass, const cpu::Conv2dShape& s, const ConvArrays<T>& a,
