@@ -213,6 +213,32 @@ TEST(GpuConv, MixedDevicesAreRefusedByName) {
   EXPECT_NE(msg2.find("conv2d"), std::string::npos) << msg2;
 }
 
+// A ShallowNet-like stack, as the EEG encoders chain these ops: temporal conv, spatial conv,
+// batch norm (training), ELU, average pooling over time, a 1x1 projection; every parameter's
+// gradient is compared.
+TEST(GpuConv, EegEncoderStackBothPaths) {
+  SKIP_WITHOUT_CUDA();
+  ConvSettingGuard guard;
+  for (CudaConv path : conv_paths()) {
+    set_cuda_conv(path);
+    auto f = [](const std::vector<Tensor>& v) {
+      Tensor h = conv2d(v[0], v[1], v[2]);                       // [N, 6, 5, 36]
+      h = conv2d(h, v[3]);                                        // [N, 6, 1, 36]
+      h = batch_norm(h, Tensor(), Tensor(), v[4], v[5], true, 0.1, 1e-5);
+      h = elu(h);
+      h = avg_pool2d(h, {1, 10}, {1, 3});                         // [N, 6, 1, 9]
+      return conv2d(h, v[6], v[7]);                               // [N, 4, 1, 9]
+    };
+    const std::vector<Tensor> in = {
+        cpu_rand({3, 1, 5, 60}, DType::f32, 110), cpu_rand({6, 1, 1, 25}, DType::f32, 111, -0.5, 0.5),
+        cpu_rand({6}, DType::f32, 112),           cpu_rand({6, 6, 5, 1}, DType::f32, 113, -0.5, 0.5),
+        cpu_rand({6}, DType::f32, 114, 0.5, 1.5), cpu_rand({6}, DType::f32, 115),
+        cpu_rand({4, 6, 1, 1}, DType::f32, 116),  cpu_rand({4}, DType::f32, 117)};
+    expect_gpu_matches_cpu(f, in, conv_tol(DType::f32), true,
+                           std::string("eeg stack ") + cuda_conv_name(path));
+  }
+}
+
 // ---- pooling
 
 // Small whole numbers: windows often hold ties, which max pooling must break as the CPU does.
