@@ -13,6 +13,7 @@
 
 #include "apps/decoding/extract_images.h"
 #include "engine/allocator.h"
+#include "engine/cuda/api.h"
 #include "engine/threads.h"
 #include "weights_import/file_writer.h"
 #include "weights_import/numpy.h"
@@ -136,8 +137,10 @@ ExtractResult run_extract(const ExtractOptions& o, std::ostream& log) {
   SH_CHECK(!o.images.empty(), "--images is required");
   SH_CHECK(!o.out_dir.empty(), "--out is required");
   SH_CHECK(o.batch > 0, "--batch must be positive, got ", o.batch);
-  SH_CHECK(o.device.is_cpu(), "--device ", o.device.str(),
-           ": extraction runs on the CPU in this build (no CUDA backend)");
+  SH_CHECK(o.device.is_cpu() || (cuda_available() && o.device.index < cuda_device_count()),
+           "--device ", o.device.str(), ": no such CUDA device here (",
+           cuda_available() ? std::to_string(cuda_device_count()) + " found" : "no CUDA device or driver, or a build without CUDA",
+           ")");
   std::vector<std::string> names = split_layer_names(o.layers);
   const auto pixels_at = std::find(names.begin(), names.end(), "pixels");
   const bool want_pixels = pixels_at != names.end();
@@ -149,6 +152,10 @@ ExtractResult run_extract(const ExtractOptions& o, std::ostream& log) {
   reset_peak_memory();
   LoadedBackbone loaded = load_backbone(o.weights, o.model);
   models::Backbone& backbone = *loaded.backbone;
+  if (!o.device.is_cpu()) {
+    backbone.module().to(o.device);  // images are decoded on the host and sent batch by batch
+    reset_peak_memory(o.device);
+  }
   const std::vector<int64_t> layers =
       names.empty() ? std::vector<int64_t>{} : models::parse_layers(names, backbone);
   const int64_t model_bytes = memory_stats().current_bytes;
@@ -185,7 +192,7 @@ ExtractResult run_extract(const ExtractOptions& o, std::ostream& log) {
       if (n > 0) {
         if (want_pixels) store(outputs, "pixels", n_listed, row, batch.pixels);
         if (!layers.empty())
-          backbone.extract(batch.pixels, layers, o.pooling, [&](int64_t l, const Tensor& t) {
+          backbone.extract(batch.pixels.to(o.device), layers, o.pooling, [&](int64_t l, const Tensor& t) {
             store(outputs, models::layer_name(l), n_listed, row, t);
           });
         written_paths.insert(written_paths.end(), batch.paths.begin(), batch.paths.end());
@@ -212,6 +219,7 @@ ExtractResult run_extract(const ExtractOptions& o, std::ostream& log) {
   result.seconds = seconds_since(t0);
   result.peak_bytes = memory_stats().peak_bytes;
   result.model_bytes = model_bytes;
+  if (!o.device.is_cpu()) result.device_peak_bytes = memory_stats(o.device).peak_bytes;
   return result;
 }
 

@@ -42,6 +42,7 @@ struct ExtractResult {
   double seconds = 0;
   int64_t peak_bytes = 0;             // peak tensor memory during the run
   int64_t model_bytes = 0;            // of it, the model's weights
+  int64_t device_peak_bytes = 0;      // with --device cuda: peak tensor memory on the GPU
 };
 
 // Runs the whole extraction, logging what it does (model, assumptions, skipped images, a

@@ -43,6 +43,8 @@ int extract(const ExtractFlags& f, Streams& s) {
   if (!r.skipped.empty()) s.out << ", " << r.skipped.size() << " unreadable images skipped";
   s.out << "\npeak memory: " << decoding::human_bytes(r.peak_bytes) << " (model weights "
         << decoding::human_bytes(r.model_bytes) << ")\n";
+  if (r.device_peak_bytes > 0)
+    s.out << "peak GPU memory: " << decoding::human_bytes(r.device_peak_bytes) << "\n";
   return 0;
 }
 

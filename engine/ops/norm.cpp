@@ -59,7 +59,7 @@ Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tenso
   check_param(weight, x_in, normalized_shape, name, "weight");
   check_param(bias, x_in, normalized_shape, name, "bias");
   SH_CHECK(eps >= 0, name, ": eps must be >= 0, got ", eps);
-  if (is_half(x_in.dtype())) {
+  if (is_half(x_in.dtype()) && !native_half_forward(x_in, {&x_in, &weight, &bias})) {
     return layer_norm(x_in.to(DType::f32), normalized_shape, to_dtype_if(weight, DType::f32),
                       to_dtype_if(bias, DType::f32), eps)
         .to(x_in.dtype());
@@ -71,7 +71,9 @@ Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tenso
   Tensor x = x_in.detach().contiguous();
   Tensor w = prepared(weight, dt), b = prepared(bias, dt);
   Tensor y = Tensor::empty(x.shape(), dt, x.device());
-  Tensor mean = Tensor::empty({rows}, dt, x.device()), rstd = Tensor::empty({rows}, dt, x.device());
+  const DType stats_dt = compute_dtype(dt);  // f32 for the CUDA bf16/f16 forward
+  Tensor mean = Tensor::empty({rows}, stats_dt, x.device());
+  Tensor rstd = Tensor::empty({rows}, stats_dt, x.device());
   if (x.device().is_cuda()) {
     gpu::layer_norm(rows, n, x, w, b, eps, y, mean, rstd, name);
   } else {
