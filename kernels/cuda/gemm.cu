@@ -29,6 +29,8 @@ template <class T>
 TiledGemmKernel gemm_tiled_kernel(int64_t batch, const T* A, int64_t lda, int64_t stride_a,
                                   const T* B, int64_t ldb, int64_t stride_b) {
   if constexpr (std::is_same_v<T, bf16>) {
+    if (bf16_wgmma_applies(batch, A, lda, stride_a, B, ldb, stride_b))
+      return TiledGemmKernel::bf16_wgmma;
     if (bf16_tensor_core_applies(batch, A, lda, stride_a, B, ldb, stride_b))
       return TiledGemmKernel::bf16_tensor_core;
   }
@@ -38,6 +40,7 @@ TiledGemmKernel gemm_tiled_kernel(int64_t batch, const T* A, int64_t lda, int64_
 
 const char* gemm_tiled_kernel_name(TiledGemmKernel k) {
   switch (k) {
+    case TiledGemmKernel::bf16_wgmma: return "bf16_wgmma";
     case TiledGemmKernel::bf16_tensor_core: return "bf16_tensor_core";
     case TiledGemmKernel::f32_simt_128: return "f32_simt_128";
     case TiledGemmKernel::simt_64: return "simt_64";
@@ -53,6 +56,11 @@ Status gemm_tiled(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t 
   if (batch == 0 || M == 0 || N == 0) return ok_status();
   const DeviceEpilogue<T> ep = device_epilogue<T>(alpha, beta, epilogue);
   switch (gemm_tiled_kernel<T>(batch, A, lda, stride_a, B, ldb, stride_b)) {
+    case TiledGemmKernel::bf16_wgmma:
+      if constexpr (std::is_same_v<T, bf16>)
+        return gemm_bf16_wgmma(batch, trans_a, trans_b, M, N, K, A, lda, stride_a, B, ldb,
+                               stride_b, C, ldc, stride_c, ep, stream);
+      break;
     case TiledGemmKernel::bf16_tensor_core:
       if constexpr (std::is_same_v<T, bf16>)
         return gemm_bf16_tensor_core(batch, trans_a, trans_b, M, N, K, A, lda, stride_a, B, ldb,

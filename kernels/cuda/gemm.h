@@ -6,7 +6,7 @@
 // lda/ldb/ldc are row strides in elements. The epilogue (bias per column or per row, and the
 // activation) is cpu::gemm_ex's; beta == 0 never reads C. Two implementations, one contract:
 //   gemm_tiled:  the engine's own kernels (kernels/cuda/gemm_kernels.cuh): bf16 on tensor
-//                cores where the operands' rows are 16-byte aligned, f32 on 128 x 128 tiles,
+//                cores where the operands' rows are 16-byte aligned (wgmma on sm_90a), f32 on 128 x 128 tiles,
 //                f64 (and other bf16 layouts) on the general 64 x 64 kernel; the epilogue is
 //                applied in the kernels' stores;
 //   gemm_cublas: cublasGemmStridedBatchedEx (bf16 with f32 accumulation, f32 without TF32),
@@ -38,11 +38,16 @@ Status gemm_tiled(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t 
                   const cpu::GemmEpilogue<T>& epilogue = {});
 
 // Which kernel gemm_tiled runs for these operands (the others' choice depends on the type only).
-enum class TiledGemmKernel { bf16_tensor_core, f32_simt_128, simt_64 };
+enum class TiledGemmKernel { bf16_wgmma, bf16_tensor_core, f32_simt_128, simt_64 };
 template <class T>
 TiledGemmKernel gemm_tiled_kernel(int64_t batch, const T* A, int64_t lda, int64_t stride_a,
                                   const T* B, int64_t ldb, int64_t stride_b);
-const char* gemm_tiled_kernel_name(TiledGemmKernel k);  // "bf16_tensor_core", ...
+const char* gemm_tiled_kernel_name(TiledGemmKernel k);  // "bf16_wgmma", "bf16_tensor_core", ...
+
+// Whether gemm_tiled may pick the Hopper kernel (bf16_wgmma) where it applies; true by
+// default. Off, bf16 goes to the mma.sync kernel (bf16_tensor_core) instead, for comparisons.
+void set_bf16_wgmma_allowed(bool allowed);
+bool bf16_wgmma_allowed();
 
 // The handle's stream is set to `stream` for the call. Sizes must fit cuBLAS's int.
 template <class T>

@@ -1,5 +1,6 @@
 #pragma once
 // The engine's own GEMM kernels behind cuda::gemm_tiled (kernels/cuda/gemm.h), one file each:
+//   gemm_bf16_wgmma.cu bf16 on Hopper (sm_90a): wgmma fed by TMA, where the device runs it
 //   gemm_bf16_tc.cu    bf16 on tensor cores (mma.sync m16n8k16, f32 accumulators)
 //   gemm_f32_simt.cu   f32 on the CUDA cores, 128 x 128 block tiles
 //   gemm_simt.cu       any type, 64 x 64 block tiles: f64, and bf16 layouts the
@@ -23,6 +24,17 @@ namespace shallow::cuda {
 // the batch strides when there is more than one matrix) are multiples of 8 elements.
 bool bf16_tensor_core_applies(int64_t batch, const bf16* A, int64_t lda, int64_t stride_a,
                               const bf16* B, int64_t ldb, int64_t stride_b);
+
+// Whether the Hopper kernel can run these operands: the tensor-core kernel's alignment (TMA
+// needs the same), on a compute capability 9.0 device that loaded the sm_90a image.
+bool bf16_wgmma_applies(int64_t batch, const bf16* A, int64_t lda, int64_t stride_a,
+                        const bf16* B, int64_t ldb, int64_t stride_b);
+
+// Every transpose; sizes and extents up to 2^31 - 1.
+Status gemm_bf16_wgmma(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                       int64_t K, const bf16* A, int64_t lda, int64_t stride_a, const bf16* B,
+                       int64_t ldb, int64_t stride_b, bf16* C, int64_t ldc, int64_t stride_c,
+                       const DeviceEpilogue<bf16>& ep, cudaStream_t stream);
 
 Status gemm_bf16_tensor_core(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N,
                              int64_t K, const bf16* A, int64_t lda, int64_t stride_a,

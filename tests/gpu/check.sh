@@ -76,6 +76,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv
 cap=$(cut -d, -f4 "$report/gpu.csv" | head -1 | tr -d ' .')
 case "$cap" in ''|*[!0-9]*) cap=90 ;; esac
 echo "compute capability: $cap" | tee -a "$log"
+# Hopper builds its architecture-specific image (sm_90a), which the wgmma GEMM needs.
+case "$cap" in 90) arch=90a ;; *) arch=$cap ;; esac
 
 # ---- dependencies carried from a development machine, if any
 if [ -d "$root/.gpu_deps/usr" ]; then
@@ -118,7 +120,7 @@ if [ -n "$prebuilt" ]; then
 fi
 if [ "$bin" = "$build/bin" ]; then
   step configure 240 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-    -DSHALLOW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$cap" -DSHALLOW_TESTS=ON -DSHALLOW_BENCH=ON \
+    -DSHALLOW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch" -DSHALLOW_TESTS=ON -DSHALLOW_BENCH=ON \
     -DCMAKE_POLICY_VERSION_MINIMUM=3.5  # CMake 4 refuses older package files without it
   step build_test_gpu 360 cmake --build "$build" -j "$jobs" --target test_gpu
   step build_bench 240 cmake --build "$build" -j "$jobs" --target bench_cuda_gemm bench_cuda_vit \

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/cuda/gemm_ops.h"
+#include "engine/cuda/gemm_wgmma_ops.h"
 #include "tests/gpu/gpu_test.h"
 
 namespace shallow::testing {
@@ -24,6 +25,16 @@ class UseGemm {
 
  private:
   CudaGemm previous_;
+};
+
+// Keeps bf16 on the mma.sync kernel (not the Hopper one, tested in test_gpu_gemm_wgmma.cpp).
+class WithoutWgmma {
+ public:
+  WithoutWgmma() : previous_(gpu::bf16_wgmma_allowed()) { gpu::set_bf16_wgmma_allowed(false); }
+  ~WithoutWgmma() { gpu::set_bf16_wgmma_allowed(previous_); }
+
+ private:
+  bool previous_;
 };
 
 double activate(GemmActivation act, double v) {
@@ -195,6 +206,7 @@ struct Size3 {
 TEST(GpuGemmTiled, Bf16TensorCoreAtTileEdgesEveryTranspose) {
   SKIP_WITHOUT_CUDA();
   UseGemm tiled(CudaGemm::tiled);
+  WithoutWgmma mma_sync;
   // Sizes around the mma tile (16 x 8 x 16), the K slice (32) and the block tile (128 x 256).
   const Size3 sizes[] = {{1, 1, 1},       {15, 17, 16},    {16, 16, 17},   {17, 15, 15},
                          {127, 129, 128}, {128, 255, 129}, {129, 257, 127}, {255, 16, 257},
@@ -214,6 +226,7 @@ TEST(GpuGemmTiled, Bf16TensorCoreAtTileEdgesEveryTranspose) {
 TEST(GpuGemmTiled, Bf16TensorCoreBatchesAlphaBetaAndNanOutput) {
   SKIP_WITHOUT_CUDA();
   UseGemm tiled(CudaGemm::tiled);
+  WithoutWgmma mma_sync;
   std::vector<GemmCase> cases;
   for (int t = 0; t < 4; ++t) {
     GemmCase c{33, 47, 40};

@@ -1,0 +1,359 @@
+// bf16 GEMM for Hopper (sm_90a): warpgroup MMA (wgmma) fed by TMA, f32 accumulation.
+// C = epilogue(op(A) op(B)), the contract of gemm_bf16_tensor_core (gemm_kernels.cuh).
+//
+// Tiling. A block of 384 threads (3 warpgroups) computes a 128 x 256 tile of C, walking K in
+// slices of 64. Warpgroup 0 is the producer: one of its threads issues the TMA copies of each
+// slice (A: 128 x 64, B: 64 x 256) into a ring of kStages stages of shared memory. Warpgroups
+// 1 and 2 are the consumers: each owns 64 rows of the tile and multiplies them by the whole
+// slice of B with four wgmma m64n256k16 (128 f32 accumulators per thread). The producer gives
+// its registers away (setmaxnreg) so the consumers can hold theirs.
+//
+// Synchronization, per stage: a "full" barrier (the producer's arrival with the byte count,
+// completed by the TMA transactions) and an "empty" barrier (one arrival per consumer warp
+// once its wgmma have read the stage). Round r of stage s is phase r of both barriers, so a
+// consumer waits for parity r % 2 of "full" and the producer, from round 1 on, for parity
+// (r - 1) % 2 of "empty".
+//
+// Layouts. TMA writes each operand as stored in global memory, in rows of 64 bf16 (128 bytes)
+// with the 128-byte swizzle, and wgmma reads either orientation from there:
+//   K-major (A stored [M, K], B stored [N, K]): one box of rows x 64 K; the descriptor's
+//     stride byte offset is 1024 (8 rows of 128 bytes), and each 16-deep K step starts 32
+//     bytes further into the rows;
+//   M/N-major (A stored [K, M], B stored [K, N]): boxes of 64 K rows x 64 M (or N) columns,
+//     8 KiB each, side by side; stride byte offset 1024 (8 K rows), leading byte offset 8192
+//     (the next 64 columns), each K step 16 rows = 2048 bytes further; the instruction's
+//     transpose flag is set.
+// Every tile starts on a 1024-byte boundary (the swizzle pattern's period), so the
+// descriptors' base offset is 0. TMA fills the parts of a box outside the matrix with zeros,
+// which is how the M, N and K edges are handled; the epilogue's stores are guarded.
+//
+// Batches. Each operand has a 3-D tensor map (columns, rows, matrices); an operand shared by
+// every batch (stride 0) or a single matrix has one matrix in its map and is read at index 0.
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
+#include <atomic>
+#include <climits>
+#include <mutex>
+
+#include "kernels/cuda/gemm_kernels.cuh"
+#include "kernels/cuda/gemm_wgmma_ptx.cuh"
+#include "kernels/cuda/launch.cuh"
+
+// The kernel's body exists only in the sm_90a image; other images get an empty kernel, and
+// the host never launches it there (bf16_wgmma_applies reads the marker below).
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define SH_WGMMA_DEVICE_CODE 1
+#else
+#define SH_WGMMA_DEVICE_CODE 0
+#endif
+
+namespace shallow::cuda {
+namespace {
+
+constexpr int kBM = 128, kBN = 256, kBK = 64, kStages = 4;
+constexpr int kConsumers = 2;                              // warpgroups, 64 rows each
+constexpr int kBlockThreads = 128 * (1 + kConsumers);      // + the producer warpgroup
+constexpr uint32_t kABytes = kBM * kBK * 2;                // 16 KiB
+constexpr uint32_t kBBytes = kBN * kBK * 2;                // 32 KiB
+constexpr uint32_t kStageBytes = kABytes + kBBytes;        // 48 KiB
+constexpr uint32_t kBarrierBytes = 2 * kStages * 8;
+// The ring, its barriers, and room to align the ring to 1024 bytes.
+constexpr int kSmemBytes = int(kStages * kStageBytes + kBarrierBytes + 1024);
+static_assert(kSmemBytes <= 227 * 1024, "fits an H100's shared memory per block");
+constexpr int kProducerRegisters = 40, kConsumerRegisters = 232;
+static_assert(128 * kProducerRegisters + 128 * kConsumers * kConsumerRegisters <= 65536,
+              "the register file holds every warpgroup");
+
+}  // namespace
+
+// 1 in the image compiled for sm_90a, 0 in the others: which image the device loaded.
+#if SH_WGMMA_DEVICE_CODE
+__device__ int g_bf16_wgmma_built = 1;
+#else
+__device__ int g_bf16_wgmma_built = 0;
+#endif
+
+namespace {
+
+#if SH_WGMMA_DEVICE_CODE
+// One 64 x 64 box of an M/N-major operand.
+constexpr uint32_t kBoxBytes = 64 * 64 * 2;
+
+// The block's tile: consecutive blocks walk down a group of 8 tile rows before moving right,
+// so the blocks resident together share slices of A and B in L2.
+__device__ inline void tile_position(int64_t& tile_m, int64_t& tile_n) {
+  constexpr int64_t kGroup = 8;
+  const int64_t tiles_n = gridDim.x, tiles_m = gridDim.y;
+  const int64_t id = int64_t(blockIdx.y) * tiles_n + blockIdx.x;
+  const int64_t per_group = kGroup * tiles_n;
+  const int64_t first_m = (id / per_group) * kGroup;
+  const int64_t group_rows = tiles_m - first_m < kGroup ? tiles_m - first_m : kGroup;
+  tile_m = first_m + (id % per_group) % group_rows;
+  tile_n = (id % per_group) / group_rows;
+}
+#endif
+
+// kAKMajor: A stored [M, K]; kBKMajor: B stored [N, K].
+template <bool kAKMajor, bool kBKMajor>
+__global__ void __launch_bounds__(kBlockThreads, 1)
+gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
+                       const __grid_constant__ CUtensorMap map_b, int64_t M, int64_t N, int64_t K,
+                       bf16* __restrict__ C, int64_t ldc, int64_t stride_c, int64_t batch0,
+                       bool a_batched, bool b_batched, bool store_pairs, DeviceEpilogue<bf16> ep) {
+#if SH_WGMMA_DEVICE_CODE
+  extern __shared__ unsigned char smem[];
+  const uint32_t ring = (wgmma::shared_address(smem) + 1023u) & ~1023u;
+  const uint32_t full_bar = ring + kStages * kStageBytes;  // kStages barriers, then the empties
+  const uint32_t empty_bar = full_bar + kStages * 8;
+
+  const int64_t b = batch0 + blockIdx.z;
+  int64_t tile_m, tile_n;
+  tile_position(tile_m, tile_n);
+  const int64_t m_block = tile_m * kBM, n_block = tile_n * kBN;
+  const int64_t k_tiles = (K + kBK - 1) / kBK;
+  const int warpgroup = int(threadIdx.x) / 128;
+
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      wgmma::mbarrier_init(full_bar + 8 * s, 1);
+      wgmma::mbarrier_init(empty_bar + 8 * s, kConsumers * 4);
+    }
+    wgmma::fence_barrier_init();
+  }
+  __syncthreads();
+
+  if (warpgroup == 0) {
+    // ---- producer
+    wgmma::release_registers<kProducerRegisters>();
+    if (threadIdx.x == 0 && k_tiles > 0) {
+      wgmma::prefetch_tensor_map(&map_a);
+      wgmma::prefetch_tensor_map(&map_b);
+      const int32_t ba = a_batched ? int32_t(b) : 0, bb = b_batched ? int32_t(b) : 0;
+      const int32_t m0 = int32_t(m_block), n0 = int32_t(n_block);
+      for (int64_t kt = 0; kt < k_tiles; ++kt) {
+        const int s = int(kt % kStages);
+        const int64_t round = kt / kStages;
+        if (round > 0) wgmma::mbarrier_wait(empty_bar + 8 * s, uint32_t((round - 1) & 1));
+        const uint32_t full = full_bar + 8 * s;
+        wgmma::mbarrier_arrive_expect_tx(full, kStageBytes);
+        const uint32_t a_dst = ring + uint32_t(s) * kStageBytes, b_dst = a_dst + kABytes;
+        const int32_t k0 = int32_t(kt * kBK);
+        if constexpr (kAKMajor) {
+          wgmma::tma_load_3d(a_dst, &map_a, full, k0, m0, ba);
+        } else {
+#pragma unroll
+          for (int c = 0; c < kBM / 64; ++c)
+            wgmma::tma_load_3d(a_dst + c * kBoxBytes, &map_a, full, m0 + 64 * c, k0, ba);
+        }
+        if constexpr (kBKMajor) {
+          wgmma::tma_load_3d(b_dst, &map_b, full, k0, n0, bb);
+        } else {
+#pragma unroll
+          for (int c = 0; c < kBN / 64; ++c)
+            wgmma::tma_load_3d(b_dst + c * kBoxBytes, &map_b, full, n0 + 64 * c, k0, bb);
+        }
+      }
+    }
+    return;
+  }
+
+  // ---- consumers
+  wgmma::claim_registers<kConsumerRegisters>();
+  const int consumer = warpgroup - 1;  // rows [64 consumer, 64 consumer + 64) of the tile
+  const int t = int(threadIdx.x) % 128, warp = t / 32, lane = t % 32;
+
+  float acc[128];
+#pragma unroll
+  for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
+
+  // Descriptor offsets inside a stage. A: K-major rows of the consumer start 64 rows (8 KiB)
+  // in; M-major, its 64 rows are the consumer's box. Both layouts put them 8 KiB apart.
+  constexpr uint32_t kKStepA = kAKMajor ? 32 : 2048, kKStepB = kBKMajor ? 32 : 2048;
+  const uint32_t a_offset = uint32_t(consumer) * 8192;
+  constexpr uint32_t kLeadA = kAKMajor ? 16 : kBoxBytes, kLeadB = kBKMajor ? 16 : kBoxBytes;
+
+  for (int64_t kt = 0; kt < k_tiles; ++kt) {
+    const int s = int(kt % kStages);
+    wgmma::mbarrier_wait(full_bar + 8 * s, uint32_t((kt / kStages) & 1));
+    const uint32_t a_tile = ring + uint32_t(s) * kStageBytes + a_offset;
+    const uint32_t b_tile = ring + uint32_t(s) * kStageBytes + kABytes;
+    wgmma::fence();
+#pragma unroll
+    for (int k = 0; k < kBK / 16; ++k) {
+      const uint64_t da = wgmma::matrix_descriptor(a_tile + k * kKStepA, kLeadA, 1024);
+      const uint64_t db = wgmma::matrix_descriptor(b_tile + k * kKStepB, kLeadB, 1024);
+      wgmma::mma_m64n256k16<kAKMajor ? 0 : 1, kBKMajor ? 0 : 1>(acc, da, db);
+    }
+    wgmma::commit_group();
+    wgmma::wait_group<0>();
+#pragma unroll
+    for (int i = 0; i < 128; ++i) wgmma::pin(acc[i]);
+    // This warp's part of the MMAs is done reading the stage.
+    if (lane == 0) wgmma::mbarrier_arrive(empty_bar + 8 * s);
+  }
+
+  // ---- epilogue: straight from the accumulators, guarded at the matrix edges
+  C += b * stride_c;
+  const int64_t row0 = m_block + 64 * consumer + 16 * warp + lane / 4;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t row = row0 + 8 * h;
+    if (row >= M) continue;
+    bf16* c_row = C + row * ldc;
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      const int64_t col = n_block + 8 * j + 2 * (lane % 4);
+      if (col >= N) continue;
+      const bf16 v0 = ep.finish(acc[4 * j + 2 * h], c_row + col, row, col);
+      if (col + 1 < N) {
+        const bf16 v1 = ep.finish(acc[4 * j + 2 * h + 1], c_row + col + 1, row, col + 1);
+        if (store_pairs) {
+          *reinterpret_cast<uint32_t*>(c_row + col) = uint32_t(v0.bits) | (uint32_t(v1.bits) << 16);
+        } else {
+          c_row[col] = v0;
+          c_row[col + 1] = v1;
+        }
+      } else {
+        c_row[col] = v0;
+      }
+    }
+  }
+#endif  // SH_WGMMA_DEVICE_CODE
+}
+
+// ---- host: tensor maps
+
+// cuTensorMapEncodeTiled from the driver, found once through the runtime (no -lcuda link).
+PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault,
+                                         &found) != cudaSuccess ||
+        found != cudaDriverEntryPointSuccess)
+      p = nullptr;
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
+  }();
+  return fn;
+}
+
+// The 3-D map of `count` row-major matrices of rows x cols (row stride ld, matrix stride
+// `stride` elements), read in boxes of box_rows x 64 columns with the 128-byte swizzle.
+Status make_map(CUtensorMap& map, const bf16* base, int64_t rows, int64_t cols, int64_t ld,
+                int64_t count, int64_t stride, uint32_t box_rows) {
+  PFN_cuTensorMapEncodeTiled_v12000 encode = encode_tiled();
+  if (encode == nullptr)
+    return Status{"cudaGetDriverEntryPointByVersion", "cuTensorMapEncodeTiled not found"};
+  // A single matrix gets a matrix stride of its own extent: never used, but a valid value.
+  const int64_t matrix_stride = count > 1 ? stride : rows * ld;
+  const cuuint64_t dims[3] = {cuuint64_t(cols), cuuint64_t(rows), cuuint64_t(count)};
+  const cuuint64_t strides[2] = {cuuint64_t(ld) * 2, cuuint64_t(matrix_stride) * 2};
+  const cuuint32_t box[3] = {64, box_rows, 1};
+  const cuuint32_t element_strides[3] = {1, 1, 1};
+  const CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<bf16*>(base),
+                            dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    return Status{"cuTensorMapEncodeTiled", "error " + std::to_string(int(r)) + " for a " +
+                                                std::to_string(rows) + " x " +
+                                                std::to_string(cols) + " operand (ld " +
+                                                std::to_string(ld) + ")"};
+  return ok_status();
+}
+
+template <bool kAKMajor, bool kBKMajor>
+Status launch(int64_t batch, int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda,
+              int64_t stride_a, const bf16* B, int64_t ldb, int64_t stride_b, bf16* C,
+              int64_t ldc, int64_t stride_c, const DeviceEpilogue<bf16>& ep, cudaStream_t stream) {
+  // Operands shared by every batch (or a single matrix) are mapped as one matrix.
+  const bool a_batched = batch > 1 && stride_a != 0, b_batched = batch > 1 && stride_b != 0;
+  CUtensorMap map_a{}, map_b{};
+  if (K > 0) {  // with K == 0 nothing is loaded (and A, B may hold no element)
+    const int64_t a_rows = kAKMajor ? M : K, a_cols = kAKMajor ? K : M;
+    const int64_t b_rows = kBKMajor ? N : K, b_cols = kBKMajor ? K : N;
+    Status s = make_map(map_a, A, a_rows, a_cols, lda, a_batched ? batch : 1, stride_a,
+                        kAKMajor ? kBM : 64);
+    if (!s.ok()) return s;
+    s = make_map(map_b, B, b_rows, b_cols, ldb, b_batched ? batch : 1, stride_b,
+                 kBKMajor ? kBN : 64);
+    if (!s.ok()) return s;
+  }
+  auto kernel = gemm_bf16_wgmma_kernel<kAKMajor, kBKMajor>;
+  SH_CUDA_RETURN_IF_ERROR(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+  const bool store_pairs = reinterpret_cast<uintptr_t>(C) % 4 == 0 && ldc % 2 == 0 &&
+                           (batch <= 1 || stride_c % 2 == 0);
+  const dim3 grid_xy{unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM), 1};
+  for (int64_t b0 = 0; b0 < batch; b0 += kMaxGridZ) {
+    const int64_t nb = batch - b0 < kMaxGridZ ? batch - b0 : kMaxGridZ;
+    const dim3 grid{grid_xy.x, grid_xy.y, unsigned(nb)};
+    kernel<<<grid, kBlockThreads, kSmemBytes, stream>>>(map_a, map_b, M, N, K, C, ldc, stride_c,
+                                                        b0, a_batched, b_batched, store_pairs, ep);
+    Status s = launch_status("gemm_bf16_wgmma_kernel");
+    if (!s.ok()) return s;
+  }
+  return ok_status();
+}
+
+// Whether the current device is a 9.0 one that loaded the sm_90a image. Found once per
+// device (a read of the image's marker), then remembered.
+bool device_runs_wgmma() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> known[kMaxDevices];  // 0 unknown, 1 yes, 2 no
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return false;
+  const int k = known[device].load(std::memory_order_acquire);
+  if (k != 0) return k == 1;
+  bool yes = false;
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, device) == cudaSuccess && prop.major == 9 &&
+      prop.minor == 0 && prop.sharedMemPerBlockOptin >= size_t(kSmemBytes) &&
+      encode_tiled() != nullptr) {
+    int built = 0;
+    yes = cudaMemcpyFromSymbol(&built, g_bf16_wgmma_built, sizeof built) == cudaSuccess &&
+          built == 1;
+  }
+  cudaGetLastError();  // a failed query above is an answer, not an error for the next launch
+  known[device].store(yes ? 1 : 2, std::memory_order_release);
+  return yes;
+}
+
+std::atomic<bool> g_wgmma_allowed{true};
+
+}  // namespace
+
+void set_bf16_wgmma_allowed(bool allowed) { g_wgmma_allowed.store(allowed); }
+bool bf16_wgmma_allowed() { return g_wgmma_allowed.load(); }
+
+bool bf16_wgmma_applies(int64_t batch, const bf16* A, int64_t lda, int64_t stride_a,
+                        const bf16* B, int64_t ldb, int64_t stride_b) {
+  // TMA's requirements are the tensor-core kernel's: 16-byte aligned base addresses, row and
+  // matrix strides multiples of 16 bytes.
+  return bf16_wgmma_allowed() &&
+         bf16_tensor_core_applies(batch, A, lda, stride_a, B, ldb, stride_b) &&
+         device_runs_wgmma();
+}
+
+Status gemm_bf16_wgmma(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                       int64_t K, const bf16* A, int64_t lda, int64_t stride_a, const bf16* B,
+                       int64_t ldb, int64_t stride_b, bf16* C, int64_t ldc, int64_t stride_c,
+                       const DeviceEpilogue<bf16>& ep, cudaStream_t stream) {
+  if (batch == 0 || M == 0 || N == 0) return ok_status();
+  Status s = check_tile_grid("gemm_bf16_wgmma_kernel", M, N, kBM, kBN);
+  if (!s.ok()) return s;
+  // TMA coordinates are 32-bit: every extent must fit.
+  if (M > INT_MAX || N > INT_MAX || K > INT_MAX || batch > INT_MAX)
+    return Status{"gemm_bf16_wgmma_kernel", "a size exceeds 2^31 - 1"};
+  const bool a_k_major = !trans_a, b_k_major = trans_b;
+  if (a_k_major && b_k_major)
+    return launch<true, true>(batch, M, N, K, A, lda, stride_a, B, ldb, stride_b, C, ldc, stride_c, ep, stream);
+  if (a_k_major)
+    return launch<true, false>(batch, M, N, K, A, lda, stride_a, B, ldb, stride_b, C, ldc, stride_c, ep, stream);
+  if (b_k_major)
+    return launch<false, true>(batch, M, N, K, A, lda, stride_a, B, ldb, stride_b, C, ldc, stride_c, ep, stream);
+  return launch<false, false>(batch, M, N, K, A, lda, stride_a, B, ldb, stride_b, C, ldc, stride_c, ep, stream);
+}
+
+}  // namespace shallow::cuda

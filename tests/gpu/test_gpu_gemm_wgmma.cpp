@@ -1,0 +1,307 @@
+// The Hopper bf16 GEMM (wgmma fed by TMA, kernels/cuda/gemm_bf16_wgmma.cu) through
+// gpu::gemm_ex with CudaGemm::tiled: that it is the kernel chosen on a compute capability 9.0
+// device (and only there), then every element of C against a double product of the same
+// bf16 inputs, at sizes around its tiles (128 x 256 x 64) in M, N and K, every transpose,
+// K long enough to cycle the stage ring several times, batches (stride 0 included),
+// alpha/beta, row strides of C that force single stores, and the fused bias and activations.
+// On other GPUs the same cases run on the mma.sync kernel.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numbers>
+#include <string>
+#include <vector>
+
+#include "engine/cuda/gemm_ops.h"
+#include "engine/cuda/gemm_wgmma_ops.h"
+#include "tests/gpu/gpu_test.h"
+
+namespace shallow::testing {
+namespace {
+
+using cpu::GemmActivation;
+
+// Selects the tiled kernels (and whether wgmma may run) for one test, then restores both.
+class UseTiled {
+ public:
+  explicit UseTiled(bool wgmma = true)
+      : gemm_(cuda_gemm()), wgmma_(gpu::bf16_wgmma_allowed()) {
+    set_cuda_gemm(CudaGemm::tiled);
+    gpu::set_bf16_wgmma_allowed(wgmma);
+  }
+  ~UseTiled() {
+    set_cuda_gemm(gemm_);
+    gpu::set_bf16_wgmma_allowed(wgmma_);
+  }
+
+ private:
+  CudaGemm gemm_;
+  bool wgmma_;
+};
+
+bool on_hopper() { return gpu::cuda_compute_capability(0) == 90; }
+
+double activate(GemmActivation act, double v) {
+  switch (act) {
+    case GemmActivation::none: return v;
+    case GemmActivation::relu: return v > 0 ? v : 0;
+    case GemmActivation::gelu: return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+    case GemmActivation::gelu_tanh:
+      return 0.5 * v * (1 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
+    case GemmActivation::quick_gelu: return v / (1 + std::exp(-1.702 * v));
+  }
+  return v;
+}
+
+struct Case {
+  int64_t M, N, K;
+  bool trans_a = false, trans_b = true;  // default: a linear layer, weight stored [N, K]
+  int64_t batch = 1;
+  bool share_a = false, share_b = false;  // batch stride 0
+  double alpha = 1, beta = 0;
+  bool bias = false, bias_per_row = false;
+  GemmActivation act = GemmActivation::none;
+  int64_t pad_c = 0;  // extra elements per row of C
+};
+
+std::string describe(const Case& c) {
+  return str_cat("M ", c.M, " N ", c.N, " K ", c.K, c.trans_a ? " A^T" : "",
+                 c.trans_b ? " B^T" : "", " batch ", c.batch, c.share_a ? " (A shared)" : "",
+                 c.share_b ? " (B shared)" : "", " alpha ", c.alpha, " beta ", c.beta,
+                 c.bias ? (c.bias_per_row ? " bias/row" : " bias/col") : "", " act ", int(c.act),
+                 " pad_c ", c.pad_c);
+}
+
+// Rows of `cols` elements padded to a multiple of 8 (16 bytes of bf16), as TMA requires.
+int64_t padded(int64_t cols) { return (cols + 7) / 8 * 8; }
+
+// Runs the case and checks every element of C (and that the padding of C's rows stays NaN)
+// with test_gpu_gemm's tolerance rule: 1.5 * 2^-8 of the output's size plus the f32 sums'
+// rounding. Returns the kernel CudaGemm::tiled chose.
+std::string check_case(const Case& c, uint64_t seed) {
+  SCOPED_TRACE(describe(c));
+  const int64_t M = c.M, N = c.N, K = c.K;
+  const int64_t a_rows = c.trans_a ? K : M, a_cols = c.trans_a ? M : K;
+  const int64_t b_rows = c.trans_b ? N : K, b_cols = c.trans_b ? K : N;
+  const int64_t lda = padded(a_cols), ldb = padded(b_cols), ldc = N + c.pad_c;
+  const int64_t count_a = c.share_a ? 1 : c.batch, count_b = c.share_b ? 1 : c.batch;
+  const Tensor a = cpu_rand({count_a, a_rows, lda}, DType::bf16, seed, -1.0, 1.0);
+  const Tensor b = cpu_rand({count_b, b_rows, ldb}, DType::bf16, seed + 1, -1.0, 1.0);
+  const std::vector<double> av = a.to_vector<double>(), bv = b.to_vector<double>();
+  const int64_t stride_a = c.share_a ? 0 : a_rows * lda, stride_b = c.share_b ? 0 : b_rows * ldb;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Tensor c0 = c.beta != 0 ? cpu_rand({c.batch, M, ldc}, DType::bf16, seed + 2, -1.0, 1.0)
+                          : Tensor::full({c.batch, M, ldc}, nan, DType::bf16);
+  if (c.beta != 0 && c.pad_c > 0) c0.slice(2, N, ldc).fill_(nan);
+  const std::vector<double> c0v = c0.to_vector<double>();
+  Tensor bias;
+  std::vector<double> biasv;
+  if (c.bias) {
+    bias = cpu_rand({c.bias_per_row ? M : N}, DType::bf16, seed + 3, -1.0, 1.0);
+    biasv = bias.to_vector<double>();
+  }
+
+  const Tensor a_dev = a.to(gpu()), b_dev = b.to(gpu());
+  Tensor c_dev = c0.to(gpu());
+  gpu::GemmEpilogueArgs ep;
+  if (c.bias) ep.bias = bias.to(gpu());
+  ep.bias_per_row = c.bias_per_row;
+  ep.act = c.act;
+  const std::string kernel =
+      gpu::tiled_gemm_kernel(c.batch, a_dev, lda, stride_a, b_dev, ldb, stride_b);
+  gpu::gemm_ex(c.batch, c.trans_a, c.trans_b, M, N, K, c.alpha, a_dev, lda, stride_a, b_dev, ldb,
+               stride_b, c.beta, c_dev, ldc, M * ldc, ep, "test_gemm_wgmma");
+  const std::vector<double> got = c_dev.to(Device::cpu()).to_vector<double>();
+
+  auto a_at = [&](int64_t m, int64_t i, int64_t k) {
+    const int64_t r = c.trans_a ? k : i, col = c.trans_a ? i : k;
+    return av[size_t((m * a_rows + r) * lda + col)];
+  };
+  auto b_at = [&](int64_t m, int64_t k, int64_t j) {
+    const int64_t r = c.trans_b ? j : k, col = c.trans_b ? k : j;
+    return bv[size_t((m * b_rows + r) * ldb + col)];
+  };
+  const double unit = std::ldexp(1.0, -8);
+  int bad = 0;
+  for (int64_t bi = 0; bi < c.batch && bad < 5; ++bi) {
+    const int64_t ma = c.share_a ? 0 : bi, mb = c.share_b ? 0 : bi;
+    for (int64_t i = 0; i < M && bad < 5; ++i) {
+      for (int64_t j = 0; j < ldc && bad < 5; ++j) {
+        const size_t at = size_t((bi * M + i) * ldc + j);
+        if (j >= N) {
+          if (!std::isnan(got[at])) ++bad, ADD_FAILURE() << "padding written at " << bi << "," << i << "," << j;
+          continue;
+        }
+        double sum = 0, norm_a = 0, norm_b = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          const double x = a_at(ma, i, k), y = b_at(mb, k, j);
+          sum += x * y;
+          norm_a += x * x;
+          norm_b += y * y;
+        }
+        double pre = c.alpha * sum, scale = std::fabs(c.alpha * sum);
+        if (c.beta != 0) {
+          pre += c.beta * c0v[at];
+          scale += std::fabs(c.beta * c0v[at]);
+        }
+        if (c.bias) {
+          const double v = biasv[size_t(c.bias_per_row ? i : j)];
+          pre += v;
+          scale += std::fabs(v);
+        }
+        const double want = activate(c.act, pre);
+        const double tol =
+            1.5 * unit *
+                (scale + std::fabs(c.alpha) * std::sqrt(norm_a * norm_b) /
+                             std::sqrt(double(std::max<int64_t>(K, 1)))) +
+            1e-300;
+        if (!(std::fabs(got[at] - want) <= tol)) {
+          ++bad;
+          ADD_FAILURE() << "C[" << bi << "][" << i << "][" << j << "] = " << got[at] << ", want "
+                        << want << " (tolerance " << tol << ")";
+        }
+      }
+    }
+  }
+  return kernel;
+}
+
+// The kernel the tiled GEMM must choose for aligned bf16 operands on this device.
+std::string expected_kernel() { return on_hopper() ? "bf16_wgmma" : "bf16_tensor_core"; }
+
+TEST(GpuGemmWgmma, ChosenOnHopperOnly) {
+  SKIP_WITHOUT_CUDA();
+  UseTiled tiled;
+  Case c{64, 64, 64};
+  EXPECT_EQ(check_case(c, 1), expected_kernel())
+      << "compute capability " << gpu::cuda_compute_capability(0)
+      << (on_hopper() ? ": the build must include sm_90a (CMAKE_CUDA_ARCHITECTURES=90a)" : "");
+  // Switched off, the mma.sync kernel runs the same operands.
+  gpu::set_bf16_wgmma_allowed(false);
+  EXPECT_EQ(check_case(c, 2), "bf16_tensor_core");
+}
+
+TEST(GpuGemmWgmma, TileEdgesEveryTranspose) {
+  SKIP_WITHOUT_CUDA();
+  UseTiled tiled;
+  const std::string want = expected_kernel();
+  // Each edge size in each of M, N and K, the other two at sizes that cross a tile edge too.
+  const int64_t edges[] = {1, 63, 64, 65, 127, 128, 129, 255, 256, 257};
+  struct Size {
+    int64_t M, N, K;
+  };
+  std::vector<Size> sizes;
+  for (int64_t e : edges) {
+    sizes.push_back({e, 129, 65});
+    sizes.push_back({65, e, 129});
+    sizes.push_back({129, 65, e});
+  }
+  sizes.push_back({257, 257, 257});
+  sizes.push_back({1, 1, 1});
+  uint64_t seed = 100;
+  for (const Size& s : sizes) {
+    for (int t = 0; t < 4; ++t) {
+      Case c{s.M, s.N, s.K};
+      c.trans_a = (t & 1) != 0;
+      c.trans_b = (t & 2) != 0;
+      EXPECT_EQ(check_case(c, seed++), want) << describe(c);
+    }
+  }
+}
+
+TEST(GpuGemmWgmma, LongKCyclesTheStageRing) {
+  SKIP_WITHOUT_CUDA();
+  UseTiled tiled;
+  // 17 and 32 slices of 64: the 4-stage ring wraps several times (both barrier parities).
+  uint64_t seed = 200;
+  for (int64_t K : {1071, 2048}) {
+    for (int t = 0; t < 4; ++t) {
+      Case c{130, 260, K};
+      c.trans_a = (t & 1) != 0;
+      c.trans_b = (t & 2) != 0;
+      EXPECT_EQ(check_case(c, seed++), expected_kernel()) << describe(c);
+    }
+  }
+}
+
+TEST(GpuGemmWgmma, BatchesAlphaBetaAndSingleStores) {
+  SKIP_WITHOUT_CUDA();
+  UseTiled tiled;
+  std::vector<Case> cases;
+  for (int t = 0; t < 4; ++t) {
+    Case c{70, 200, 72};
+    c.trans_a = (t & 1) != 0;
+    c.trans_b = (t & 2) != 0;
+    c.batch = 3;
+    cases.push_back(c);  // a matrix per batch, beta 0 over a C full of NaN
+    c.share_a = true;    // A broadcast (batch stride 0)
+    c.alpha = -0.5;
+    cases.push_back(c);
+    c.share_a = false;
+    c.share_b = true;  // B broadcast
+    c.alpha = 2;
+    c.beta = 0.75;
+    cases.push_back(c);
+    c.share_b = false;
+    c.beta = -1;
+    c.pad_c = 3;  // odd row stride of C: single stores instead of pairs
+    cases.push_back(c);
+  }
+  {
+    Case c{129, 257, 255};  // several block tiles in M and N, with batches
+    c.batch = 2;
+    c.alpha = 0.25;
+    c.beta = 1;
+    cases.push_back(c);
+  }
+  {
+    Case c{65, 129, 0};  // K == 0: C = beta C + bias, nothing loaded
+    c.beta = 0.5;
+    c.bias = true;
+    cases.push_back(c);
+  }
+  uint64_t seed = 300;
+  for (const Case& c : cases) EXPECT_EQ(check_case(c, seed++), expected_kernel()) << describe(c);
+}
+
+TEST(GpuGemmWgmma, BiasAndActivations) {
+  SKIP_WITHOUT_CUDA();
+  UseTiled tiled;
+  const GemmActivation acts[] = {GemmActivation::none, GemmActivation::relu, GemmActivation::gelu,
+                                 GemmActivation::gelu_tanh, GemmActivation::quick_gelu};
+  uint64_t seed = 400;
+  for (GemmActivation act : acts) {
+    for (int variant = 0; variant < 3; ++variant) {
+      Case c{145, 264, 136};  // a linear layer: weight stored [N, K]
+      c.trans_b = variant != 1;
+      c.act = act;
+      c.bias = variant != 0;
+      c.bias_per_row = variant == 2;
+      if (variant == 2) {
+        c.alpha = 0.5;
+        c.beta = 0.5;
+        c.batch = 2;
+        c.share_b = true;
+      }
+      EXPECT_EQ(check_case(c, seed++), expected_kernel()) << describe(c);
+    }
+  }
+}
+
+// linear on CUDA in bf16 against the CPU op, where the product runs on the wgmma kernel:
+// [B, S, in] x [out, in]^T + bias, forward only (bf16 has no gradient check here).
+TEST(GpuGemmWgmma, Bf16LinearMatchesTheCpu) {
+  SKIP_WITHOUT_CUDA();
+  UseTiled tiled;
+  Tensor x = cpu_rand({3, 77, 136}, DType::bf16, 500), w = cpu_rand({200, 136}, DType::bf16, 501);
+  Tensor b = cpu_rand({200}, DType::bf16, 502);
+  for (LinearAct act : {LinearAct::none, LinearAct::gelu}) {
+    const Tensor want = linear_act(x, w, b, act);
+    const Tensor got = linear_act(x.to(gpu()), w.to(gpu()), b.to(gpu()), act);
+    ASSERT_EQ(got.shape(), want.shape());
+    EXPECT_TRUE(all_close(got.to(Device::cpu()), want, 3e-2, 1e-2)) << "act " << int(act);
+  }
+}
+
+}  // namespace
+}  // namespace shallow::testing
