@@ -186,12 +186,14 @@ gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
       wgmma::mma_m64n256k16<kAKMajor ? 0 : 1, kBKMajor ? 0 : 1>(acc, da, db);
     }
     wgmma::commit_group();
-    wgmma::wait_group<0>();
-#pragma unroll
-    for (int i = 0; i < 128; ++i) wgmma::pin(acc[i]);
-    // This warp's part of the MMAs is done reading the stage.
-    if (lane == 0) wgmma::mbarrier_arrive(empty_bar + 8 * s);
+    // One group stays in flight: once the previous slice's group is done, its stage is free
+    // (this warp's part of those MMAs has finished reading it).
+    wgmma::wait_group<1>();
+    if (kt > 0 && lane == 0) wgmma::mbarrier_arrive(empty_bar + 8 * int((kt - 1) % kStages));
   }
+  wgmma::wait_group<0>();
+#pragma unroll
+  for (int i = 0; i < 128; ++i) wgmma::pin(acc[i]);
 
   // ---- epilogue: straight from the accumulators, guarded at the matrix edges
   C += b * stride_c;
@@ -273,12 +275,16 @@ Status launch(int64_t batch, int64_t M, int64_t N, int64_t K, const bf16* A, int
   if (K > 0) {  // with K == 0 nothing is loaded (and A, B may hold no element)
     const int64_t a_rows = kAKMajor ? M : K, a_cols = kAKMajor ? K : M;
     const int64_t b_rows = kBKMajor ? N : K, b_cols = kBKMajor ? K : N;
-    Status s = make_map(map_a, A, a_rows, a_cols, lda, a_batched ? batch : 1, stride_a,
-                        kAKMajor ? kBM : 64);
-    if (!s.ok()) return s;
-    s = make_map(map_b, B, b_rows, b_cols, ldb, b_batched ? batch : 1, stride_b,
-                 kBKMajor ? kBN : 64);
-    if (!s.ok()) return s;
+    // Layouts TMA refuses (rows or matrices that overlap, strides past 2^40 bytes) go to the
+    // mma.sync kernel, which reads any stride.
+    if (!make_map(map_a, A, a_rows, a_cols, lda, a_batched ? batch : 1, stride_a,
+                  kAKMajor ? kBM : 64)
+             .ok() ||
+        !make_map(map_b, B, b_rows, b_cols, ldb, b_batched ? batch : 1, stride_b,
+                  kBKMajor ? kBN : 64)
+             .ok())
+      return gemm_bf16_tensor_core(batch, !kAKMajor, kBKMajor, M, N, K, A, lda, stride_a, B, ldb,
+                                   stride_b, C, ldc, stride_c, ep, stream);
   }
   auto kernel = gemm_bf16_wgmma_kernel<kAKMajor, kBKMajor>;
   SH_CUDA_RETURN_IF_ERROR(
