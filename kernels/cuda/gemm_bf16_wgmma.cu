@@ -6,7 +6,9 @@
 // slice (A: 128 x 64, B: 64 x 256) into a ring of kStages stages of shared memory. Warpgroups
 // 1 and 2 are the consumers: each owns 64 rows of the tile and multiplies them by the whole
 // slice of B with four wgmma m64n256k16 (128 f32 accumulators per thread). The producer gives
-// its registers away (setmaxnreg) so the consumers can hold theirs.
+// its registers away (setmaxnreg) so the consumers can hold theirs. The grid has one block
+// per SM, each walking its share of the tiles (persistent), so the loads of a tile's first
+// slices overlap the epilogue of the one before.
 //
 // Synchronization, per stage: a "full" barrier (the producer's arrival with the byte count,
 // completed by the TMA transactions) and an "empty" barrier (one arrival per consumer warp
@@ -80,26 +82,35 @@ namespace {
 // One 64 x 64 box of an M/N-major operand.
 constexpr uint32_t kBoxBytes = 64 * 64 * 2;
 
-// The block's tile: consecutive blocks walk down a group of 8 tile rows before moving right,
-// so the blocks resident together share slices of A and B in L2.
-__device__ inline void tile_position(int64_t& tile_m, int64_t& tile_n) {
+struct TileCoord {
+  int64_t batch, m, n;  // batch index, first row, first column
+};
+
+// Tile `index` of the schedule: batch after batch; inside one, groups of 8 tile rows are
+// walked down before moving right, so the blocks running together share slices of A and B
+// in L2.
+__device__ inline TileCoord tile_at(int64_t index, int64_t tiles_m, int64_t tiles_n) {
   constexpr int64_t kGroup = 8;
-  const int64_t tiles_n = gridDim.x, tiles_m = gridDim.y;
-  const int64_t id = int64_t(blockIdx.y) * tiles_n + blockIdx.x;
+  const int64_t per_batch = tiles_m * tiles_n;
+  const int64_t batch = index / per_batch, id = index % per_batch;
   const int64_t per_group = kGroup * tiles_n;
   const int64_t first_m = (id / per_group) * kGroup;
   const int64_t group_rows = tiles_m - first_m < kGroup ? tiles_m - first_m : kGroup;
-  tile_m = first_m + (id % per_group) % group_rows;
-  tile_n = (id % per_group) / group_rows;
+  const int64_t tile_m = first_m + (id % per_group) % group_rows;
+  const int64_t tile_n = (id % per_group) / group_rows;
+  return {batch, tile_m * kBM, tile_n * kBN};
 }
 #endif
 
+// Persistent: block i computes tiles i, i + gridDim.x, ... of the schedule. The stage ring
+// runs on across tiles (a block-wide count of K slices gives each slice's stage and round),
+// so the producer loads the next tile's first slices while the consumers finish the last.
 // kAKMajor: A stored [M, K]; kBKMajor: B stored [N, K].
 template <bool kAKMajor, bool kBKMajor>
 __global__ void __launch_bounds__(kBlockThreads, 1)
 gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
                        const __grid_constant__ CUtensorMap map_b, int64_t M, int64_t N, int64_t K,
-                       bf16* __restrict__ C, int64_t ldc, int64_t stride_c, int64_t batch0,
+                       int64_t batch, bf16* __restrict__ C, int64_t ldc, int64_t stride_c,
                        bool a_batched, bool b_batched, bool store_pairs, DeviceEpilogue<bf16> ep) {
 #if SH_WGMMA_DEVICE_CODE
   extern __shared__ unsigned char smem[];
@@ -107,10 +118,8 @@ gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
   const uint32_t full_bar = ring + kStages * kStageBytes;  // kStages barriers, then the empties
   const uint32_t empty_bar = full_bar + kStages * 8;
 
-  const int64_t b = batch0 + blockIdx.z;
-  int64_t tile_m, tile_n;
-  tile_position(tile_m, tile_n);
-  const int64_t m_block = tile_m * kBM, n_block = tile_n * kBN;
+  const int64_t tiles_m = (M + kBM - 1) / kBM, tiles_n = (N + kBN - 1) / kBN;
+  const int64_t tiles = tiles_m * tiles_n * batch;
   const int64_t k_tiles = (K + kBK - 1) / kBK;
   const int warpgroup = int(threadIdx.x) / 128;
 
@@ -123,35 +132,41 @@ gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
   }
   __syncthreads();
 
+  // K slices handled so far by this block: slice `it` uses stage it % kStages in round
+  // it / kStages (32 bits: wrapping keeps both, 2^32 being a multiple of 2 kStages).
+  uint32_t it = 0;
+
   if (warpgroup == 0) {
     // ---- producer
     wgmma::release_registers<kProducerRegisters>();
     if (threadIdx.x == 0 && k_tiles > 0) {
       wgmma::prefetch_tensor_map(&map_a);
       wgmma::prefetch_tensor_map(&map_b);
-      const int32_t ba = a_batched ? int32_t(b) : 0, bb = b_batched ? int32_t(b) : 0;
-      const int32_t m0 = int32_t(m_block), n0 = int32_t(n_block);
-      for (int64_t kt = 0; kt < k_tiles; ++kt) {
-        const int s = int(kt % kStages);
-        const int64_t round = kt / kStages;
-        if (round > 0) wgmma::mbarrier_wait(empty_bar + 8 * s, uint32_t((round - 1) & 1));
-        const uint32_t full = full_bar + 8 * s;
-        wgmma::mbarrier_arrive_expect_tx(full, kStageBytes);
-        const uint32_t a_dst = ring + uint32_t(s) * kStageBytes, b_dst = a_dst + kABytes;
-        const int32_t k0 = int32_t(kt * kBK);
-        if constexpr (kAKMajor) {
-          wgmma::tma_load_3d(a_dst, &map_a, full, k0, m0, ba);
-        } else {
+      for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        const TileCoord at = tile_at(tile, tiles_m, tiles_n);
+        const int32_t ba = a_batched ? int32_t(at.batch) : 0, bb = b_batched ? int32_t(at.batch) : 0;
+        const int32_t m0 = int32_t(at.m), n0 = int32_t(at.n);
+        for (int64_t kt = 0; kt < k_tiles; ++kt, ++it) {
+          const uint32_t s = it % kStages, round = it / kStages;
+          if (round > 0) wgmma::mbarrier_wait(empty_bar + 8 * s, (round - 1) & 1);
+          const uint32_t full = full_bar + 8 * s;
+          wgmma::mbarrier_arrive_expect_tx(full, kStageBytes);
+          const uint32_t a_dst = ring + s * kStageBytes, b_dst = a_dst + kABytes;
+          const int32_t k0 = int32_t(kt * kBK);
+          if constexpr (kAKMajor) {
+            wgmma::tma_load_3d(a_dst, &map_a, full, k0, m0, ba);
+          } else {
 #pragma unroll
-          for (int c = 0; c < kBM / 64; ++c)
-            wgmma::tma_load_3d(a_dst + c * kBoxBytes, &map_a, full, m0 + 64 * c, k0, ba);
-        }
-        if constexpr (kBKMajor) {
-          wgmma::tma_load_3d(b_dst, &map_b, full, k0, n0, bb);
-        } else {
+            for (int c = 0; c < kBM / 64; ++c)
+              wgmma::tma_load_3d(a_dst + c * kBoxBytes, &map_a, full, m0 + 64 * c, k0, ba);
+          }
+          if constexpr (kBKMajor) {
+            wgmma::tma_load_3d(b_dst, &map_b, full, k0, n0, bb);
+          } else {
 #pragma unroll
-          for (int c = 0; c < kBN / 64; ++c)
-            wgmma::tma_load_3d(b_dst + c * kBoxBytes, &map_b, full, n0 + 64 * c, k0, bb);
+            for (int c = 0; c < kBN / 64; ++c)
+              wgmma::tma_load_3d(b_dst + c * kBoxBytes, &map_b, full, n0 + 64 * c, k0, bb);
+          }
         }
       }
     }
@@ -160,12 +175,8 @@ gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
 
   // ---- consumers
   wgmma::claim_registers<kConsumerRegisters>();
-  const int consumer = warpgroup - 1;  // rows [64 consumer, 64 consumer + 64) of the tile
+  const int consumer = warpgroup - 1;  // rows [64 consumer, 64 consumer + 64) of each tile
   const int t = int(threadIdx.x) % 128, warp = t / 32, lane = t % 32;
-
-  float acc[128];
-#pragma unroll
-  for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
 
   // Descriptor offsets inside a stage. A: K-major rows of the consumer start 64 rows (8 KiB)
   // in; M-major, its 64 rows are the consumer's box. Both layouts put them 8 KiB apart.
@@ -173,51 +184,59 @@ gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
   const uint32_t a_offset = uint32_t(consumer) * 8192;
   constexpr uint32_t kLeadA = kAKMajor ? 16 : kBoxBytes, kLeadB = kBKMajor ? 16 : kBoxBytes;
 
-  for (int64_t kt = 0; kt < k_tiles; ++kt) {
-    const int s = int(kt % kStages);
-    wgmma::mbarrier_wait(full_bar + 8 * s, uint32_t((kt / kStages) & 1));
-    const uint32_t a_tile = ring + uint32_t(s) * kStageBytes + a_offset;
-    const uint32_t b_tile = ring + uint32_t(s) * kStageBytes + kABytes;
-    wgmma::fence();
+  float acc[128];
+  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const TileCoord at = tile_at(tile, tiles_m, tiles_n);
 #pragma unroll
-    for (int k = 0; k < kBK / 16; ++k) {
-      const uint64_t da = wgmma::matrix_descriptor(a_tile + k * kKStepA, kLeadA, 1024);
-      const uint64_t db = wgmma::matrix_descriptor(b_tile + k * kKStepB, kLeadB, 1024);
-      wgmma::mma_m64n256k16<kAKMajor ? 0 : 1, kBKMajor ? 0 : 1>(acc, da, db);
-    }
-    wgmma::commit_group();
-    // One group stays in flight: once the previous slice's group is done, its stage is free
-    // (this warp's part of those MMAs has finished reading it).
-    wgmma::wait_group<1>();
-    if (kt > 0 && lane == 0) wgmma::mbarrier_arrive(empty_bar + 8 * int((kt - 1) % kStages));
-  }
-  wgmma::wait_group<0>();
-#pragma unroll
-  for (int i = 0; i < 128; ++i) wgmma::pin(acc[i]);
+    for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
 
-  // ---- epilogue: straight from the accumulators, guarded at the matrix edges
-  C += b * stride_c;
-  const int64_t row0 = m_block + 64 * consumer + 16 * warp + lane / 4;
+    for (int64_t kt = 0; kt < k_tiles; ++kt, ++it) {
+      const uint32_t s = it % kStages;
+      wgmma::mbarrier_wait(full_bar + 8 * s, (it / kStages) & 1);
+      const uint32_t a_tile = ring + s * kStageBytes + a_offset;
+      const uint32_t b_tile = ring + s * kStageBytes + kABytes;
+      wgmma::fence();
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int64_t row = row0 + 8 * h;
-    if (row >= M) continue;
-    bf16* c_row = C + row * ldc;
+      for (int k = 0; k < kBK / 16; ++k) {
+        const uint64_t da = wgmma::matrix_descriptor(a_tile + k * kKStepA, kLeadA, 1024);
+        const uint64_t db = wgmma::matrix_descriptor(b_tile + k * kKStepB, kLeadB, 1024);
+        wgmma::mma_m64n256k16<kAKMajor ? 0 : 1, kBKMajor ? 0 : 1>(acc, da, db);
+      }
+      wgmma::commit_group();
+      // One group stays in flight: once the previous slice's group is done, its stage is
+      // free (this warp's part of those MMAs has finished reading it).
+      wgmma::wait_group<1>();
+      if (kt > 0 && lane == 0) wgmma::mbarrier_arrive(empty_bar + 8 * ((it - 1) % kStages));
+    }
+    wgmma::wait_group<0>();
 #pragma unroll
-    for (int j = 0; j < 32; ++j) {
-      const int64_t col = n_block + 8 * j + 2 * (lane % 4);
-      if (col >= N) continue;
-      const bf16 v0 = ep.finish(acc[4 * j + 2 * h], c_row + col, row, col);
-      if (col + 1 < N) {
-        const bf16 v1 = ep.finish(acc[4 * j + 2 * h + 1], c_row + col + 1, row, col + 1);
-        if (store_pairs) {
-          *reinterpret_cast<uint32_t*>(c_row + col) = uint32_t(v0.bits) | (uint32_t(v1.bits) << 16);
+    for (int i = 0; i < 128; ++i) wgmma::pin(acc[i]);
+    if (k_tiles > 0 && lane == 0) wgmma::mbarrier_arrive(empty_bar + 8 * ((it - 1) % kStages));
+
+    // ---- epilogue: straight from the accumulators, guarded at the matrix edges
+    bf16* c_batch = C + at.batch * stride_c;
+    const int64_t row0 = at.m + 64 * consumer + 16 * warp + lane / 4;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int64_t row = row0 + 8 * h;
+      if (row >= M) continue;
+      bf16* c_row = c_batch + row * ldc;
+#pragma unroll
+      for (int j = 0; j < 32; ++j) {
+        const int64_t col = at.n + 8 * j + 2 * (lane % 4);
+        if (col >= N) continue;
+        const bf16 v0 = ep.finish(acc[4 * j + 2 * h], c_row + col, row, col);
+        if (col + 1 < N) {
+          const bf16 v1 = ep.finish(acc[4 * j + 2 * h + 1], c_row + col + 1, row, col + 1);
+          if (store_pairs) {
+            *reinterpret_cast<uint32_t*>(c_row + col) = uint32_t(v0.bits) | (uint32_t(v1.bits) << 16);
+          } else {
+            c_row[col] = v0;
+            c_row[col + 1] = v1;
+          }
         } else {
           c_row[col] = v0;
-          c_row[col + 1] = v1;
         }
-      } else {
-        c_row[col] = v0;
       }
     }
   }
@@ -291,15 +310,17 @@ Status launch(int64_t batch, int64_t M, int64_t N, int64_t K, const bf16* A, int
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
   const bool store_pairs = reinterpret_cast<uintptr_t>(C) % 4 == 0 && ldc % 2 == 0 &&
                            (batch <= 1 || stride_c % 2 == 0);
-  const dim3 grid_xy{unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM), 1};
-  for (int64_t b0 = 0; b0 < batch; b0 += kMaxGridZ) {
-    const int64_t nb = batch - b0 < kMaxGridZ ? batch - b0 : kMaxGridZ;
-    const dim3 grid{grid_xy.x, grid_xy.y, unsigned(nb)};
-    kernel<<<grid, kBlockThreads, kSmemBytes, stream>>>(map_a, map_b, M, N, K, C, ldc, stride_c,
-                                                        b0, a_batched, b_batched, store_pairs, ep);
-    Status s = launch_status("gemm_bf16_wgmma_kernel");
-    if (!s.ok()) return s;
-  }
+  // One block per SM (the ring takes most of its shared memory), never more than the tiles.
+  int device = 0, sms = 0;
+  SH_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+  SH_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  const int64_t tiles = ((M + kBM - 1) / kBM) * ((N + kBN - 1) / kBN) * batch;
+  const unsigned blocks = unsigned(tiles < sms ? tiles : sms);
+  kernel<<<blocks, kBlockThreads, kSmemBytes, stream>>>(map_a, map_b, M, N, K, batch, C, ldc,
+                                                        stride_c, a_batched, b_batched,
+                                                        store_pairs, ep);
+  Status s = launch_status("gemm_bf16_wgmma_kernel");
+  if (!s.ok()) return s;
   return ok_status();
 }
 
@@ -347,8 +368,6 @@ Status gemm_bf16_wgmma(int64_t batch, bool trans_a, bool trans_b, int64_t M, int
                        int64_t ldb, int64_t stride_b, bf16* C, int64_t ldc, int64_t stride_c,
                        const DeviceEpilogue<bf16>& ep, cudaStream_t stream) {
   if (batch == 0 || M == 0 || N == 0) return ok_status();
-  Status s = check_tile_grid("gemm_bf16_wgmma_kernel", M, N, kBM, kBN);
-  if (!s.ok()) return s;
   // TMA coordinates are 32-bit: every extent must fit.
   if (M > INT_MAX || N > INT_MAX || K > INT_MAX || batch > INT_MAX)
     return Status{"gemm_bf16_wgmma_kernel", "a size exceeds 2^31 - 1"};

@@ -2,7 +2,8 @@
 // gpu::gemm_ex with CudaGemm::tiled: that it is the kernel chosen on a compute capability 9.0
 // device (and only there), then every element of C against a double product of the same
 // bf16 inputs, at sizes around its tiles (128 x 256 x 64) in M, N and K, every transpose,
-// K long enough to cycle the stage ring several times, batches (stride 0 included),
+// K long enough to cycle the stage ring several times, more tiles than SMs (the persistent
+// blocks take several each), batches (stride 0 included),
 // alpha/beta, row strides of C that force single stores, and the fused bias and activations.
 // On other GPUs the same cases run on the mma.sync kernel.
 #include <algorithm>
@@ -222,6 +223,27 @@ TEST(GpuGemmWgmma, LongKCyclesTheStageRing) {
       EXPECT_EQ(check_case(c, seed++), expected_kernel()) << describe(c);
     }
   }
+}
+
+// More tiles than an H100 has SMs (132): blocks walk several tiles each, the stage ring runs on
+// from one tile into the next (2 K slices per tile, 4 stages), across batch boundaries.
+TEST(GpuGemmWgmma, SeveralTilesPerBlock) {
+  SKIP_WITHOUT_CUDA();
+  UseTiled tiled;
+  uint64_t seed = 250;
+  for (int t = 0; t < 4; ++t) {
+    Case c{129, 257, 72};  // 2 x 2 tiles per matrix, 40 matrices: 160 tiles
+    c.trans_a = (t & 1) != 0;
+    c.trans_b = (t & 2) != 0;
+    c.batch = 40;
+    c.share_b = t == 1;
+    c.alpha = t == 2 ? -1.5 : 1;
+    c.beta = t == 3 ? 0.5 : 0;
+    EXPECT_EQ(check_case(c, seed++), expected_kernel()) << describe(c);
+  }
+  Case c{1000, 1000, 40};  // 8 x 4 tiles of one matrix, each a single partial K slice
+  c.batch = 5;
+  EXPECT_EQ(check_case(c, seed++), expected_kernel()) << describe(c);
 }
 
 TEST(GpuGemmWgmma, BatchesAlphaBetaAndSingleStores) {
