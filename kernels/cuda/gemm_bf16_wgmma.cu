@@ -36,7 +36,6 @@
 
 #include <atomic>
 #include <climits>
-#include <mutex>
 
 #include "kernels/cuda/gemm_kernels.cuh"
 #include "kernels/cuda/gemm_wgmma_ptx.cuh"
