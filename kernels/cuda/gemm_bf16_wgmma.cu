@@ -283,6 +283,14 @@ Status make_map(CUtensorMap& map, const bf16* base, int64_t rows, int64_t cols, 
   return ok_status();
 }
 
+// Whether an operand's layout is one a tensor map describes: rows that do not overlap, matrices
+// that do not overlap, byte strides below 2^40.
+bool tma_can_read(int64_t rows, int64_t cols, int64_t ld, bool batched, int64_t stride) {
+  constexpr int64_t kMaxStride = (int64_t(1) << 39) - 1;  // in bf16 elements
+  if (ld < cols || ld > kMaxStride || rows > kMaxStride / ld) return false;  // ld >= cols >= 1
+  return !batched || (stride >= rows * ld && stride <= kMaxStride);
+}
+
 template <bool kAKMajor, bool kBKMajor>
 Status launch(int64_t batch, int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda,
               int64_t stride_a, const bf16* B, int64_t ldb, int64_t stride_b, bf16* C,
@@ -293,16 +301,18 @@ Status launch(int64_t batch, int64_t M, int64_t N, int64_t K, const bf16* A, int
   if (K > 0) {  // with K == 0 nothing is loaded (and A, B may hold no element)
     const int64_t a_rows = kAKMajor ? M : K, a_cols = kAKMajor ? K : M;
     const int64_t b_rows = kBKMajor ? N : K, b_cols = kBKMajor ? K : N;
-    // Layouts TMA refuses (rows or matrices that overlap, strides past 2^40 bytes) go to the
-    // mma.sync kernel, which reads any stride.
-    if (!make_map(map_a, A, a_rows, a_cols, lda, a_batched ? batch : 1, stride_a,
-                  kAKMajor ? kBM : 64)
-             .ok() ||
-        !make_map(map_b, B, b_rows, b_cols, ldb, b_batched ? batch : 1, stride_b,
-                  kBKMajor ? kBN : 64)
-             .ok())
+    // Rows or matrices that overlap (views with strides below the extents) go to the mma.sync
+    // kernel, which reads any stride; a tensor map refused for anything else is an error.
+    if (!tma_can_read(a_rows, a_cols, lda, a_batched, stride_a) ||
+        !tma_can_read(b_rows, b_cols, ldb, b_batched, stride_b))
       return gemm_bf16_tensor_core(batch, !kAKMajor, kBKMajor, M, N, K, A, lda, stride_a, B, ldb,
                                    stride_b, C, ldc, stride_c, ep, stream);
+    Status s = make_map(map_a, A, a_rows, a_cols, lda, a_batched ? batch : 1, stride_a,
+                        kAKMajor ? kBM : 64);
+    if (!s.ok()) return s;
+    s = make_map(map_b, B, b_rows, b_cols, ldb, b_batched ? batch : 1, stride_b,
+                 kBKMajor ? kBN : 64);
+    if (!s.ok()) return s;
   }
   auto kernel = gemm_bf16_wgmma_kernel<kAKMajor, kBKMajor>;
   SH_CUDA_RETURN_IF_ERROR(

@@ -59,6 +59,7 @@ struct Case {
   bool trans_a = false, trans_b = true;  // default: a linear layer, weight stored [N, K]
   int64_t batch = 1;
   bool share_a = false, share_b = false;  // batch stride 0
+  int64_t overlap_a = 0;  // > 0: A's matrices start this many stored rows apart (they overlap)
   double alpha = 1, beta = 0;
   bool bias = false, bias_per_row = false;
   GemmActivation act = GemmActivation::none;
@@ -68,7 +69,8 @@ struct Case {
 std::string describe(const Case& c) {
   return str_cat("M ", c.M, " N ", c.N, " K ", c.K, c.trans_a ? " A^T" : "",
                  c.trans_b ? " B^T" : "", " batch ", c.batch, c.share_a ? " (A shared)" : "",
-                 c.share_b ? " (B shared)" : "", " alpha ", c.alpha, " beta ", c.beta,
+                 c.share_b ? " (B shared)" : "", c.overlap_a ? " (A overlapping)" : "",
+                 " alpha ", c.alpha, " beta ", c.beta,
                  c.bias ? (c.bias_per_row ? " bias/row" : " bias/col") : "", " act ", int(c.act),
                  " pad_c ", c.pad_c);
 }
@@ -85,11 +87,13 @@ std::string check_case(const Case& c, uint64_t seed) {
   const int64_t a_rows = c.trans_a ? K : M, a_cols = c.trans_a ? M : K;
   const int64_t b_rows = c.trans_b ? N : K, b_cols = c.trans_b ? K : N;
   const int64_t lda = padded(a_cols), ldb = padded(b_cols), ldc = N + c.pad_c;
-  const int64_t count_a = c.share_a ? 1 : c.batch, count_b = c.share_b ? 1 : c.batch;
-  const Tensor a = cpu_rand({count_a, a_rows, lda}, DType::bf16, seed, -1.0, 1.0);
-  const Tensor b = cpu_rand({count_b, b_rows, ldb}, DType::bf16, seed + 1, -1.0, 1.0);
+  // Stored rows from one matrix to the next: a matrix's rows, none (shared) or fewer (overlap).
+  const int64_t step_a = c.share_a ? 0 : (c.overlap_a > 0 ? c.overlap_a : a_rows);
+  const int64_t step_b = c.share_b ? 0 : b_rows;
+  const Tensor a = cpu_rand({a_rows + step_a * (c.batch - 1), lda}, DType::bf16, seed, -1.0, 1.0);
+  const Tensor b = cpu_rand({b_rows + step_b * (c.batch - 1), ldb}, DType::bf16, seed + 1, -1.0, 1.0);
   const std::vector<double> av = a.to_vector<double>(), bv = b.to_vector<double>();
-  const int64_t stride_a = c.share_a ? 0 : a_rows * lda, stride_b = c.share_b ? 0 : b_rows * ldb;
+  const int64_t stride_a = step_a * lda, stride_b = step_b * ldb;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   Tensor c0 = c.beta != 0 ? cpu_rand({c.batch, M, ldc}, DType::bf16, seed + 2, -1.0, 1.0)
                           : Tensor::full({c.batch, M, ldc}, nan, DType::bf16);
@@ -116,16 +120,16 @@ std::string check_case(const Case& c, uint64_t seed) {
 
   auto a_at = [&](int64_t m, int64_t i, int64_t k) {
     const int64_t r = c.trans_a ? k : i, col = c.trans_a ? i : k;
-    return av[size_t((m * a_rows + r) * lda + col)];
+    return av[size_t((m * step_a + r) * lda + col)];
   };
   auto b_at = [&](int64_t m, int64_t k, int64_t j) {
     const int64_t r = c.trans_b ? j : k, col = c.trans_b ? k : j;
-    return bv[size_t((m * b_rows + r) * ldb + col)];
+    return bv[size_t((m * step_b + r) * ldb + col)];
   };
   const double unit = std::ldexp(1.0, -8);
   int bad = 0;
   for (int64_t bi = 0; bi < c.batch && bad < 5; ++bi) {
-    const int64_t ma = c.share_a ? 0 : bi, mb = c.share_b ? 0 : bi;
+    const int64_t ma = bi, mb = bi;  // the steps are 0 for shared operands
     for (int64_t i = 0; i < M && bad < 5; ++i) {
       for (int64_t j = 0; j < ldc && bad < 5; ++j) {
         const size_t at = size_t((bi * M + i) * ldc + j);
@@ -274,6 +278,12 @@ TEST(GpuGemmWgmma, BatchesAlphaBetaAndSingleStores) {
     c.batch = 2;
     c.alpha = 0.25;
     c.beta = 1;
+    cases.push_back(c);
+  }
+  {
+    Case c{70, 200, 72};  // A's matrices overlap (8 rows apart): TMA cannot map them, and the
+    c.batch = 3;          // product goes to the mma.sync kernel
+    c.overlap_a = 8;
     cases.push_back(c);
   }
   {
