@@ -14,7 +14,8 @@
 // completed by the TMA transactions) and an "empty" barrier (one arrival per consumer warp
 // once its wgmma have read the stage). Round r of stage s is phase r of both barriers, so a
 // consumer waits for parity r % 2 of "full" and the producer, from round 1 on, for parity
-// (r - 1) % 2 of "empty".
+// (r - 1) % 2 of "empty". A consumer keeps one slice's MMAs in flight while it issues the
+// next slice's, and frees a stage once the MMAs that read it are done.
 //
 // Layouts. TMA writes each operand as stored in global memory, in rows of 64 bf16 (128 bytes)
 // with the 128-byte swizzle, and wgmma reads either orientation from there:
