@@ -34,20 +34,30 @@ __device__ inline void mbarrier_arrive(uint32_t bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
 }
 
-// Waits until the phase with the given parity (0 or 1) of the barrier has completed.
-__device__ inline void mbarrier_wait(uint32_t bar, uint32_t parity) {
+__device__ inline bool mbarrier_try_wait(uint32_t bar, uint32_t parity) {
   uint32_t done;
-  do {
-    asm volatile(
-        "{\n"
-        ".reg .pred p;\n"
-        "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-        "selp.u32 %0, 1, 0, p;\n"
-        "}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-  } while (done == 0);
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+      "selp.u32 %0, 1, 0, p;\n"
+      "}\n"
+      : "=r"(done)
+      : "r"(bar), "r"(parity)
+      : "memory");
+  return done != 0;
+}
+
+// Waits until the phase with the given parity (0 or 1) of the barrier has completed. A phase
+// that never completes (a transaction count that does not match the bytes copied) would hang
+// the GPU; after about 2^35 clock cycles (10 to 20 s) the kernel traps instead, so the error
+// reaches the host.
+__device__ inline void mbarrier_wait(uint32_t bar, uint32_t parity) {
+  if (mbarrier_try_wait(bar, parity)) return;
+  const long long start = clock64();
+  while (!mbarrier_try_wait(bar, parity)) {
+    if (clock64() - start > (1LL << 35)) __trap();
+  }
 }
 
 // ---- TMA
