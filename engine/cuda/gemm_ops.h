@@ -26,7 +26,8 @@ void gemm_ex(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, in
              const GemmEpilogueArgs& epilogue, const char* name);
 
 // The name of the kernel CudaGemm::tiled runs for these operands of a's dtype:
-// "bf16_tensor_core" (bf16 whose rows are 16-byte aligned), "f32_simt_128" or "simt_64".
+// "bf16_wgmma" (bf16 whose rows are 16-byte aligned, on Hopper with the sm_90a image),
+// "bf16_tensor_core" (the same elsewhere), "f32_simt_128" or "simt_64".
 const char* tiled_gemm_kernel(int64_t batch, const Tensor& a, int64_t lda, int64_t stride_a,
                               const Tensor& b, int64_t ldb, int64_t stride_b);
 
