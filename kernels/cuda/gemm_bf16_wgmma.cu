@@ -146,25 +146,30 @@ gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
         const TileCoord at = tile_at(tile, tiles_m, tiles_n);
         const int32_t ba = a_batched ? int32_t(at.batch) : 0, bb = b_batched ? int32_t(at.batch) : 0;
         const int32_t m0 = int32_t(at.m), n0 = int32_t(at.n);
+        // M/N-major operands come in 64-wide boxes: those wholly past the matrix edge are not
+        // loaded. Their part of the stage keeps older values, which reach only rows or columns
+        // of the product that are never stored. (Boxes partly outside are zero-filled.)
+        const int a_boxes = kAKMajor ? 1 : int(min(int64_t(kBM / 64), (M - at.m + 63) / 64));
+        const int b_boxes = kBKMajor ? 1 : int(min(int64_t(kBN / 64), (N - at.n + 63) / 64));
+        const uint32_t bytes = (kAKMajor ? kABytes : a_boxes * kBoxBytes) +
+                               (kBKMajor ? kBBytes : b_boxes * kBoxBytes);
         for (int64_t kt = 0; kt < k_tiles; ++kt, ++it) {
           const uint32_t s = it % kStages, round = it / kStages;
           if (round > 0) wgmma::mbarrier_wait(empty_bar + 8 * s, (round - 1) & 1);
           const uint32_t full = full_bar + 8 * s;
-          wgmma::mbarrier_arrive_expect_tx(full, kStageBytes);
+          wgmma::mbarrier_arrive_expect_tx(full, bytes);
           const uint32_t a_dst = ring + s * kStageBytes, b_dst = a_dst + kABytes;
           const int32_t k0 = int32_t(kt * kBK);
           if constexpr (kAKMajor) {
             wgmma::tma_load_3d(a_dst, &map_a, full, k0, m0, ba);
           } else {
-#pragma unroll
-            for (int c = 0; c < kBM / 64; ++c)
+            for (int c = 0; c < a_boxes; ++c)
               wgmma::tma_load_3d(a_dst + c * kBoxBytes, &map_a, full, m0 + 64 * c, k0, ba);
           }
           if constexpr (kBKMajor) {
             wgmma::tma_load_3d(b_dst, &map_b, full, k0, n0, bb);
           } else {
-#pragma unroll
-            for (int c = 0; c < kBN / 64; ++c)
+            for (int c = 0; c < b_boxes; ++c)
               wgmma::tma_load_3d(b_dst + c * kBoxBytes, &map_b, full, n0 + 64 * c, k0, bb);
           }
         }
