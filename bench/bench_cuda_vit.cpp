@@ -4,7 +4,10 @@
 // FILE, writes the figures for tests/gpu/check.sh; tests/gpu/torch_models.py measures
 // PyTorch's eager model of the same shape. Random weights: speed does not depend on them.
 //
-//   bench_cuda_vit [--json FILE] [--batch 256] [--seconds 2]
+//   bench_cuda_vit [--json FILE] [--batch 256] [--seconds 2] [--no-breakdown]
+//
+// The breakdown times each op of a block alone at the model's shapes (bf16, the same batch) and
+// scales it by how often a forward runs it: where the time of a forward goes.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -57,13 +60,65 @@ Result run(DType dtype, int64_t batch, double seconds) {
   return {dtype_name(dtype), batch, double(calls * batch) / elapsed, peak, weights};
 }
 
+// Milliseconds per call of fn, the device synchronized around a timed loop of about 0.2 s.
+template <class Fn>
+double ms_per_call(Fn&& fn) {
+  fn();
+  cuda_synchronize();
+  int calls = 1;
+  for (;;) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i) fn();
+    cuda_synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (s > 0.2 || calls >= 4096) return 1e3 * s / calls;
+    calls *= 2;
+  }
+}
+
+struct Part {
+  std::string op;
+  int per_forward;
+  double ms;
+};
+
+std::vector<Part> breakdown(int64_t batch) {
+  const Device dev = Device::cuda(0);
+  const DType dt = DType::bf16;
+  const int64_t T = 197, D = 768, H = 12, hd = 64, F = 3072;
+  Generator g(5);
+  auto rnd = [&](Shape s) { return randn(s, DType::f32, &g).to(dt).to(dev); };
+  NoGrad no_grad;
+  const Tensor x = rnd({batch, T, D}), w = rnd({D, D}), b = rnd({D}), w1 = rnd({F, D}),
+               b1 = rnd({F}), w2 = rnd({D, F}), h = rnd({batch, T, F}), ln_w = rnd({D});
+  auto heads = [&](const Tensor& y) { return y.view({batch, T, H, hd}).transpose(1, 2); };
+  const Tensor q = heads(rnd({batch, T, D})), k = heads(rnd({batch, T, D})), v = heads(rnd({batch, T, D}));
+  const Tensor o = scaled_dot_product_attention(q, k, v);
+  std::vector<Part> parts = {
+      {"layer_norm [N*197, 768]", 2, ms_per_call([&] { layer_norm(x, {D}, ln_w, b); })},
+      {"linear 768 -> 768 + bias (q, k, v, out)", 4, ms_per_call([&] { linear(x, w, b); })},
+      {"attention 12 heads x 197 x 64", 1, ms_per_call([&] { scaled_dot_product_attention(q, k, v); })},
+      {"merge heads (transpose + copy)", 1, ms_per_call([&] { o.transpose(1, 2).reshape({batch, T, D}); })},
+      {"residual add", 2, ms_per_call([&] { add(x, x); })},
+      {"linear 768 -> 3072 + bias + quick_gelu", 1, ms_per_call([&] { linear_act(x, w1, b1, LinearAct::quick_gelu); })},
+      {"linear 3072 -> 768 + bias", 1, ms_per_call([&] { linear(h, w2, b); })},
+  };
+  for (Part& p : parts) p.per_forward *= 12;  // blocks
+  return parts;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string json_path;
   int64_t batch = 256;
   double seconds = 2.0;
+  bool want_breakdown = true;
   for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--no-breakdown")) {
+      want_breakdown = false;
+      continue;
+    }
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
       json_path = argv[++i];
     } else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) {
@@ -71,7 +126,7 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc) {
       seconds = std::atof(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: bench_cuda_vit [--json FILE] [--batch 256] [--seconds 2]\n");
+      std::fprintf(stderr, "usage: bench_cuda_vit [--json FILE] [--batch 256] [--seconds 2] [--no-breakdown]\n");
       return 2;
     }
   }
@@ -92,6 +147,21 @@ int main(int argc, char** argv) {
     }
     cuda_empty_cache();
   }
+  std::vector<Part> parts;
+  if (want_breakdown) {
+    try {
+      parts = breakdown(batch);
+      double total = 0;
+      std::printf("bf16 blocks, op by op (ms per call x calls per forward = ms per forward):\n");
+      for (const Part& p : parts) {
+        std::printf("  %-42s %8.3f x %3d = %8.2f\n", p.op.c_str(), p.ms, p.per_forward, p.ms * p.per_forward);
+        total += p.ms * p.per_forward;
+      }
+      std::printf("  %-42s %23.2f ms\n", "sum", total);
+    } catch (const std::exception& e) {
+      std::printf("breakdown failed: %s\n", e.what());
+    }
+  }
   if (!json_path.empty()) {
     std::ofstream out(json_path);
     out << "{\n  \"device\": \"" << cuda_device_name(0) << "\",\n  \"model\": \"ViT-B/16 (CLIP)\",\n"
@@ -103,7 +173,10 @@ int main(int argc, char** argv) {
           << ", \"weights_mib\": " << r.weights_mib << "}" << (i + 1 < results.size() ? "," : "")
           << "\n";
     }
-    out << "  ]\n}\n";
+    out << "  ],\n  \"bf16_breakdown_ms\": {";
+    for (size_t i = 0; i < parts.size(); ++i)
+      out << (i ? ", " : "") << "\"" << parts[i].op << "\": " << parts[i].ms * parts[i].per_forward;
+    out << "}\n}\n";
   }
   return results.empty() ? 1 : 0;
 }

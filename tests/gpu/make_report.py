@@ -100,6 +100,11 @@ def more_sections(extra, goals):
     md += table_of(extra["torch_attention"], "Attention: PyTorch scaled_dot_product_attention")
     md += table_of(extra["bench_cuda_conv"], "Convolution: ours and cuDNN (bench_cuda_conv)")
     md += table_of(extra["bench_cuda_vit"], "ViT-B/16 forward: ours (bench_cuda_vit)")
+    bd = extra["bench_cuda_vit"].get("bf16_breakdown_ms") if isinstance(extra["bench_cuda_vit"], dict) else None
+    if bd:
+        md += ["Where a bf16 forward's time goes (each op alone at the model's shapes, x calls per forward):", "",
+               "| op | ms per forward |", "| --- | --- |"]
+        md += [f"| {op} | {ms:.2f} |" for op, ms in bd.items()] + [f"| sum | {sum(bd.values()):.2f} |", ""]
     md += table_of(extra["torch_vit"], "ViT-B/16 forward: PyTorch eager (transformers CLIP)")
     e = extra["eeg_epoch"]
     md += ["## EEGProject training epoch (bench/compare_eeg_epoch.py --device cuda)", ""]
