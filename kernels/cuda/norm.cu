@@ -1,5 +1,7 @@
 #include "kernels/cuda/norm.h"
 
+#include <algorithm>
+
 #include "kernels/cuda/convert.cuh"
 #include "kernels/cuda/launch.cuh"
 
@@ -42,6 +44,57 @@ __global__ void layer_norm_kernel(int64_t rows, int64_t n, const T* __restrict__
       if (weight) v = v * widen(weight[k]);
       if (bias) v = v + widen(bias[k]);
       yr[k] = convert<T>(v);
+    }
+  }
+}
+
+// Rows of at most 32 * kPerLane values: a warp per row, the row held in registers, sums by
+// shuffles (no shared memory, no block barrier), one read and one write of each value. The
+// ViT's rows (768) are this case; the block kernel above takes longer rows.
+constexpr int kPerLane = 32;
+constexpr int kWarpRowMax = 32 * kPerLane;
+
+template <class T, class S>
+__global__ void layer_norm_warp_kernel(int64_t rows, int n, const T* __restrict__ x,
+                                       const T* __restrict__ weight, const T* __restrict__ bias,
+                                       double eps, T* __restrict__ y, S* __restrict__ mean,
+                                       S* __restrict__ rstd) {
+  using W = widened_t<T>;
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = int64_t(gridDim.x) * (blockDim.x >> 5);
+  for (int64_t r = int64_t(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5); r < rows;
+       r += warps) {
+    const T* xr = x + r * n;
+    T* yr = y + r * n;
+    W v[kPerLane];
+    acc_t s = 0;
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) {
+      const int k = lane + 32 * j;
+      v[j] = k < n ? widen(xr[k]) : W(0);
+      s += acc_t(v[j]);
+    }
+    const acc_t m = warp_sum(s) / acc_t(n);
+    acc_t ss = 0;
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) {
+      const acc_t d = acc_t(v[j]) - m;
+      if (lane + 32 * j < n) ss += d * d;
+    }
+    const acc_t var = warp_sum(ss) / acc_t(n);
+    const W mu = W(m), rs = W(1.0 / sqrt(var + eps));
+    if (lane == 0) {
+      mean[r] = S(mu);
+      rstd[r] = S(rs);
+    }
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) {
+      const int k = lane + 32 * j;
+      if (k >= n) break;
+      W o = (v[j] - mu) * rs;
+      if (weight) o = o * widen(weight[k]);
+      if (bias) o = o + widen(bias[k]);
+      yr[k] = convert<T>(o);
     }
   }
 }
@@ -120,6 +173,13 @@ Status layer_norm(int64_t rows, int64_t n, const T* x, const T* weight, const T*
                   T* y, S* mean, S* rstd, cudaStream_t stream) {
   if (rows == 0) return ok_status();
   if (n == 0) return Status{"layer_norm", "rows of zero length"};
+  if (n <= kWarpRowMax) {
+    constexpr int64_t kWarpsPerBlock = kThreads / 32;
+    const int64_t blocks = std::min<int64_t>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock, 65535 * 8);
+    layer_norm_warp_kernel<<<unsigned(blocks), kThreads, 0, stream>>>(rows, int(n), x, weight, bias,
+                                                                      eps, y, mean, rstd);
+    return launch_status("layer_norm_warp_kernel");
+  }
   layer_norm_kernel<<<row_blocks(rows), kThreads, 0, stream>>>(rows, n, x, weight, bias, eps, y,
                                                                mean, rstd);
   return launch_status("layer_norm_kernel");

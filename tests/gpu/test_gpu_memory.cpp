@@ -184,5 +184,30 @@ TEST(GpuCopy, SmallUploadsAreQueuedAndTheHostBufferIsFreeAtOnce) {
   EXPECT_TRUE(all_close(total.to(Device::cpu()), Tensor::full({1000}, expected), 0, 0));
 }
 
+TEST(GpuCopy, PermutedLayoutsByChunksAndByElements) {
+  SKIP_WITHOUT_CUDA();
+  // [B, H, T, D] -> [B, T, H, D] (attention's merge of heads): rows of D contiguous on both
+  // sides go by 16-byte chunks; odd D and dtype changes by elements; size-1 dims and
+  // mergeable dims are simplified away first.
+  for (DType dt : {DType::bf16, DType::f32, DType::f64, DType::u8}) {
+    for (int64_t d : {64, 8, 7}) {
+      const Tensor x = cpu_rand({3, 4, 5, d}, DType::f32, uint64_t(d), 0, 100).to(dt);
+      const Tensor expected = x.transpose(1, 2).contiguous();
+      const Tensor got = x.to(gpu()).transpose(1, 2).contiguous();
+      EXPECT_TRUE(all_close(got.to(Device::cpu()), expected, 0, 0)) << dtype_name(dt) << " d=" << d;
+      // with a conversion on the way
+      EXPECT_TRUE(all_close(x.to(gpu()).transpose(1, 2).to(DType::f64).to(Device::cpu()),
+                            expected.to(DType::f64), 0, 0));
+    }
+  }
+  const Tensor y = cpu_rand({2, 1, 3, 1, 5, 6}, DType::f32, 3);
+  const Tensor perm = y.to(gpu()).permute({4, 1, 0, 5, 3, 2}).contiguous();
+  EXPECT_TRUE(all_close(perm.to(Device::cpu()), y.permute({4, 1, 0, 5, 3, 2}).contiguous(), 0, 0));
+  // a slice whose rows are contiguous but start off 16-byte alignment
+  const Tensor z = cpu_rand({6, 40}, DType::bf16, 4);
+  const Tensor cut = z.to(gpu()).slice(1, 1, 33).contiguous();
+  EXPECT_TRUE(all_close(cut.to(Device::cpu()), z.slice(1, 1, 33).contiguous(), 0, 0));
+}
+
 }  // namespace
 }  // namespace shallow::testing
