@@ -11,6 +11,7 @@
 // products), the convention of the flash-attention papers; the backward actually recomputes
 // the scores, so it does more work than it is credited with.
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -107,8 +108,20 @@ int main(int argc, char** argv) {
           ql.set_requires_grad(), kl.set_requires_grad(), vl.set_requires_grad();
           scaled_dot_product_attention(ql, kl, vl).backward(g);
         });
-        for (const auto& [pass, t, f] : {std::tuple{"forward", t_fwd, flop},
-                                          std::tuple{"forward+backward", t_both, 3.5 * flop}}) {
+        // The bf16 forward also on the first tensor-core kernel, for comparison in the same run.
+        double t_fwd_v1 = 0;
+        if (dt == DType::bf16) {
+          ::setenv("SHALLOW_CUDA_ATTENTION", "mma_v1", 1);
+          t_fwd_v1 = seconds_per_call([&] {
+            NoGrad no_grad;
+            scaled_dot_product_attention(q, k, v);
+          });
+          ::unsetenv("SHALLOW_CUDA_ATTENTION");
+        }
+        std::vector<std::tuple<const char*, double, double>> passes = {
+            {"forward", t_fwd, flop}, {"forward+backward", t_both, 3.5 * flop}};
+        if (dt == DType::bf16) passes.emplace_back("forward mma_v1", t_fwd_v1, flop);
+        for (const auto& [pass, t, f] : passes) {
           Result r{s.name, dtype_name(dt), pass, s.B, s.H, s.S, s.D, t * 1e3, f / t / 1e12};
           std::printf("%-18s %-5s %-17s %10.4f %10.2f\n", r.shape.c_str(), r.dtype.c_str(),
                       r.pass.c_str(), r.ms, r.tflops);

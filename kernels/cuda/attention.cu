@@ -21,12 +21,18 @@ Status check_args(const FusedAttentionArgs<T>& a) {
   return ok_status();
 }
 
-// Whether bf16 runs on tensor cores: the current device has bf16 mma (compute capability 8.0
-// or newer) and SHALLOW_CUDA_ATTENTION=simt does not ask for the FMA tiles (which the tests
-// use to check the path that older GPUs take).
-bool has_bf16_mma() {
+// SHALLOW_CUDA_ATTENTION, read at each call: "simt" runs bf16 on the FMA tiles (the path of
+// older GPUs), "mma_v1" the forward on the first tensor-core kernel (attention_mma.cu) instead
+// of the pipelined one; the tests use both.
+bool attention_choice_is(const char* name) {
   const char* choice = std::getenv("SHALLOW_CUDA_ATTENTION");
-  if (choice && std::string(choice) == "simt") return false;
+  return choice && std::string(choice) == name;
+}
+
+// Whether bf16 runs on tensor cores: the current device has bf16 mma (compute capability 8.0
+// or newer) and the FMA tiles were not asked for.
+bool has_bf16_mma() {
+  if (attention_choice_is("simt")) return false;
   int device = 0, major = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
   if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess)
@@ -43,7 +49,11 @@ Status fused_attention_forward(const FusedAttentionArgs<T>& a, T* out, float* ls
   if (!st.ok()) return st;
   if (a.batch == 0 || a.Lq == 0) return ok_status();
   if constexpr (std::is_same_v<T, cpu::bf16>) {
-    if (has_bf16_mma()) return attention_detail::forward_mma(a, out, lse, stream);
+    if (has_bf16_mma()) {
+      if (!attention_choice_is("mma_v1") && attention_detail::can_forward_mma_pipelined(a, out))
+        return attention_detail::forward_mma_pipelined(a, out, lse, stream);
+      return attention_detail::forward_mma(a, out, lse, stream);
+    }
   }
   return attention_detail::forward_simt(a, out, lse, stream);
 }

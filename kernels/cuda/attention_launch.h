@@ -21,6 +21,11 @@ Status backward_simt(const FusedAttentionArgs<T>& a, const T* out, const float* 
 // Tensor cores, bf16 operands and f32 accumulators (attention_mma.cu); sm_80 and newer.
 Status forward_mma(const FusedAttentionArgs<cpu::bf16>& a, cpu::bf16* out, float* lse,
                    cudaStream_t stream);
+// The same on double-buffered cp.async tiles read with ldmatrix (attention_mma_pipelined.cu),
+// for operands whose rows are 16-byte aligned with D a multiple of 8 (can_forward_mma_pipelined).
+bool can_forward_mma_pipelined(const FusedAttentionArgs<cpu::bf16>& a, const cpu::bf16* out);
+Status forward_mma_pipelined(const FusedAttentionArgs<cpu::bf16>& a, cpu::bf16* out, float* lse,
+                             cudaStream_t stream);
 // The backward's two passes on tensor cores (attention_mma_backward.cu), for D <= kMmaBackwardMaxD
 // (larger head dims would spill the dK and dV accumulators out of registers).
 constexpr int kMmaBackwardMaxD = 64;

@@ -67,4 +67,72 @@ __device__ inline void mma_bf16(float (&c)[4], const uint32_t (&a)[4], const uin
 #endif
 }
 
+// c += a b with the B operand already in registers (b0, b1 as described above).
+__device__ inline void mma_bf16_regs(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                     uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+  __trap();
+#endif
+}
+
+// Four 8 x 8 blocks of 16-bit elements from shared memory (ldmatrix .x4): lanes 8m .. 8m + 7
+// give the row addresses (16-byte aligned) of block m, and r[m] receives the block's fragment:
+// lane holds row lane / 4, columns 2 (lane % 4) and the next; with `.trans`, column lane / 4,
+// rows 2 (lane % 4) and the next.
+__device__ inline void ldmatrix_x4(uint32_t (&r)[4], const uint16_t* row_address) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(row_address));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+#else
+  __trap();
+#endif
+}
+
+__device__ inline void ldmatrix_x4_trans(uint32_t (&r)[4], const uint16_t* row_address) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(row_address));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+#else
+  __trap();
+#endif
+}
+
+// An asynchronous 16-byte copy from global to shared memory (both 16-byte aligned); with
+// `fill` false nothing is read and the 16 bytes are zeroed (src-size 0).
+__device__ inline void cp_async_16(void* shared_dst, const void* global_src, bool fill) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(shared_dst));
+  const int src_bytes = fill ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(global_src),
+               "r"(src_bytes)
+               : "memory");
+#else
+  __trap();
+#endif
+}
+
+__device__ inline void cp_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+// Waits until at most N of this thread's committed groups are still in flight.
+template <int N>
+__device__ inline void cp_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
 }  // namespace shallow::cuda::attention_detail

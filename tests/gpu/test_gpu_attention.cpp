@@ -76,6 +76,25 @@ TEST(GpuAttention, Bf16OnFmaTiles) {
   ::unsetenv("SHALLOW_CUDA_ATTENTION");
 }
 
+// bf16 forward on the first tensor-core kernel (SHALLOW_CUDA_ATTENTION=mma_v1), kept beside the
+// pipelined one (the default for 16-byte aligned operands, which the other tests take).
+TEST(GpuAttention, Bf16OnFirstMmaKernel) {
+  SKIP_WITHOUT_CUDA();
+  ::setenv("SHALLOW_CUDA_ATTENTION", "mma_v1", 1);
+  uint64_t seed = 350;
+  for (int64_t D : {32, 64, 80, 128})
+    for (bool causal : {false, true})
+      for (auto [Lq, Lk] : std::vector<std::pair<int64_t, int64_t>>{{65, 65}, {197, 197}, {130, 1}}) {
+        const Tensor q = cpu_rand({2, Lq, 2, D}, DType::bf16, ++seed, -1, 1);
+        const Tensor k = cpu_rand({2, Lk, 2, D}, DType::bf16, ++seed, -1, 1);
+        const Tensor v = cpu_rand({2, Lk, 2, D}, DType::bf16, ++seed, -1, 1);
+        auto f = [&](const std::vector<Tensor>& t) { return attention_of_bshd(t, causal); };
+        expect_gpu_matches_cpu(f, {q, k, v}, tol_for(DType::bf16), true,
+                               "mma_v1 " + case_name(DType::bf16, Lq, Lk, D, causal));
+      }
+  ::unsetenv("SHALLOW_CUDA_ATTENTION");
+}
+
 // Layouts the kernels read in place or copy first: contiguous [B, H, L, D]; q, k and v cut out
 // of one fused [B, L, 3, H, D] projection; rows one element off 16-byte alignment (the
 // element-wise loads); batch dims that do not fold into two strided levels (a copy); and
