@@ -6,13 +6,14 @@
 //   - V stays row-major (no transposed scalar stores); its B fragments come from
 //     ldmatrix.trans, those of K from ldmatrix, 4 blocks of 8 x 8 per instruction;
 //   - each warp's Q fragments are read from shared memory once and kept in registers;
-//   - the mask is applied only on tiles that need it (the last, or causal ones);
+//   - the mask is applied only on tiles that need it (the last, or causal ones), and warps
+//     whose 16 rows are all past Lq skip the products (at Lq = 197, 3 of the last tile's 4);
 //   - the output is stored as bf16 pairs.
 // Rows are DP + 8 elements apart (80, 144 or 272 bytes: 5, 9 or 17 chunks of 16 bytes), so the
 // 8 row addresses of an ldmatrix block fall in 8 different 16-byte bank groups.
 //
 // Shared memory: (64 + 4 * 64) rows of DP + 8 bf16: 25, 46 or 85 KiB at DP = 32, 64, 128.
-// Registers (ptxas -v, sm_90a, with the bounds of kMinBlocks): 106, 138 and 208 per thread, no
+// Registers (ptxas -v, sm_90a, with the bounds of kMinBlocks): 121, 139 and 200 per thread, no
 // spills; so 4, 3 and 2 blocks of 4 warps per SM (registers bind at DP = 64: 4 blocks would cap
 // them at 128, which spills).
 //
@@ -29,8 +30,9 @@ constexpr int kChunk = 8;  // bf16 elements per 16-byte copy
 
 // Issues the copies of rows [row0, row0 + rows) of batch entry b into dst (row-major, ld),
 // columns [0, D); rows at or past L are zero-filled. Columns [D, DP) are not touched.
-__device__ inline void copy_rows_async(uint16_t* dst, int ld, int rows, const Source<cpu::bf16>& src,
-                                       int64_t b, int64_t row0, int64_t L, int D) {
+__device__ inline void copy_rows_async(uint16_t* dst, int ld, int rows,
+                                       const Source<cpu::bf16>& src, int64_t b, int64_t row0,
+                                       int64_t L, int D) {
   const cpu::bf16* base = src.data + src.layout.offset(b);
   const int chunks = D / kChunk;
   for (int idx = threadIdx.x; idx < rows * chunks; idx += blockDim.x) {
@@ -65,6 +67,7 @@ __global__ void __launch_bounds__(kMmaThreads, kMinBlocks<DP>)
   const int r0 = warp * 16 + g, r1 = r0 + 8;  // this thread's two rows in the tile
   const int64_t rows[2] = {i0 + r0, i0 + r1};
   const int64_t j_end = key_end(p.Lk, p.causal, i0 + kRows);
+  const bool warp_has_rows = i0 + warp * 16 < p.Lq;
 
   // The padded columns [D, DP) of every buffer are zeros (cp.async writes only [0, D)).
   const int pad = DP - p.D;
@@ -106,85 +109,90 @@ __global__ void __launch_bounds__(kMmaThreads, kMinBlocks<DP>)
     }
     __syncthreads();  // every thread's copies of tile j (and the zeroed padding) are visible
 
-    if (j0 == 0) {
+    // A warp whose 16 rows are all past Lq (in the last query tile) only helps with the copies.
+    if (warp_has_rows) {
+      if (j0 == 0) {
 #pragma unroll
-      for (int kk = 0; kk < DP / 16; ++kk) load_a(qf[kk], Qs, LD, warp * 16, kk * 16);
-    }
-    const uint16_t* Kb = Ks + buf * kTile;
-    const uint16_t* Vb = Vs + buf * kTile;
-
-    // S = Q K^T. One ldmatrix.x4 gives the B fragments of two 8-key blocks over 16 of DP:
-    // blocks (keys n0.., dims k0..), (n0.., k0 + 8..), (n0 + 8.., k0..), (n0 + 8.., k0 + 8..).
-    float s[kKeys / 8][4];
-#pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < DP / 16; ++kk)
-#pragma unroll
-      for (int np = 0; np < kKeys / 16; ++np) {
-        uint32_t bk[4];
-        ldmatrix_x4(bk, Kb + (np * 16 + (mat >> 1) * 8 + mrow) * LD + kk * 16 + (mat & 1) * 8);
-        mma_bf16_regs(s[2 * np], qf[kk], bk[0], bk[1]);
-        mma_bf16_regs(s[2 * np + 1], qf[kk], bk[2], bk[3]);
+        for (int kk = 0; kk < DP / 16; ++kk) load_a(qf[kk], Qs, LD, warp * 16, kk * 16);
       }
+      const uint16_t* Kb = Ks + buf * kTile;
+      const uint16_t* Vb = Vs + buf * kTile;
 
-    // Scale (and mask where a key is past Lk or after the row under the causal mask), and
-    // each row's maximum over the tile: the row's 64 scores sit in the 4 threads of a quad.
-    float mx[2] = {-inf, -inf};
-    if (j0 + kKeys > p.Lk || p.causal) {
+      // S = Q K^T. One ldmatrix.x4 gives the B fragments of two 8-key blocks over 16 of DP:
+      // blocks (keys n0.., dims k0..), (n0.., k0 + 8..), (n0 + 8.., k0..), (n0 + 8.., k0 + 8..).
+      float s[kKeys / 8][4];
+#pragma unroll
+      for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < DP / 16; ++kk)
+#pragma unroll
+        for (int np = 0; np < kKeys / 16; ++np) {
+          uint32_t bk[4];
+          const int key = np * 16 + (mat >> 1) * 8 + mrow, dim = kk * 16 + (mat & 1) * 8;
+          ldmatrix_x4(bk, Kb + key * LD + dim);
+          mma_bf16_regs(s[2 * np], qf[kk], bk[0], bk[1]);
+          mma_bf16_regs(s[2 * np + 1], qf[kk], bk[2], bk[3]);
+        }
+
+      // Scale (and mask where a key is past Lk or after the row under the causal mask), and
+      // each row's maximum over the tile: the row's 64 scores sit in the 4 threads of a quad.
+      float mx[2] = {-inf, -inf};
+      if (j0 + kKeys > p.Lk || p.causal) {
+#pragma unroll
+        for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int64_t col = j0 + n * 8 + 2 * t + (e & 1), row = rows[e >> 1];
+            const bool keep = col < p.Lk && !(p.causal && col > row);
+            s[n][e] = keep ? s[n][e] * scale2 : -inf;
+            mx[e >> 1] = fmaxf(mx[e >> 1], s[n][e]);
+          }
+      } else {
+#pragma unroll
+        for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            s[n][e] *= scale2;
+            mx[e >> 1] = fmaxf(mx[e >> 1], s[n][e]);
+          }
+      }
+      float m_use[2], alpha[2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+        const float m_new = fmaxf(m[h], mx[h]);
+        m_use[h] = m_new == -inf ? 0.f : m_new;  // no inf - inf while a row has attended nothing
+        alpha[h] = exp2f(m[h] - m_use[h]);
+        m[h] = m_new;
+        l[h] *= alpha[h];  // this thread's part of the row sum, summed over the quad at the end
+      }
 #pragma unroll
       for (int n = 0; n < kKeys / 8; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const int64_t col = j0 + n * 8 + 2 * t + (e & 1), row = rows[e >> 1];
-          const bool keep = col < p.Lk && !(p.causal && col > row);
-          s[n][e] = keep ? s[n][e] * scale2 : -inf;
-          mx[e >> 1] = fmaxf(mx[e >> 1], s[n][e]);
+          s[n][e] = exp2f(s[n][e] - m_use[e >> 1]);
+          l[e >> 1] += s[n][e];
         }
-    } else {
 #pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n)
+      for (int n = 0; n < DP / 8; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          s[n][e] *= scale2;
-          mx[e >> 1] = fmaxf(mx[e >> 1], s[n][e]);
-        }
-    }
-    float m_use[2], alpha[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-      const float m_new = fmaxf(m[h], mx[h]);
-      m_use[h] = m_new == -inf ? 0.f : m_new;  // no inf - inf while a row has attended nothing
-      alpha[h] = exp2f(m[h] - m_use[h]);
-      m[h] = m_new;
-      l[h] *= alpha[h];  // this thread's part of the row sum, summed over the quad at the end
-    }
-#pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[n][e] = exp2f(s[n][e] - m_use[e >> 1]);
-        l[e >> 1] += s[n][e];
-      }
-#pragma unroll
-    for (int n = 0; n < DP / 8; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) o[n][e] *= alpha[e >> 1];
+        for (int e = 0; e < 4; ++e) o[n][e] *= alpha[e >> 1];
 
-    // O += P V, 16 keys at a time. One ldmatrix.x4.trans gives the B fragments of two 8-dim
-    // blocks: (keys k0.., dims n0..), (k0 + 8.., n0..), (k0.., n0 + 8..), (k0 + 8.., n0 + 8..).
+      // O += P V, 16 keys at a time. One ldmatrix.x4.trans gives the B fragments of two 8-dim
+      // blocks: (keys k0.., dims n0..), (k0 + 8.., n0..), (k0.., n0 + 8..), (k0 + 8.., n0 + 8..).
 #pragma unroll
-    for (int kk = 0; kk < kKeys / 16; ++kk) {
-      uint32_t a[4];
-      a_from_c(a, s[2 * kk], s[2 * kk + 1]);
+      for (int kk = 0; kk < kKeys / 16; ++kk) {
+        uint32_t a[4];
+        a_from_c(a, s[2 * kk], s[2 * kk + 1]);
 #pragma unroll
-      for (int np = 0; np < DP / 16; ++np) {
-        uint32_t bv[4];
-        ldmatrix_x4_trans(bv, Vb + (kk * 16 + (mat & 1) * 8 + mrow) * LD + np * 16 + (mat >> 1) * 8);
-        mma_bf16_regs(o[2 * np], a, bv[0], bv[1]);
-        mma_bf16_regs(o[2 * np + 1], a, bv[2], bv[3]);
+        for (int np = 0; np < DP / 16; ++np) {
+          uint32_t bv[4];
+          const int key = kk * 16 + (mat & 1) * 8 + mrow, dim = np * 16 + (mat >> 1) * 8;
+          ldmatrix_x4_trans(bv, Vb + key * LD + dim);
+          mma_bf16_regs(o[2 * np], a, bv[0], bv[1]);
+          mma_bf16_regs(o[2 * np + 1], a, bv[2], bv[3]);
+        }
       }
     }
     __syncthreads();  // every warp is done with this buffer before the next copy into it
