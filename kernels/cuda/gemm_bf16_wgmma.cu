@@ -6,13 +6,15 @@
 // slice (A: 128 x 64, B: 64 x 256) into a ring of kStages stages of shared memory. Warpgroups
 // 1 and 2 are the consumers: each owns 64 rows of the tile and multiplies them by the whole
 // slice of B with four wgmma m64n256k16 (128 f32 accumulators per thread). The producer gives
-// its registers away (setmaxnreg) so the consumers can hold theirs. The grid has one block
-// per SM, each walking its share of the tiles (persistent), so the loads of a tile's first
+// its registers away (setmaxnreg) so the consumers can hold theirs. Blocks run in clusters of
+// two on vertically adjacent tiles, which share B: each loads half of B's slice and TMA
+// multicasts it to both (a third less traffic from L2). The grid holds as many clusters as fit
+// at once, each walking its share of the tiles (persistent), so the loads of a tile's first
 // slices overlap the epilogue of the one before.
 //
 // Synchronization, per stage: a "full" barrier (the producer's arrival with the byte count,
-// completed by the TMA transactions) and an "empty" barrier (one arrival per consumer warp
-// once its wgmma have read the stage). Round r of stage s is phase r of both barriers, so a
+// completed by the TMA transactions) and an "empty" barrier (one arrival per consumer warp of
+// both CTAs of the cluster once its wgmma have read the stage). Round r of stage s is phase r of both barriers, so a
 // consumer waits for parity r % 2 of "full" and the producer, from round 1 on, for parity
 // (r - 1) % 2 of "empty". A consumer keeps one slice's MMAs in flight while it issues the
 // next slice's, and frees a stage once the MMAs that read it are done.
@@ -55,6 +57,7 @@ namespace {
 
 constexpr int kBM = 128, kBN = 256, kBK = 64, kStages = 4;
 constexpr int kConsumers = 2;                              // warpgroups, 64 rows each
+constexpr int kClusterM = 2;                               // CTAs per cluster, along M
 constexpr int kBlockThreads = 128 * (1 + kConsumers);      // + the producer warpgroup
 constexpr uint32_t kABytes = kBM * kBK * 2;                // 16 KiB
 constexpr uint32_t kBBytes = kBN * kBK * 2;                // 32 KiB
@@ -83,26 +86,33 @@ namespace {
 constexpr uint32_t kBoxBytes = 64 * 64 * 2;
 
 struct TileCoord {
-  int64_t batch, m, n;  // batch index, first row, first column
+  int64_t batch, m, n;  // batch index, first row of the cluster's pair of tiles, first column
 };
 
-// Tile `index` of the schedule: batch after batch; inside one, groups of 8 tile rows are
-// walked down before moving right, so the blocks running together share slices of A and B
-// in L2.
-__device__ inline TileCoord tile_at(int64_t index, int64_t tiles_m, int64_t tiles_n) {
-  constexpr int64_t kGroup = 8;
-  const int64_t per_batch = tiles_m * tiles_n;
+// Pair `index` of the schedule (a cluster's two tiles: rows [m, m + 256), columns [n, n + 256)):
+// batch after batch; inside one, groups of 4 pairs of tile rows are walked down before moving
+// right, so the clusters running together share slices of A and B in L2.
+__device__ inline TileCoord pair_at(int64_t index, int64_t pairs_m, int64_t tiles_n) {
+  constexpr int64_t kGroup = 4;
+  const int64_t per_batch = pairs_m * tiles_n;
   const int64_t batch = index / per_batch, id = index % per_batch;
   const int64_t per_group = kGroup * tiles_n;
   const int64_t first_m = (id / per_group) * kGroup;
-  const int64_t group_rows = tiles_m - first_m < kGroup ? tiles_m - first_m : kGroup;
-  const int64_t tile_m = first_m + (id % per_group) % group_rows;
+  const int64_t group_rows = pairs_m - first_m < kGroup ? pairs_m - first_m : kGroup;
+  const int64_t pair_m = first_m + (id % per_group) % group_rows;
   const int64_t tile_n = (id % per_group) / group_rows;
-  return {batch, tile_m * kBM, tile_n * kBN};
+  return {batch, pair_m * kClusterM * kBM, tile_n * kBN};
 }
 #endif
 
-// Persistent: block i computes tiles i, i + gridDim.x, ... of the schedule. The stage ring
+// Clusters of 2 CTAs on vertically adjacent tiles (the same columns, so the same slices of
+// B): each CTA loads its own slice of A and half of the slice of B, which TMA multicasts into
+// both CTAs. A stage of a CTA is thus written by both producers, so it is free when the
+// consumers of both CTAs are done with it: each consumer warp arrives on the "empty" barrier
+// of both CTAs. The second CTA of a pair past the last row still runs every step (its rows
+// are not stored).
+//
+// Persistent: cluster i computes pairs i, i + clusters, ... of the schedule. The stage ring
 // runs on across tiles (a block-wide count of K slices gives each slice's stage and round),
 // so the producer loads the next tile's first slices while the consumers finish the last.
 // kAKMajor: A stored [M, K]; kBKMajor: B stored [N, K].
@@ -119,18 +129,22 @@ gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
   const uint32_t empty_bar = full_bar + kStages * 8;
 
   const int64_t tiles_m = (M + kBM - 1) / kBM, tiles_n = (N + kBN - 1) / kBN;
-  const int64_t tiles = tiles_m * tiles_n * batch;
+  const int64_t pairs_m = (tiles_m + kClusterM - 1) / kClusterM;
+  const int64_t pairs = pairs_m * tiles_n * batch;
   const int64_t k_tiles = (K + kBK - 1) / kBK;
+  const int64_t cluster = blockIdx.x / kClusterM, clusters = gridDim.x / kClusterM;
+  const uint32_t rank = wgmma::cluster_rank();
   const int warpgroup = int(threadIdx.x) / 128;
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       wgmma::mbarrier_init(full_bar + 8 * s, 1);
-      wgmma::mbarrier_init(empty_bar + 8 * s, kConsumers * 4);
+      wgmma::mbarrier_init(empty_bar + 8 * s, kClusterM * kConsumers * 4);
     }
     wgmma::fence_barrier_init();
   }
-  __syncthreads();
+  // Both CTAs' barriers exist before either CTA's copies or arrivals can reach them.
+  wgmma::cluster_sync();
 
   // K slices handled so far by this block: slice `it` uses stage it % kStages in round
   // it / kStages (32 bits: wrapping keeps both, 2^32 being a multiple of 2 kStages).
@@ -142,17 +156,23 @@ gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
     if (threadIdx.x == 0 && k_tiles > 0) {
       wgmma::prefetch_tensor_map(&map_a);
       wgmma::prefetch_tensor_map(&map_b);
-      for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        const TileCoord at = tile_at(tile, tiles_m, tiles_n);
+      for (int64_t p = cluster; p < pairs; p += clusters) {
+        const TileCoord at = pair_at(p, pairs_m, tiles_n);
+        const int64_t m_own = at.m + int64_t(rank) * kBM;
         const int32_t ba = a_batched ? int32_t(at.batch) : 0, bb = b_batched ? int32_t(at.batch) : 0;
-        const int32_t m0 = int32_t(at.m), n0 = int32_t(at.n);
-        // M/N-major operands come in 64-wide boxes: those wholly past the matrix edge are not
-        // loaded. Their part of the stage keeps older values, which reach only rows or columns
-        // of the product that are never stored. (Boxes partly outside are zero-filled.)
-        const int a_boxes = kAKMajor ? 1 : int(min(int64_t(kBM / 64), (M - at.m + 63) / 64));
-        const int b_boxes = kBKMajor ? 1 : int(min(int64_t(kBN / 64), (N - at.n + 63) / 64));
-        const uint32_t bytes = (kAKMajor ? kABytes : a_boxes * kBoxBytes) +
-                               (kBKMajor ? kBBytes : b_boxes * kBoxBytes);
+        const int32_t m0 = int32_t(m_own), n0 = int32_t(at.n);
+        // Boxes wholly past the matrix edge are not loaded. Their part of the stage keeps
+        // older values, which reach only rows or columns of the product that are never
+        // stored. (Boxes partly outside are zero-filled.) B is loaded in boxes of 64 (N-major)
+        // or 128 rows (K-major, half of the slice from each CTA); both CTAs count the same.
+        const int a_boxes = m_own >= M ? 0
+                            : kAKMajor ? 1
+                                       : int(min(int64_t(kBM / 64), (M - m_own + 63) / 64));
+        constexpr int kBBox = kBKMajor ? kBN / 2 : 64;  // B box width (N)
+        constexpr uint32_t kBBoxBytes = kBBox * kBK * 2;
+        const int b_boxes = int(min(int64_t(kBN / kBBox), (N - at.n + kBBox - 1) / kBBox));
+        const uint32_t bytes =
+            (kAKMajor ? a_boxes * kABytes : a_boxes * kBoxBytes) + b_boxes * kBBoxBytes;
         for (int64_t kt = 0; kt < k_tiles; ++kt, ++it) {
           const uint32_t s = it % kStages, round = it / kStages;
           if (round > 0) wgmma::mbarrier_wait(empty_bar + 8 * s, (round - 1) & 1);
@@ -161,90 +181,102 @@ gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
           const uint32_t a_dst = ring + s * kStageBytes, b_dst = a_dst + kABytes;
           const int32_t k0 = int32_t(kt * kBK);
           if constexpr (kAKMajor) {
-            wgmma::tma_load_3d(a_dst, &map_a, full, k0, m0, ba);
+            if (a_boxes > 0) wgmma::tma_load_3d(a_dst, &map_a, full, k0, m0, ba);
           } else {
             for (int c = 0; c < a_boxes; ++c)
               wgmma::tma_load_3d(a_dst + c * kBoxBytes, &map_a, full, m0 + 64 * c, k0, ba);
           }
-          if constexpr (kBKMajor) {
-            wgmma::tma_load_3d(b_dst, &map_b, full, k0, n0, bb);
-          } else {
-            for (int c = 0; c < b_boxes; ++c)
-              wgmma::tma_load_3d(b_dst + c * kBoxBytes, &map_b, full, n0 + 64 * c, k0, bb);
+          // This CTA's share of B's boxes: box c goes from CTA c % 2 to both.
+          for (int c = int(rank); c < b_boxes; c += kClusterM) {
+            const uint32_t dst = b_dst + c * kBBoxBytes;
+            if constexpr (kBKMajor)
+              wgmma::tma_load_3d_multicast(dst, &map_b, full, k0, n0 + kBBox * c, bb, 0x3);
+            else
+              wgmma::tma_load_3d_multicast(dst, &map_b, full, n0 + kBBox * c, k0, bb, 0x3);
           }
         }
       }
     }
-    return;
-  }
+  } else {
+    // ---- consumers
+    wgmma::claim_registers<kConsumerRegisters>();
+    const int consumer = warpgroup - 1;  // rows [64 consumer, 64 consumer + 64) of each tile
+    const int t = int(threadIdx.x) % 128, warp = t / 32, lane = t % 32;
 
-  // ---- consumers
-  wgmma::claim_registers<kConsumerRegisters>();
-  const int consumer = warpgroup - 1;  // rows [64 consumer, 64 consumer + 64) of each tile
-  const int t = int(threadIdx.x) % 128, warp = t / 32, lane = t % 32;
-
-  // Descriptor offsets inside a stage. A: K-major rows of the consumer start 64 rows (8 KiB)
-  // in; M-major, its 64 rows are the consumer's box. Both layouts put them 8 KiB apart.
-  constexpr uint32_t kKStepA = kAKMajor ? 32 : 2048, kKStepB = kBKMajor ? 32 : 2048;
-  const uint32_t a_offset = uint32_t(consumer) * 8192;
-  constexpr uint32_t kLeadA = kAKMajor ? 16 : kBoxBytes, kLeadB = kBKMajor ? 16 : kBoxBytes;
-
-  float acc[128];
-  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    const TileCoord at = tile_at(tile, tiles_m, tiles_n);
-#pragma unroll
-    for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
-
-    for (int64_t kt = 0; kt < k_tiles; ++kt, ++it) {
-      const uint32_t s = it % kStages;
-      wgmma::mbarrier_wait(full_bar + 8 * s, (it / kStages) & 1);
-      const uint32_t a_tile = ring + s * kStageBytes + a_offset;
-      const uint32_t b_tile = ring + s * kStageBytes + kABytes;
-      wgmma::fence();
-#pragma unroll
-      for (int k = 0; k < kBK / 16; ++k) {
-        const uint64_t da = wgmma::matrix_descriptor(a_tile + k * kKStepA, kLeadA, 1024);
-        const uint64_t db = wgmma::matrix_descriptor(b_tile + k * kKStepB, kLeadB, 1024);
-        wgmma::mma_m64n256k16<kAKMajor ? 0 : 1, kBKMajor ? 0 : 1>(acc, da, db);
+    // Descriptor offsets inside a stage. A: K-major rows of the consumer start 64 rows (8 KiB)
+    // in; M-major, its 64 rows are the consumer's box. Both layouts put them 8 KiB apart.
+    constexpr uint32_t kKStepA = kAKMajor ? 32 : 2048, kKStepB = kBKMajor ? 32 : 2048;
+    const uint32_t a_offset = uint32_t(consumer) * 8192;
+    constexpr uint32_t kLeadA = kAKMajor ? 16 : kBoxBytes, kLeadB = kBKMajor ? 16 : kBoxBytes;
+    // A stage is released on the "empty" barriers of both CTAs.
+    auto release = [&](uint32_t stage) {
+      if (lane == 0) {
+        const uint32_t bar = empty_bar + 8 * stage;
+        wgmma::mbarrier_arrive_cluster(wgmma::cluster_address(bar, 0));
+        wgmma::mbarrier_arrive_cluster(wgmma::cluster_address(bar, 1));
       }
-      wgmma::commit_group();
-      // One group stays in flight: once the previous slice's group is done, its stage is
-      // free (this warp's part of those MMAs has finished reading it).
-      wgmma::wait_group<1>();
-      if (kt > 0 && lane == 0) wgmma::mbarrier_arrive(empty_bar + 8 * ((it - 1) % kStages));
-    }
-    wgmma::wait_group<0>();
-#pragma unroll
-    for (int i = 0; i < 128; ++i) wgmma::pin(acc[i]);
-    if (k_tiles > 0 && lane == 0) wgmma::mbarrier_arrive(empty_bar + 8 * ((it - 1) % kStages));
+    };
 
-    // ---- epilogue: straight from the accumulators, guarded at the matrix edges
-    bf16* c_batch = C + at.batch * stride_c;
-    const int64_t row0 = at.m + 64 * consumer + 16 * warp + lane / 4;
+    float acc[128];
+    for (int64_t p = cluster; p < pairs; p += clusters) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int64_t row = row0 + 8 * h;
-      if (row >= M) continue;
-      bf16* c_row = c_batch + row * ldc;
+      for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
+
+      for (int64_t kt = 0; kt < k_tiles; ++kt, ++it) {
+        const uint32_t s = it % kStages;
+        wgmma::mbarrier_wait(full_bar + 8 * s, (it / kStages) & 1);
+        const uint32_t a_tile = ring + s * kStageBytes + a_offset;
+        const uint32_t b_tile = ring + s * kStageBytes + kABytes;
+        wgmma::fence();
 #pragma unroll
-      for (int j = 0; j < 32; ++j) {
-        const int64_t col = at.n + 8 * j + 2 * (lane % 4);
-        if (col >= N) continue;
-        const bf16 v0 = ep.finish(acc[4 * j + 2 * h], c_row + col, row, col);
-        if (col + 1 < N) {
-          const bf16 v1 = ep.finish(acc[4 * j + 2 * h + 1], c_row + col + 1, row, col + 1);
-          if (store_pairs) {
-            *reinterpret_cast<uint32_t*>(c_row + col) = uint32_t(v0.bits) | (uint32_t(v1.bits) << 16);
+        for (int k = 0; k < kBK / 16; ++k) {
+          const uint64_t da = wgmma::matrix_descriptor(a_tile + k * kKStepA, kLeadA, 1024);
+          const uint64_t db = wgmma::matrix_descriptor(b_tile + k * kKStepB, kLeadB, 1024);
+          wgmma::mma_m64n256k16<kAKMajor ? 0 : 1, kBKMajor ? 0 : 1>(acc, da, db);
+        }
+        wgmma::commit_group();
+        // One group stays in flight: once the previous slice's group is done, its stage is
+        // free (this warp's part of those MMAs has finished reading it).
+        wgmma::wait_group<1>();
+        if (kt > 0) release((it - 1) % kStages);
+      }
+      wgmma::wait_group<0>();
+#pragma unroll
+      for (int i = 0; i < 128; ++i) wgmma::pin(acc[i]);
+      if (k_tiles > 0) release((it - 1) % kStages);
+
+      // ---- epilogue: straight from the accumulators, guarded at the matrix edges
+      const TileCoord at = pair_at(p, pairs_m, tiles_n);
+      const int64_t m_own = at.m + int64_t(rank) * kBM;
+      bf16* c_batch = C + at.batch * stride_c;
+      const int64_t row0 = m_own + 64 * consumer + 16 * warp + lane / 4;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int64_t row = row0 + 8 * h;
+        if (row >= M) continue;
+        bf16* c_row = c_batch + row * ldc;
+#pragma unroll
+        for (int j = 0; j < 32; ++j) {
+          const int64_t col = at.n + 8 * j + 2 * (lane % 4);
+          if (col >= N) continue;
+          const bf16 v0 = ep.finish(acc[4 * j + 2 * h], c_row + col, row, col);
+          if (col + 1 < N) {
+            const bf16 v1 = ep.finish(acc[4 * j + 2 * h + 1], c_row + col + 1, row, col + 1);
+            if (store_pairs) {
+              *reinterpret_cast<uint32_t*>(c_row + col) = uint32_t(v0.bits) | (uint32_t(v1.bits) << 16);
+            } else {
+              c_row[col] = v0;
+              c_row[col + 1] = v1;
+            }
           } else {
             c_row[col] = v0;
-            c_row[col + 1] = v1;
           }
-        } else {
-          c_row[col] = v0;
         }
       }
     }
   }
+  // Neither CTA leaves while the other may still arrive on its barriers.
+  wgmma::cluster_sync();
 #endif  // SH_WGMMA_DEVICE_CODE
 }
 
@@ -317,7 +349,7 @@ Status launch(int64_t batch, int64_t M, int64_t N, int64_t K, const bf16* A, int
                         kAKMajor ? kBM : 64);
     if (!s.ok()) return s;
     s = make_map(map_b, B, b_rows, b_cols, ldb, b_batched ? batch : 1, stride_b,
-                 kBKMajor ? kBN : 64);
+                 kBKMajor ? kBN / kClusterM : 64);
     if (!s.ok()) return s;
   }
   auto kernel = gemm_bf16_wgmma_kernel<kAKMajor, kBKMajor>;
@@ -325,15 +357,33 @@ Status launch(int64_t batch, int64_t M, int64_t N, int64_t K, const bf16* A, int
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
   const bool store_pairs = reinterpret_cast<uintptr_t>(C) % 4 == 0 && ldc % 2 == 0 &&
                            (batch <= 1 || stride_c % 2 == 0);
-  // One block per SM (the ring takes most of its shared memory), never more than the tiles.
-  int device = 0, sms = 0;
+  // As many clusters as fit at once (one block per SM: the ring takes most of its shared
+  // memory), never more than the pairs of tiles.
+  cudaLaunchConfig_t config{};
+  cudaLaunchAttribute cluster_dim{};
+  cluster_dim.id = cudaLaunchAttributeClusterDimension;
+  cluster_dim.val.clusterDim.x = kClusterM;
+  cluster_dim.val.clusterDim.y = 1;
+  cluster_dim.val.clusterDim.z = 1;
+  config.blockDim = dim3(kBlockThreads);
+  config.dynamicSmemBytes = kSmemBytes;
+  config.stream = stream;
+  config.attrs = &cluster_dim;
+  config.numAttrs = 1;
+  int device = 0, sms = 0, fit = 0;
   SH_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
   SH_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  const int64_t tiles = ((M + kBM - 1) / kBM) * ((N + kBN - 1) / kBN) * batch;
-  const unsigned blocks = unsigned(tiles < sms ? tiles : sms);
-  kernel<<<blocks, kBlockThreads, kSmemBytes, stream>>>(map_a, map_b, M, N, K, batch, C, ldc,
-                                                        stride_c, a_batched, b_batched,
-                                                        store_pairs, ep);
+  config.gridDim = dim3(unsigned(sms / kClusterM * kClusterM));
+  if (cudaOccupancyMaxActiveClusters(&fit, kernel, &config) != cudaSuccess || fit < 1) {
+    cudaGetLastError();  // the estimate is optional
+    fit = sms / kClusterM;
+  }
+  const int64_t pairs = ((M + kBM * kClusterM - 1) / (kBM * kClusterM)) * ((N + kBN - 1) / kBN) * batch;
+  const int64_t clusters = pairs < fit ? pairs : fit;
+  config.gridDim = dim3(unsigned(clusters * kClusterM));
+  SH_CUDA_RETURN_IF_ERROR(cudaLaunchKernelEx(&config, kernel, map_a, map_b, M, N, K, batch, C,
+                                             ldc, stride_c, a_batched, b_batched, store_pairs,
+                                             ep));
   Status s = launch_status("gemm_bf16_wgmma_kernel");
   if (!s.ok()) return s;
   return ok_status();

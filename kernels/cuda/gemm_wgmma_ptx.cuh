@@ -78,6 +78,45 @@ __device__ inline void tma_load_3d(uint32_t dst, const CUtensorMap* map, uint32_
       : "memory");
 }
 
+// The same copy written to the same shared offset of every CTA of the cluster in `cta_mask`;
+// each destination's barrier at offset `bar` receives the bytes it got.
+__device__ inline void tma_load_3d_multicast(uint32_t dst, const CUtensorMap* map, uint32_t bar,
+                                             int32_t c0, int32_t c1, int32_t c2,
+                                             uint16_t cta_mask) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+      ".multicast::cluster [%0], [%1, {%3, %4, %5}], [%2], %6;\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "h"(cta_mask)
+      : "memory");
+}
+
+// ---- clusters
+
+__device__ inline uint32_t cluster_rank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+
+// Every thread of every CTA of the cluster: what each did before is visible to all after.
+__device__ inline void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\n"
+               "barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+
+// The address of the barrier at shared address `bar` in CTA `rank` of the cluster.
+__device__ inline uint32_t cluster_address(uint32_t bar, uint32_t rank) {
+  uint32_t r;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(r) : "r"(bar), "r"(rank));
+  return r;
+}
+
+// An arrival on a barrier of any CTA of the cluster (an address from cluster_address).
+__device__ inline void mbarrier_arrive_cluster(uint32_t bar) {
+  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n" ::"r"(bar)
+               : "memory");
+}
+
 // ---- register reallocation between warpgroups (every thread of the warpgroup executes it)
 
 template <int kRegisters>
