@@ -353,12 +353,8 @@ Status launch(int64_t batch, int64_t M, int64_t N, int64_t K, const bf16* A, int
     if (!s.ok()) return s;
   }
   auto kernel = gemm_bf16_wgmma_kernel<kAKMajor, kBKMajor>;
-  SH_CUDA_RETURN_IF_ERROR(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
   const bool store_pairs = reinterpret_cast<uintptr_t>(C) % 4 == 0 && ldc % 2 == 0 &&
                            (batch <= 1 || stride_c % 2 == 0);
-  // As many clusters as fit at once (one block per SM: the ring takes most of its shared
-  // memory), never more than the pairs of tiles.
   cudaLaunchConfig_t config{};
   cudaLaunchAttribute cluster_dim{};
   cluster_dim.id = cudaLaunchAttributeClusterDimension;
@@ -370,13 +366,24 @@ Status launch(int64_t batch, int64_t M, int64_t N, int64_t K, const bf16* A, int
   config.stream = stream;
   config.attrs = &cluster_dim;
   config.numAttrs = 1;
-  int device = 0, sms = 0, fit = 0;
+  // Once per device: the shared-memory opt-in (above 48 KiB a kernel must ask) and how many
+  // clusters fit at once (one block per SM: the ring takes most of its shared memory).
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> clusters_that_fit[kMaxDevices];  // 0: not known yet
+  int device = 0;
   SH_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
-  SH_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  config.gridDim = dim3(unsigned(sms / kClusterM * kClusterM));
-  if (cudaOccupancyMaxActiveClusters(&fit, kernel, &config) != cudaSuccess || fit < 1) {
-    cudaGetLastError();  // the estimate is optional
-    fit = sms / kClusterM;
+  int fit = device < kMaxDevices ? clusters_that_fit[device].load(std::memory_order_acquire) : 0;
+  if (fit == 0) {
+    SH_CUDA_RETURN_IF_ERROR(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    int sms = 0;
+    SH_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    config.gridDim = dim3(unsigned(sms / kClusterM * kClusterM));
+    if (cudaOccupancyMaxActiveClusters(&fit, kernel, &config) != cudaSuccess || fit < 1) {
+      cudaGetLastError();  // the estimate is optional
+      fit = sms / kClusterM;
+    }
+    if (device < kMaxDevices) clusters_that_fit[device].store(fit, std::memory_order_release);
   }
   const int64_t pairs = ((M + kBM * kClusterM - 1) / (kBM * kClusterM)) * ((N + kBN - 1) / kBN) * batch;
   const int64_t clusters = pairs < fit ? pairs : fit;
