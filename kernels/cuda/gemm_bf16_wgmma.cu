@@ -39,6 +39,8 @@
 
 #include <atomic>
 #include <climits>
+#include <cstdlib>
+#include <cstring>
 
 #include "kernels/cuda/gemm_kernels.cuh"
 #include "kernels/cuda/gemm_wgmma_ptx.cuh"
@@ -419,7 +421,14 @@ bool device_runs_wgmma() {
   return yes;
 }
 
-std::atomic<bool> g_wgmma_allowed{true};
+// SHALLOW_CUDA_WGMMA=0 in the environment switches the kernel off for the whole process (the
+// mma.sync kernel runs instead); set_bf16_wgmma_allowed() changes it afterwards.
+bool allowed_by_environment() {
+  const char* v = std::getenv("SHALLOW_CUDA_WGMMA");
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
+
+std::atomic<bool> g_wgmma_allowed{allowed_by_environment()};
 
 }  // namespace
 
