@@ -104,8 +104,8 @@ generator=()
 if [ ! -f "$build/CMakeCache.txt" ] && command -v ninja > /dev/null; then generator=(-G Ninja); fi
 
 # ---- build: only the GPU test and benchmark and what they link, for this GPU's architecture.
-# SHALLOW_CHECK_PREBUILT=DIR names test_gpu and bench_cuda_gemm built elsewhere (pack_prebuilt.sh,
-# portable CPU code, sm_90): used when they start here, which saves the build's minutes.
+# SHALLOW_CHECK_PREBUILT=DIR names test_gpu and the benchmarks built elsewhere (pack_prebuilt.sh,
+# portable CPU code, sm_90a): used when they start here, which saves the build's minutes.
 bin="$build/bin"
 prebuilt="${SHALLOW_CHECK_PREBUILT:-}"
 if [ -n "$prebuilt" ]; then
@@ -114,6 +114,7 @@ if [ -n "$prebuilt" ]; then
            $(python3 -c 'import nvidia, os; p = nvidia.__path__[0]; print(" ".join(os.path.join(p, d, "lib") for d in os.listdir(p)))' 2>/dev/null); do
     [ -d "$d" ] && export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
   done
+  [ -d "$prebuilt/lib" ] && export LD_LIBRARY_PATH="$(cd "$prebuilt/lib" && pwd)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   if timeout 60 "$prebuilt/test_gpu" --gtest_list_tests > /dev/null 2>> "$log"; then
     bin="$prebuilt"
     printf 'prebuilt\tok\t0\t0\n' >> "$report/steps.tsv"
@@ -169,20 +170,21 @@ fi
 # ---- compute-sanitizer: memcheck over every GPU test, racecheck over the kernels that share
 # memory between threads (reductions, softmax, norms, GEMM and attention tiles, convolution,
 # pooling, losses, gradient norms)
-# racecheck is slow (it tracks every shared-memory access): the tests of each such kernel
-# family that run its tiles at small sizes.
-racecheck_tests='GpuReduce.*:GpuSoftmax.*:GpuLayerNorm.*:*GpuMatmul*:GpuAdam.*:GpuGemmTiled.F32*'
-racecheck_tests+=':GpuGemmTiled.Bf16TensorCoreBatches*:GpuGemmWgmma.BatchesAlphaBeta*'
-racecheck_tests+=':GpuAttention.FusedHeadDims*:GpuAttention.Bf16OnFmaTiles:GpuAttention.FusedOperandLayouts'
-racecheck_tests+=':GpuAttention.FusedBackwardIsDeterministic*:GpuConv.Conv1d:GpuConv.EegEncoderStack*'
-racecheck_tests+=':GpuPool.*:GpuBatchNorm.*:GpuCrossEntropy.*:GpuClipGradNorm.*:GpuL2Normalize.*'
+# racecheck is slow (it tracks every shared-memory access): two steps, the kernels with block
+# reductions first (seconds), then the tiled ones at small sizes (minutes on an H100).
+racecheck_core='GpuReduce.*:GpuSoftmax.*:GpuLayerNorm.*:*GpuMatmul*:GpuAdam.*:GpuPool.*:GpuBatchNorm.*'
+racecheck_core+=':GpuCrossEntropy.*:GpuClipGradNorm.*:GpuL2Normalize.*'
+racecheck_tiles='GpuGemmTiled.F32*:GpuGemmTiled.Bf16TensorCoreBatches*:GpuGemmWgmma.BatchesAlphaBeta*'
+racecheck_tiles+=':GpuAttention.FusedHeadDims*:GpuAttention.Bf16OnFmaTiles:GpuAttention.FusedOperandLayouts'
+racecheck_tiles+=':GpuAttention.FusedBackwardIsDeterministic*:GpuConv.Conv1d:GpuConv.EegEncoderStack*'
 if command -v compute-sanitizer > /dev/null || [ -x /usr/local/cuda/bin/compute-sanitizer ]; then
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   step memcheck 150 "$sanitizer" --tool memcheck --error-exitcode 3 \
     "$bin/test_gpu" --gtest_filter='-GpuAllocator.OutOfMemory*' --gtest_brief=1
-  step racecheck 150 "$sanitizer" --tool racecheck --error-exitcode 3 \
-    "$bin/test_gpu" --gtest_brief=1 \
-    --gtest_filter="$racecheck_tests"
+  step racecheck 60 "$sanitizer" --tool racecheck --error-exitcode 3 \
+    "$bin/test_gpu" --gtest_brief=1 --gtest_filter="$racecheck_core"
+  step racecheck_tiles 240 "$sanitizer" --tool racecheck --error-exitcode 3 \
+    "$bin/test_gpu" --gtest_brief=1 --gtest_filter="$racecheck_tiles"
 else
   printf 'compute_sanitizer\tskipped\t0\t0\n' >> "$report/steps.tsv"
 fi
