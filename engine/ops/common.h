@@ -30,10 +30,4 @@ inline void check_same_device(const Tensor& a, const Tensor& b, const char* op) 
            b.device().str());
 }
 
-// For ops that have no CUDA kernel yet.
-inline void check_cpu(const Tensor& t, const char* op) {
-  SH_CHECK(t.device().is_cpu(), op, ": not implemented on ", t.device().str(),
-           " (the op has no CUDA kernel yet), input of shape ", shape_str(t.shape()));
-}
-
 }  // namespace shallow

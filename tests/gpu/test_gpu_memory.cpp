@@ -158,9 +158,8 @@ TEST(GpuAllocator, OutOfMemoryNamesTheSizeAndWhatIsInUse) {
   EXPECT_DOUBLE_EQ(sum(Tensor::ones({10}, DType::f32, gpu())).item(), 10.0);
 }
 
-TEST(GpuErrors, OpsWithoutACudaKernelSaySo) {
+TEST(GpuErrors, MixedDevicesAreRefusedByName) {
   SKIP_WITHOUT_CUDA();
-  // Mixing devices is refused by name.
   const std::string mixed = error_of([&] { add(Tensor::ones({2}), Tensor::ones({2}, DType::f32, gpu())); });
   EXPECT_NE(mixed.find("add: devices differ, cpu vs cuda:0"), std::string::npos) << mixed;
 }
