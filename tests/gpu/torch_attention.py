@@ -7,29 +7,14 @@ Used by tests/gpu/check.sh when torch is importable.
 """
 import argparse
 import json
-import time
 
 import torch
 import torch.nn.functional as F
 
+from torch_timing import seconds_per_call
+
 SHAPES = [("vit-b16 b8", 8, 12, 197, 64), ("vit-b16 b256", 256, 12, 197, 64),
           ("b1 h8 s2048 d64", 1, 8, 2048, 64), ("b4 h16 s1024 d128", 4, 16, 1024, 128)]
-
-
-def seconds_per_call(fn):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    calls = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        torch.cuda.synchronize()
-        s = time.perf_counter() - t0
-        if s > 0.25 or calls >= 1 << 14:
-            return s / calls
-        calls *= 16 if s < 0.01 else 2
 
 
 def main():

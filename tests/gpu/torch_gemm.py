@@ -6,25 +6,10 @@ ViT-B/16 shape, in TFLOP/s. Used by tests/gpu/check.sh when torch is importable.
 """
 import argparse
 import json
-import time
 
 import torch
 
-
-def seconds_per_call(fn):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    calls = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        torch.cuda.synchronize()
-        s = time.perf_counter() - t0
-        if s > 0.25 or calls >= 1 << 14:
-            return s / calls
-        calls *= 16 if s < 0.01 else 2
+from torch_timing import seconds_per_call
 
 
 def main():
