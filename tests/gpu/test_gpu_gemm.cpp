@@ -11,6 +11,7 @@
 
 #include "engine/cuda/gemm_ops.h"
 #include "engine/cuda/gemm_wgmma_ops.h"
+#include "tests/gpu/gemm_reference.h"
 #include "tests/gpu/gpu_test.h"
 
 namespace shallow::testing {
@@ -36,18 +37,6 @@ class WithoutWgmma {
  private:
   bool previous_;
 };
-
-double activate(GemmActivation act, double v) {
-  switch (act) {
-    case GemmActivation::none: return v;
-    case GemmActivation::relu: return v > 0 ? v : 0;
-    case GemmActivation::gelu: return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
-    case GemmActivation::gelu_tanh:
-      return 0.5 * v * (1 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
-    case GemmActivation::quick_gelu: return v / (1 + std::exp(-1.702 * v));
-  }
-  return v;
-}
 
 const char* act_name(GemmActivation act) {
   switch (act) {
@@ -106,8 +95,8 @@ Stored make_stored(int64_t count, int64_t rows, int64_t cols, int64_t ld, DType 
 }
 
 // Runs the case with gpu::gemm_ex and checks every element of C against the double product of
-// the same (dtype-rounded) inputs, within `unit` (2^-8 for bf16, 2^-24 for f32) times a bound
-// of the rounding the kernel may do; checks that the padding of C's rows is left alone.
+// the same (dtype-rounded) inputs (gemm_reference.h); checks that the padding of C's rows is
+// left alone.
 // Returns the kernel CudaGemm::tiled picked for these operands.
 std::string check_gemm(const GemmCase& c, DType dt, uint64_t seed) {
   const std::string what = describe(c, dt);
@@ -145,55 +134,18 @@ std::string check_gemm(const GemmCase& c, DType dt, uint64_t seed) {
                stride_b, c.beta, c_dev, ldc, M * ldc, ep, "test_gemm");
   const std::vector<double> got = c_dev.to(Device::cpu()).to_vector<double>();
 
-  const double unit = dt == DType::bf16 ? std::ldexp(1.0, -8) : std::ldexp(1.0, -24);
-  int bad = 0;
-  for (int64_t b = 0; b < c.batch && bad < 5; ++b) {
-    const int64_t ma = c.share_a ? 0 : b, mb = c.share_b ? 0 : b;
-    for (int64_t i = 0; i < M && bad < 5; ++i) {
-      for (int64_t j = 0; j < ldc && bad < 5; ++j) {
-        const size_t at = size_t((b * M + i) * ldc + j);
-        if (j >= N) {  // padding: untouched
-          if (!std::isnan(got[at])) ++bad, ADD_FAILURE() << "padding written at " << b << "," << i << "," << j;
-          continue;
-        }
-        double sum = 0, sum_abs = 0, norm_a = 0, norm_b = 0;
-        for (int64_t k = 0; k < K; ++k) {
-          const double x = c.trans_a ? A.at(ma, k, i) : A.at(ma, i, k);
-          const double y = c.trans_b ? B.at(mb, j, k) : B.at(mb, k, j);
-          sum += x * y;
-          sum_abs += std::fabs(x * y);
-          norm_a += x * x;
-          norm_b += y * y;
-        }
-        double pre = c.alpha * sum;
-        double scale = std::fabs(c.alpha * sum);
-        if (c.beta != 0) {
-          pre += c.beta * c0v[at];
-          scale += std::fabs(c.beta * c0v[at]);
-        }
-        if (c.bias) {
-          const double bv = bias_v[size_t(c.bias_per_row ? i : j)];
-          pre += bv;
-          scale += std::fabs(bv);
-        }
-        const double want = activate(c.act, pre);
-        // bf16: the output's rounding (2^-9 relative) and f32 sums, which are off by about
-        // sqrt(K) roundings of the row norm products' size, both within 2^-8 of this scale.
-        // f32: K sums in any order, about sqrt(K) roundings of the absolute sum.
-        double tol;
-        if (dt == DType::bf16)
-          tol = 1.5 * unit * (scale + std::fabs(c.alpha) * std::sqrt(norm_a * norm_b) / std::sqrt(double(std::max<int64_t>(K, 1))));
-        else
-          tol = 1.5 * unit * (4 * std::sqrt(double(K)) + 8) * (std::fabs(c.alpha) * sum_abs + scale);
-        tol += 1e-300;
-        if (!(std::fabs(got[at] - want) <= tol)) {
-          ++bad;
-          ADD_FAILURE() << "C[" << b << "][" << i << "][" << j << "] = " << got[at] << ", want "
-                        << want << " (tolerance " << tol << ")";
-        }
-      }
-    }
-  }
+  const GemmShape shape{dt, c.batch, M, N, K, ldc, c.alpha, c.beta, c.bias_per_row, c.act};
+  expect_gemm_result(
+      shape,
+      [&](int64_t b, int64_t i, int64_t k) {
+        const int64_t m = c.share_a ? 0 : b;
+        return c.trans_a ? A.at(m, k, i) : A.at(m, i, k);
+      },
+      [&](int64_t b, int64_t k, int64_t j) {
+        const int64_t m = c.share_b ? 0 : b;
+        return c.trans_b ? B.at(m, j, k) : B.at(m, k, j);
+      },
+      c0v, bias_v, got);
   return kernel;
 }
 
