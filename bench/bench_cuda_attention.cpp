@@ -22,6 +22,7 @@
 
 #include "engine/cuda/api.h"
 #include "engine/ops.h"
+#include "bench/support/cuda_timing.h"
 
 using namespace shallow;
 
@@ -37,22 +38,6 @@ struct Result {
   int64_t B, H, S, D;
   double ms, tflops;
 };
-
-// Seconds per call of `once`, averaged over enough calls to take about a quarter of a second.
-template <class F>
-double seconds_per_call(F&& once) {
-  for (int i = 0; i < 3; ++i) once();
-  cuda_synchronize();
-  int calls = 1;
-  for (;;) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < calls; ++i) once();
-    cuda_synchronize();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (s > 0.25 || calls >= (1 << 14)) return s / calls;
-    calls *= s < 0.01 ? 16 : 2;
-  }
-}
 
 double max_abs_diff(const Tensor& x, const Tensor& y) {
   std::vector<double> a = x.to_vector<double>(), b = y.to_vector<double>();
@@ -99,11 +84,11 @@ int main(int argc, char** argv) {
         const Tensor g = randn(shape, DType::f32, &gen).to(dt).to(dev);
         const double flop = 4.0 * double(s.B * s.H) * double(s.S) * double(s.S) * double(s.D);
 
-        const double t_fwd = seconds_per_call([&] {
+        const double t_fwd = bench::cuda_seconds_per_call([&] {
           NoGrad no_grad;
           scaled_dot_product_attention(q, k, v);
         });
-        const double t_both = seconds_per_call([&] {
+        const double t_both = bench::cuda_seconds_per_call([&] {
           Tensor ql = q.detach(), kl = k.detach(), vl = v.detach();  // fresh leaves, shared storage
           ql.set_requires_grad(), kl.set_requires_grad(), vl.set_requires_grad();
           scaled_dot_product_attention(ql, kl, vl).backward(g);
@@ -112,7 +97,7 @@ int main(int argc, char** argv) {
         double t_fwd_v1 = 0;
         if (dt == DType::bf16) {
           ::setenv("SHALLOW_CUDA_ATTENTION", "mma_v1", 1);
-          t_fwd_v1 = seconds_per_call([&] {
+          t_fwd_v1 = bench::cuda_seconds_per_call([&] {
             NoGrad no_grad;
             scaled_dot_product_attention(q, k, v);
           });

@@ -17,6 +17,7 @@
 #include "engine/cuda/api.h"
 #include "engine/cuda/conv_ops.h"
 #include "engine/ops.h"
+#include "bench/support/cuda_timing.h"
 
 using namespace shallow;
 
@@ -34,20 +35,6 @@ struct Result {
   double fwd_tflops[2], fwd_bwd_tflops[2];
   double max_rel_diff;
 };
-
-double seconds_per_call(const std::function<void()>& once) {
-  for (int i = 0; i < 3; ++i) once();
-  cuda_synchronize();
-  int calls = 1;
-  for (;;) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < calls; ++i) once();
-    cuda_synchronize();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (s > 0.25 || calls >= (1 << 12)) return s / calls;
-    calls *= s < 0.01 ? 16 : 2;
-  }
-}
 
 // Largest |x - y| / (|y| + 1), computed on the device (the outputs reach 600 MB).
 double max_rel_diff(const Tensor& x, const Tensor& y) {
@@ -117,8 +104,8 @@ int main(int argc, char** argv) {
           gpu::conv2d_backward_weight(s, gy, x, gw, "bench");
           gpu::conv2d_backward_bias(s, gy, gb, "bench");
         };
-        const double t_f = seconds_per_call(forward);
-        const double t_fb = seconds_per_call(forward_backward);
+        const double t_f = bench::cuda_seconds_per_call(forward, 1 << 12);
+        const double t_fb = bench::cuda_seconds_per_call(forward_backward, 1 << 12);
         r.fwd_ms[p] = t_f * 1e3, r.fwd_bwd_ms[p] = t_fb * 1e3;
         r.fwd_tflops[p] = flop / t_f / 1e12, r.fwd_bwd_tflops[p] = 3 * flop / t_fb / 1e12;
         outputs.push_back({y, gx, gw, gb});

@@ -19,6 +19,7 @@
 #include "engine/autograd.h"
 #include "engine/cuda/api.h"
 #include "engine/ops.h"
+#include "bench/support/cuda_timing.h"
 #include "models/vit.h"
 
 using namespace shallow;
@@ -60,22 +61,6 @@ Result run(DType dtype, int64_t batch, double seconds) {
   return {dtype_name(dtype), batch, double(calls * batch) / elapsed, peak, weights};
 }
 
-// Milliseconds per call of fn, the device synchronized around a timed loop of about 0.2 s.
-template <class Fn>
-double ms_per_call(Fn&& fn) {
-  fn();
-  cuda_synchronize();
-  int calls = 1;
-  for (;;) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < calls; ++i) fn();
-    cuda_synchronize();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (s > 0.2 || calls >= 4096) return 1e3 * s / calls;
-    calls *= 2;
-  }
-}
-
 struct Part {
   std::string op;
   int per_forward;
@@ -95,13 +80,13 @@ std::vector<Part> breakdown(int64_t batch) {
   const Tensor q = heads(rnd({batch, T, D})), k = heads(rnd({batch, T, D})), v = heads(rnd({batch, T, D}));
   const Tensor o = scaled_dot_product_attention(q, k, v);
   std::vector<Part> parts = {
-      {"layer_norm [N*197, 768]", 2, ms_per_call([&] { layer_norm(x, {D}, ln_w, b); })},
-      {"linear 768 -> 768 + bias (q, k, v, out)", 4, ms_per_call([&] { linear(x, w, b); })},
-      {"attention 12 heads x 197 x 64", 1, ms_per_call([&] { scaled_dot_product_attention(q, k, v); })},
-      {"merge heads (transpose + copy)", 1, ms_per_call([&] { o.transpose(1, 2).reshape({batch, T, D}); })},
-      {"residual add", 2, ms_per_call([&] { add(x, x); })},
-      {"linear 768 -> 3072 + bias + quick_gelu", 1, ms_per_call([&] { linear_act(x, w1, b1, LinearAct::quick_gelu); })},
-      {"linear 3072 -> 768 + bias", 1, ms_per_call([&] { linear(h, w2, b); })},
+      {"layer_norm [N*197, 768]", 2, 1e3 * bench::cuda_seconds_per_call([&] { layer_norm(x, {D}, ln_w, b); })},
+      {"linear 768 -> 768 + bias (q, k, v, out)", 4, 1e3 * bench::cuda_seconds_per_call([&] { linear(x, w, b); })},
+      {"attention 12 heads x 197 x 64", 1, 1e3 * bench::cuda_seconds_per_call([&] { scaled_dot_product_attention(q, k, v); })},
+      {"merge heads (transpose + copy)", 1, 1e3 * bench::cuda_seconds_per_call([&] { o.transpose(1, 2).reshape({batch, T, D}); })},
+      {"residual add", 2, 1e3 * bench::cuda_seconds_per_call([&] { add(x, x); })},
+      {"linear 768 -> 3072 + bias + quick_gelu", 1, 1e3 * bench::cuda_seconds_per_call([&] { linear_act(x, w1, b1, LinearAct::quick_gelu); })},
+      {"linear 3072 -> 768 + bias", 1, 1e3 * bench::cuda_seconds_per_call([&] { linear(h, w2, b); })},
   };
   for (Part& p : parts) p.per_forward *= 12;  // blocks
   return parts;
