@@ -9,6 +9,8 @@ namespace shallow::gpu {
 
 void set_bf16_wgmma_allowed(bool allowed) { cuda::set_bf16_wgmma_allowed(allowed); }
 bool bf16_wgmma_allowed() { return cuda::bf16_wgmma_allowed(); }
+void set_bf16_wgmma_cluster(int ctas) { cuda::set_bf16_wgmma_cluster(ctas); }
+int bf16_wgmma_cluster() { return cuda::bf16_wgmma_cluster(); }
 
 int cuda_compute_capability(int device) {
   int major = 0, minor = 0;

@@ -10,6 +10,12 @@ namespace shallow::gpu {
 void set_bf16_wgmma_allowed(bool allowed);
 bool bf16_wgmma_allowed();
 
+// CTAs per cluster of the wgmma kernel: 1 (default) or 2, where two vertically adjacent tiles
+// share B's slices by TMA multicast (other values mean 1). Starts from
+// SHALLOW_CUDA_WGMMA_CLUSTER; the GEMM benchmark times both.
+void set_bf16_wgmma_cluster(int ctas);
+int bf16_wgmma_cluster();
+
 // The compute capability of a CUDA device as major * 10 + minor (90 for an H100).
 int cuda_compute_capability(int device = 0);
 

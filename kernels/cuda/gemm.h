@@ -48,6 +48,10 @@ const char* gemm_tiled_kernel_name(TiledGemmKernel k);  // "bf16_wgmma", "bf16_t
 // default. Off, bf16 goes to the mma.sync kernel (bf16_tensor_core) instead, for comparisons.
 void set_bf16_wgmma_allowed(bool allowed);
 bool bf16_wgmma_allowed();
+// CTAs per cluster of the Hopper kernel: 1 (the default) or 2 (vertically adjacent tiles
+// share B's slices by TMA multicast). SHALLOW_CUDA_WGMMA_CLUSTER sets the initial value.
+void set_bf16_wgmma_cluster(int ctas);
+int bf16_wgmma_cluster();
 
 // The handle's stream is set to `stream` for the call. Sizes must fit cuBLAS's int.
 template <class T>

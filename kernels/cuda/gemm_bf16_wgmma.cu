@@ -6,11 +6,13 @@
 // slice (A: 128 x 64, B: 64 x 256) into a ring of kStages stages of shared memory. Warpgroups
 // 1 and 2 are the consumers: each owns 64 rows of the tile and multiplies them by the whole
 // slice of B with four wgmma m64n256k16 (128 f32 accumulators per thread). The producer gives
-// its registers away (setmaxnreg) so the consumers can hold theirs. Blocks run in clusters of
-// two on vertically adjacent tiles, which share B: each loads half of B's slice and TMA
-// multicasts it to both (a third less traffic from L2). The grid holds as many clusters as fit
-// at once, each walking its share of the tiles (persistent), so the loads of a tile's first
-// slices overlap the epilogue of the one before.
+// its registers away (setmaxnreg) so the consumers can hold theirs. Optionally (the cluster
+// setting, bf16_wgmma_cluster) blocks run in clusters of two on vertically adjacent tiles,
+// which share B: each loads half of B's slice and TMA multicasts it to both (a third less
+// traffic from L2). The grid holds as many clusters as fit at once, each walking its share of
+// the tiles (persistent), so the loads of a tile's first slices overlap the epilogue of the one
+// before. The epilogue (alpha, beta C, bias, activation) works on the accumulators in place,
+// each step a uniform branch around an unrolled loop, then stores pairs of bf16.
 //
 // Synchronization, per stage: a "full" barrier (the producer's arrival with the byte count,
 // completed by the TMA transactions) and an "empty" barrier (one arrival per consumer warp of
@@ -38,6 +40,7 @@
 #include <cudaTypedefs.h>
 
 #include <atomic>
+#include <type_traits>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -59,7 +62,6 @@ namespace {
 
 constexpr int kBM = 128, kBN = 256, kBK = 64, kStages = 4;
 constexpr int kConsumers = 2;                              // warpgroups, 64 rows each
-constexpr int kClusterM = 2;                               // CTAs per cluster, along M
 constexpr int kBlockThreads = 128 * (1 + kConsumers);      // + the producer warpgroup
 constexpr uint32_t kABytes = kBM * kBK * 2;                // 16 KiB
 constexpr uint32_t kBBytes = kBN * kBK * 2;                // 32 KiB
@@ -88,12 +90,14 @@ namespace {
 constexpr uint32_t kBoxBytes = 64 * 64 * 2;
 
 struct TileCoord {
-  int64_t batch, m, n;  // batch index, first row of the cluster's pair of tiles, first column
+  int64_t batch, m, n;  // batch index, first row of the cluster's tiles, first column
 };
 
-// Pair `index` of the schedule (a cluster's two tiles: rows [m, m + 256), columns [n, n + 256)):
-// batch after batch; inside one, groups of 4 pairs of tile rows are walked down before moving
-// right, so the clusters running together share slices of A and B in L2.
+// Item `index` of the schedule (a cluster's kCluster tiles stacked vertically: rows
+// [m, m + 128 kCluster), columns [n, n + 256)): batch after batch; inside one, groups of 4
+// item rows are walked down before moving right, so the clusters running together share
+// slices of A and B in L2.
+template <int kCluster>
 __device__ inline TileCoord pair_at(int64_t index, int64_t pairs_m, int64_t tiles_n) {
   constexpr int64_t kGroup = 4;
   const int64_t per_batch = pairs_m * tiles_n;
@@ -103,22 +107,101 @@ __device__ inline TileCoord pair_at(int64_t index, int64_t pairs_m, int64_t tile
   const int64_t group_rows = pairs_m - first_m < kGroup ? pairs_m - first_m : kGroup;
   const int64_t pair_m = first_m + (id % per_group) % group_rows;
   const int64_t tile_n = (id % per_group) / group_rows;
-  return {batch, pair_m * kClusterM * kBM, tile_n * kBN};
+  return {batch, pair_m * kCluster * kBM, tile_n * kBN};
+}
+
+// ---- the epilogue, from a consumer's accumulators: acc[4 j + 2 h + e] is C[row0 + 8 h][col0 +
+// 8 j + e] (h, e in {0, 1}, j < 32), the wgmma m64n256 fragment. Each step is one uniform branch
+// around a fully unrolled loop, so a plain product pays for none of them and an activation's
+// code runs once per tile, not once per element.
+
+// alpha, beta C, bias, activation: ep.finish's order and rounding, in place.
+__device__ __forceinline__ void finish_fragment(float (&acc)[128], const DeviceEpilogue<bf16>& ep,
+                                                const bf16* c, int64_t ldc, int64_t row0,
+                                                int64_t col0, int64_t M, int64_t N) {
+  if (ep.alpha != 1.0f) {
+#pragma unroll
+    for (int i = 0; i < 128; ++i) acc[i] *= ep.alpha;
+  }
+  if (ep.beta != 0.0f) {  // C is read only here (beta == 0 overwrites NaN or garbage cleanly)
+#pragma unroll
+    for (int i = 0; i < 128; ++i) {
+      const int64_t row = row0 + 8 * ((i / 2) % 2), col = col0 + 8 * (i / 4) + i % 2;
+      if (row < M && col < N) acc[i] += ep.beta * widen(c[row * ldc + col]);
+    }
+  }
+  if (ep.bias != nullptr) {
+    if (ep.bias_per_row) {
+      const float b0 = row0 < M ? widen(ep.bias[row0]) : 0.0f;
+      const float b1 = row0 + 8 < M ? widen(ep.bias[row0 + 8]) : 0.0f;
+#pragma unroll
+      for (int i = 0; i < 128; ++i) acc[i] += (i / 2) % 2 ? b1 : b0;
+    } else {
+#pragma unroll
+      for (int j = 0; j < 32; ++j) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int64_t col = col0 + 8 * j + e;
+          const float b = col < N ? widen(ep.bias[col]) : 0.0f;
+          acc[4 * j + e] += b;
+          acc[4 * j + 2 + e] += b;
+        }
+      }
+    }
+  }
+  switch (ep.act) {
+    case GemmActivation::none: break;
+#define SH_APPLY(fn)                                      \
+  _Pragma("unroll") for (int i = 0; i < 128; ++i) acc[i] = fn(acc[i]); \
+  break;
+    case GemmActivation::relu: SH_APPLY(act_relu)
+    case GemmActivation::gelu: SH_APPLY(act_gelu)
+    case GemmActivation::gelu_tanh: SH_APPLY(act_gelu_tanh)
+    case GemmActivation::quick_gelu: SH_APPLY(act_quick_gelu)
+#undef SH_APPLY
+  }
+}
+
+// The fragment rounded to bf16 and stored: pairs of columns as one 32-bit store where C's
+// layout allows, with no per-element guard when the tile lies inside the matrix.
+__device__ __forceinline__ void store_fragment(const float (&acc)[128], bf16* c, int64_t ldc,
+                                               int64_t row0, int64_t col0, int64_t M, int64_t N,
+                                               bool store_pairs, bool full_columns) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t row = row0 + 8 * h;
+    if (row >= M) continue;
+    bf16* c_row = c + row * ldc + col0;
+    if (store_pairs && full_columns) {
+#pragma unroll
+      for (int j = 0; j < 32; ++j) {
+        const bf16 v0 = convert<bf16>(acc[4 * j + 2 * h]), v1 = convert<bf16>(acc[4 * j + 2 * h + 1]);
+        *reinterpret_cast<uint32_t*>(c_row + 8 * j) = uint32_t(v0.bits) | (uint32_t(v1.bits) << 16);
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < 32; ++j) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e)
+          if (col0 + 8 * j + e < N) c_row[8 * j + e] = convert<bf16>(acc[4 * j + 2 * h + e]);
+      }
+    }
+  }
 }
 #endif
 
-// Clusters of 2 CTAs on vertically adjacent tiles (the same columns, so the same slices of
-// B): each CTA loads its own slice of A and half of the slice of B, which TMA multicasts into
-// both CTAs. A stage of a CTA is thus written by both producers, so it is free when the
-// consumers of both CTAs are done with it: each consumer warp arrives on the "empty" barrier
-// of both CTAs. The second CTA of a pair past the last row still runs every step (its rows
-// are not stored).
+// Clusters of kCluster (1 or 2) CTAs on vertically adjacent tiles (the same columns, so the
+// same slices of B): with 2, each CTA loads its own slice of A and half of the slice of B,
+// which TMA multicasts into both CTAs. A stage of a CTA is thus written by both producers, so
+// it is free when the consumers of both CTAs are done with it: each consumer warp arrives on
+// the "empty" barrier of both CTAs. The second CTA of a pair past the last row still runs
+// every step (its rows are not stored).
 //
-// Persistent: cluster i computes pairs i, i + clusters, ... of the schedule. The stage ring
+// Persistent: cluster i computes items i, i + clusters, ... of the schedule. The stage ring
 // runs on across tiles (a block-wide count of K slices gives each slice's stage and round),
 // so the producer loads the next tile's first slices while the consumers finish the last.
 // kAKMajor: A stored [M, K]; kBKMajor: B stored [N, K].
-template <bool kAKMajor, bool kBKMajor>
+template <int kCluster, bool kAKMajor, bool kBKMajor>
 __global__ void __launch_bounds__(kBlockThreads, 1)
 gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
                        const __grid_constant__ CUtensorMap map_b, int64_t M, int64_t N, int64_t K,
@@ -131,22 +214,22 @@ gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
   const uint32_t empty_bar = full_bar + kStages * 8;
 
   const int64_t tiles_m = (M + kBM - 1) / kBM, tiles_n = (N + kBN - 1) / kBN;
-  const int64_t pairs_m = (tiles_m + kClusterM - 1) / kClusterM;
+  const int64_t pairs_m = (tiles_m + kCluster - 1) / kCluster;
   const int64_t pairs = pairs_m * tiles_n * batch;
   const int64_t k_tiles = (K + kBK - 1) / kBK;
-  const int64_t cluster = blockIdx.x / kClusterM, clusters = gridDim.x / kClusterM;
-  const uint32_t rank = wgmma::cluster_rank();
+  const int64_t cluster = blockIdx.x / kCluster, clusters = gridDim.x / kCluster;
+  const uint32_t rank = kCluster > 1 ? wgmma::cluster_rank() : 0;
   const int warpgroup = int(threadIdx.x) / 128;
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       wgmma::mbarrier_init(full_bar + 8 * s, 1);
-      wgmma::mbarrier_init(empty_bar + 8 * s, kClusterM * kConsumers * 4);
+      wgmma::mbarrier_init(empty_bar + 8 * s, kCluster * kConsumers * 4);
     }
     wgmma::fence_barrier_init();
   }
   // Both CTAs' barriers exist before either CTA's copies or arrivals can reach them.
-  wgmma::cluster_sync();
+  if constexpr (kCluster > 1) wgmma::cluster_sync(); else __syncthreads();
 
   // K slices handled so far by this block: slice `it` uses stage it % kStages in round
   // it / kStages (32 bits: wrapping keeps both, 2^32 being a multiple of 2 kStages).
@@ -159,18 +242,18 @@ gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
       wgmma::prefetch_tensor_map(&map_a);
       wgmma::prefetch_tensor_map(&map_b);
       for (int64_t p = cluster; p < pairs; p += clusters) {
-        const TileCoord at = pair_at(p, pairs_m, tiles_n);
+        const TileCoord at = pair_at<kCluster>(p, pairs_m, tiles_n);
         const int64_t m_own = at.m + int64_t(rank) * kBM;
         const int32_t ba = a_batched ? int32_t(at.batch) : 0, bb = b_batched ? int32_t(at.batch) : 0;
         const int32_t m0 = int32_t(m_own), n0 = int32_t(at.n);
         // Boxes wholly past the matrix edge are not loaded. Their part of the stage keeps
         // older values, which reach only rows or columns of the product that are never
         // stored. (Boxes partly outside are zero-filled.) B is loaded in boxes of 64 (N-major)
-        // or 128 rows (K-major, half of the slice from each CTA); both CTAs count the same.
+        // or 256 / kCluster rows (K-major, a CTA's share of the slice); all CTAs count the same.
         const int a_boxes = m_own >= M ? 0
                             : kAKMajor ? 1
                                        : int(min(int64_t(kBM / 64), (M - m_own + 63) / 64));
-        constexpr int kBBox = kBKMajor ? kBN / 2 : 64;  // B box width (N)
+        constexpr int kBBox = kBKMajor ? kBN / kCluster : 64;  // B box width (N)
         constexpr uint32_t kBBoxBytes = kBBox * kBK * 2;
         const int b_boxes = int(min(int64_t(kBN / kBBox), (N - at.n + kBBox - 1) / kBBox));
         const uint32_t bytes =
@@ -188,13 +271,14 @@ gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
             for (int c = 0; c < a_boxes; ++c)
               wgmma::tma_load_3d(a_dst + c * kBoxBytes, &map_a, full, m0 + 64 * c, k0, ba);
           }
-          // This CTA's share of B's boxes: box c goes from CTA c % 2 to both.
-          for (int c = int(rank); c < b_boxes; c += kClusterM) {
+          // This CTA's share of B's boxes: box c goes from CTA c % kCluster to all of them.
+          for (int c = int(rank); c < b_boxes; c += kCluster) {
             const uint32_t dst = b_dst + c * kBBoxBytes;
-            if constexpr (kBKMajor)
-              wgmma::tma_load_3d_multicast(dst, &map_b, full, k0, n0 + kBBox * c, bb, 0x3);
+            const int32_t b0 = kBKMajor ? k0 : n0 + kBBox * c, b1 = kBKMajor ? n0 + kBBox * c : k0;
+            if constexpr (kCluster > 1)
+              wgmma::tma_load_3d_multicast(dst, &map_b, full, b0, b1, bb, (1u << kCluster) - 1);
             else
-              wgmma::tma_load_3d_multicast(dst, &map_b, full, n0 + kBBox * c, k0, bb, 0x3);
+              wgmma::tma_load_3d(dst, &map_b, full, b0, b1, bb);
           }
         }
       }
@@ -210,12 +294,17 @@ gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
     constexpr uint32_t kKStepA = kAKMajor ? 32 : 2048, kKStepB = kBKMajor ? 32 : 2048;
     const uint32_t a_offset = uint32_t(consumer) * 8192;
     constexpr uint32_t kLeadA = kAKMajor ? 16 : kBoxBytes, kLeadB = kBKMajor ? 16 : kBoxBytes;
-    // A stage is released on the "empty" barriers of both CTAs.
+    // A stage is released on the "empty" barriers of every CTA of the cluster.
     auto release = [&](uint32_t stage) {
       if (lane == 0) {
         const uint32_t bar = empty_bar + 8 * stage;
-        wgmma::mbarrier_arrive_cluster(wgmma::cluster_address(bar, 0));
-        wgmma::mbarrier_arrive_cluster(wgmma::cluster_address(bar, 1));
+        if constexpr (kCluster > 1) {
+#pragma unroll
+          for (int r = 0; r < kCluster; ++r)
+            wgmma::mbarrier_arrive_cluster(wgmma::cluster_address(bar, uint32_t(r)));
+        } else {
+          wgmma::mbarrier_arrive(bar);
+        }
       }
     };
 
@@ -248,37 +337,17 @@ gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
       if (k_tiles > 0) release((it - 1) % kStages);
 
       // ---- epilogue: straight from the accumulators, guarded at the matrix edges
-      const TileCoord at = pair_at(p, pairs_m, tiles_n);
+      const TileCoord at = pair_at<kCluster>(p, pairs_m, tiles_n);
       const int64_t m_own = at.m + int64_t(rank) * kBM;
       bf16* c_batch = C + at.batch * stride_c;
       const int64_t row0 = m_own + 64 * consumer + 16 * warp + lane / 4;
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int64_t row = row0 + 8 * h;
-        if (row >= M) continue;
-        bf16* c_row = c_batch + row * ldc;
-#pragma unroll
-        for (int j = 0; j < 32; ++j) {
-          const int64_t col = at.n + 8 * j + 2 * (lane % 4);
-          if (col >= N) continue;
-          const bf16 v0 = ep.finish(acc[4 * j + 2 * h], c_row + col, row, col);
-          if (col + 1 < N) {
-            const bf16 v1 = ep.finish(acc[4 * j + 2 * h + 1], c_row + col + 1, row, col + 1);
-            if (store_pairs) {
-              *reinterpret_cast<uint32_t*>(c_row + col) = uint32_t(v0.bits) | (uint32_t(v1.bits) << 16);
-            } else {
-              c_row[col] = v0;
-              c_row[col + 1] = v1;
-            }
-          } else {
-            c_row[col] = v0;
-          }
-        }
-      }
+      const int64_t col0 = at.n + 2 * (lane % 4);
+      finish_fragment(acc, ep, c_batch, ldc, row0, col0, M, N);
+      store_fragment(acc, c_batch, ldc, row0, col0, M, N, store_pairs, at.n + kBN <= N);
     }
   }
-  // Neither CTA leaves while the other may still arrive on its barriers.
-  wgmma::cluster_sync();
+  // Neither CTA leaves while another may still arrive on its barriers.
+  if constexpr (kCluster > 1) wgmma::cluster_sync();
 #endif  // SH_WGMMA_DEVICE_CODE
 }
 
@@ -331,7 +400,7 @@ bool tma_can_read(int64_t rows, int64_t cols, int64_t ld, bool batched, int64_t 
   return !batched || (stride >= rows * ld && stride <= kMaxStride);
 }
 
-template <bool kAKMajor, bool kBKMajor>
+template <int kCluster, bool kAKMajor, bool kBKMajor>
 Status launch(int64_t batch, int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda,
               int64_t stride_a, const bf16* B, int64_t ldb, int64_t stride_b, bf16* C,
               int64_t ldc, int64_t stride_c, const DeviceEpilogue<bf16>& ep, cudaStream_t stream) {
@@ -351,23 +420,23 @@ Status launch(int64_t batch, int64_t M, int64_t N, int64_t K, const bf16* A, int
                         kAKMajor ? kBM : 64);
     if (!s.ok()) return s;
     s = make_map(map_b, B, b_rows, b_cols, ldb, b_batched ? batch : 1, stride_b,
-                 kBKMajor ? kBN / kClusterM : 64);
+                 kBKMajor ? kBN / kCluster : 64);
     if (!s.ok()) return s;
   }
-  auto kernel = gemm_bf16_wgmma_kernel<kAKMajor, kBKMajor>;
+  auto kernel = gemm_bf16_wgmma_kernel<kCluster, kAKMajor, kBKMajor>;
   const bool store_pairs = reinterpret_cast<uintptr_t>(C) % 4 == 0 && ldc % 2 == 0 &&
                            (batch <= 1 || stride_c % 2 == 0);
   cudaLaunchConfig_t config{};
   cudaLaunchAttribute cluster_dim{};
   cluster_dim.id = cudaLaunchAttributeClusterDimension;
-  cluster_dim.val.clusterDim.x = kClusterM;
+  cluster_dim.val.clusterDim.x = kCluster;
   cluster_dim.val.clusterDim.y = 1;
   cluster_dim.val.clusterDim.z = 1;
   config.blockDim = dim3(kBlockThreads);
   config.dynamicSmemBytes = kSmemBytes;
   config.stream = stream;
   config.attrs = &cluster_dim;
-  config.numAttrs = 1;
+  config.numAttrs = kCluster > 1 ? 1 : 0;
   // Once per device: the shared-memory opt-in (above 48 KiB a kernel must ask) and how many
   // clusters fit at once (one block per SM: the ring takes most of its shared memory).
   constexpr int kMaxDevices = 64;
@@ -380,16 +449,18 @@ Status launch(int64_t batch, int64_t M, int64_t N, int64_t K, const bf16* A, int
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
     int sms = 0;
     SH_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    config.gridDim = dim3(unsigned(sms / kClusterM * kClusterM));
-    if (cudaOccupancyMaxActiveClusters(&fit, kernel, &config) != cudaSuccess || fit < 1) {
+    config.gridDim = dim3(unsigned(sms / kCluster * kCluster));
+    if (kCluster == 1) {
+      fit = sms;  // one block per SM
+    } else if (cudaOccupancyMaxActiveClusters(&fit, kernel, &config) != cudaSuccess || fit < 1) {
       cudaGetLastError();  // the estimate is optional
-      fit = sms / kClusterM;
+      fit = sms / kCluster;
     }
     if (device < kMaxDevices) clusters_that_fit[device].store(fit, std::memory_order_release);
   }
-  const int64_t pairs = ((M + kBM * kClusterM - 1) / (kBM * kClusterM)) * ((N + kBN - 1) / kBN) * batch;
+  const int64_t pairs = ((M + kBM * kCluster - 1) / (kBM * kCluster)) * ((N + kBN - 1) / kBN) * batch;
   const int64_t clusters = pairs < fit ? pairs : fit;
-  config.gridDim = dim3(unsigned(clusters * kClusterM));
+  config.gridDim = dim3(unsigned(clusters * kCluster));
   SH_CUDA_RETURN_IF_ERROR(cudaLaunchKernelEx(&config, kernel, map_a, map_b, M, N, K, batch, C,
                                              ldc, stride_c, a_batched, b_batched, store_pairs,
                                              ep));
@@ -430,10 +501,21 @@ bool allowed_by_environment() {
 
 std::atomic<bool> g_wgmma_allowed{allowed_by_environment()};
 
+// SHALLOW_CUDA_WGMMA_CLUSTER=1 or 2: CTAs per cluster (2 shares B's slices by multicast).
+int cluster_from_environment() {
+  const char* v = std::getenv("SHALLOW_CUDA_WGMMA_CLUSTER");
+  return v != nullptr && std::strcmp(v, "2") == 0 ? 2 : 1;
+}
+
+std::atomic<int> g_wgmma_cluster{cluster_from_environment()};
+
 }  // namespace
 
 void set_bf16_wgmma_allowed(bool allowed) { g_wgmma_allowed.store(allowed); }
 bool bf16_wgmma_allowed() { return g_wgmma_allowed.load(); }
+
+void set_bf16_wgmma_cluster(int ctas) { g_wgmma_cluster.store(ctas == 2 ? 2 : 1); }
+int bf16_wgmma_cluster() { return g_wgmma_cluster.load(); }
 
 bool bf16_wgmma_applies(int64_t batch, const bf16* A, int64_t lda, int64_t stride_a,
                         const bf16* B, int64_t ldb, int64_t stride_b) {
@@ -453,13 +535,18 @@ Status gemm_bf16_wgmma(int64_t batch, bool trans_a, bool trans_b, int64_t M, int
   if (M > INT_MAX || N > INT_MAX || K > INT_MAX || batch > INT_MAX)
     return Status{"gemm_bf16_wgmma_kernel", "a size exceeds 2^31 - 1"};
   const bool a_k_major = !trans_a, b_k_major = trans_b;
-  if (a_k_major && b_k_major)
-    return launch<true, true>(batch, M, N, K, A, lda, stride_a, B, ldb, stride_b, C, ldc, stride_c, ep, stream);
-  if (a_k_major)
-    return launch<true, false>(batch, M, N, K, A, lda, stride_a, B, ldb, stride_b, C, ldc, stride_c, ep, stream);
-  if (b_k_major)
-    return launch<false, true>(batch, M, N, K, A, lda, stride_a, B, ldb, stride_b, C, ldc, stride_c, ep, stream);
-  return launch<false, false>(batch, M, N, K, A, lda, stride_a, B, ldb, stride_b, C, ldc, stride_c, ep, stream);
+  auto go = [&](auto cluster) {
+    constexpr int kCluster = decltype(cluster)::value;
+    if (a_k_major && b_k_major)
+      return launch<kCluster, true, true>(batch, M, N, K, A, lda, stride_a, B, ldb, stride_b, C, ldc, stride_c, ep, stream);
+    if (a_k_major)
+      return launch<kCluster, true, false>(batch, M, N, K, A, lda, stride_a, B, ldb, stride_b, C, ldc, stride_c, ep, stream);
+    if (b_k_major)
+      return launch<kCluster, false, true>(batch, M, N, K, A, lda, stride_a, B, ldb, stride_b, C, ldc, stride_c, ep, stream);
+    return launch<kCluster, false, false>(batch, M, N, K, A, lda, stride_a, B, ldb, stride_b, C, ldc, stride_c, ep, stream);
+  };
+  if (bf16_wgmma_cluster() == 2) return go(std::integral_constant<int, 2>{});
+  return go(std::integral_constant<int, 1>{});
 }
 
 }  // namespace shallow::cuda

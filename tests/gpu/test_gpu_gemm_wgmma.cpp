@@ -27,19 +27,24 @@ using cpu::GemmActivation;
 class UseTiled {
  public:
   explicit UseTiled(bool wgmma = true)
-      : gemm_(cuda_gemm()), wgmma_(gpu::bf16_wgmma_allowed()) {
+      : gemm_(cuda_gemm()), wgmma_(gpu::bf16_wgmma_allowed()), cluster_(gpu::bf16_wgmma_cluster()) {
     set_cuda_gemm(CudaGemm::tiled);
     gpu::set_bf16_wgmma_allowed(wgmma);
   }
   ~UseTiled() {
     set_cuda_gemm(gemm_);
     gpu::set_bf16_wgmma_allowed(wgmma_);
+    gpu::set_bf16_wgmma_cluster(cluster_);
   }
 
  private:
   CudaGemm gemm_;
   bool wgmma_;
+  int cluster_;
 };
+
+// The wgmma kernel's two shapes: single CTAs, and clusters of two sharing B by multicast.
+constexpr int kClusterShapes[] = {1, 2};
 
 bool on_hopper() { return gpu::cuda_compute_capability(0) == 90; }
 
@@ -139,27 +144,31 @@ TEST(GpuGemmWgmma, ChosenOnHopperOnly) {
 TEST(GpuGemmWgmma, TileEdgesEveryTranspose) {
   SKIP_WITHOUT_CUDA();
   UseTiled tiled;
-  const std::string want = expected_kernel();
-  // Each edge size in each of M, N and K, the other two at sizes that cross a tile edge too.
-  const int64_t edges[] = {1, 63, 64, 65, 127, 128, 129, 255, 256, 257};
-  struct Size {
-    int64_t M, N, K;
-  };
-  std::vector<Size> sizes;
-  for (int64_t e : edges) {
-    sizes.push_back({e, 129, 65});
-    sizes.push_back({65, e, 129});
-    sizes.push_back({129, 65, e});
-  }
-  sizes.push_back({257, 257, 257});
-  sizes.push_back({1, 1, 1});
-  uint64_t seed = 100;
-  for (const Size& s : sizes) {
-    for (int t = 0; t < 4; ++t) {
-      Case c{s.M, s.N, s.K};
-      c.trans_a = (t & 1) != 0;
-      c.trans_b = (t & 2) != 0;
-      EXPECT_EQ(check_case(c, seed++), want) << describe(c);
+  for (int cluster : kClusterShapes) {
+    SCOPED_TRACE(str_cat("wgmma cluster of ", cluster));
+    gpu::set_bf16_wgmma_cluster(cluster);
+    const std::string want = expected_kernel();
+    // Each edge size in each of M, N and K, the other two at sizes that cross a tile edge too.
+    const int64_t edges[] = {1, 63, 64, 65, 127, 128, 129, 255, 256, 257};
+    struct Size {
+      int64_t M, N, K;
+    };
+    std::vector<Size> sizes;
+    for (int64_t e : edges) {
+      sizes.push_back({e, 129, 65});
+      sizes.push_back({65, e, 129});
+      sizes.push_back({129, 65, e});
+    }
+    sizes.push_back({257, 257, 257});
+    sizes.push_back({1, 1, 1});
+    uint64_t seed = 100;
+    for (const Size& s : sizes) {
+      for (int t = 0; t < 4; ++t) {
+        Case c{s.M, s.N, s.K};
+        c.trans_a = (t & 1) != 0;
+        c.trans_b = (t & 2) != 0;
+        EXPECT_EQ(check_case(c, seed++), want) << describe(c);
+      }
     }
   }
 }
@@ -167,14 +176,18 @@ TEST(GpuGemmWgmma, TileEdgesEveryTranspose) {
 TEST(GpuGemmWgmma, LongKCyclesTheStageRing) {
   SKIP_WITHOUT_CUDA();
   UseTiled tiled;
-  // 17 and 32 slices of 64: the 4-stage ring wraps several times (both barrier parities).
-  uint64_t seed = 200;
-  for (int64_t K : {1071, 2048}) {
-    for (int t = 0; t < 4; ++t) {
-      Case c{130, 260, K};
-      c.trans_a = (t & 1) != 0;
-      c.trans_b = (t & 2) != 0;
-      EXPECT_EQ(check_case(c, seed++), expected_kernel()) << describe(c);
+  for (int cluster : kClusterShapes) {
+    SCOPED_TRACE(str_cat("wgmma cluster of ", cluster));
+    gpu::set_bf16_wgmma_cluster(cluster);
+    // 17 and 32 slices of 64: the 4-stage ring wraps several times (both barrier parities).
+    uint64_t seed = 200;
+    for (int64_t K : {1071, 2048}) {
+      for (int t = 0; t < 4; ++t) {
+        Case c{130, 260, K};
+        c.trans_a = (t & 1) != 0;
+        c.trans_b = (t & 2) != 0;
+        EXPECT_EQ(check_case(c, seed++), expected_kernel()) << describe(c);
+      }
     }
   }
 }
@@ -184,88 +197,100 @@ TEST(GpuGemmWgmma, LongKCyclesTheStageRing) {
 TEST(GpuGemmWgmma, SeveralTilesPerBlock) {
   SKIP_WITHOUT_CUDA();
   UseTiled tiled;
-  uint64_t seed = 250;
-  for (int t = 0; t < 4; ++t) {
-    Case c{129, 257, 72};  // 2 x 2 tiles per matrix, 40 matrices: 160 tiles
-    c.trans_a = (t & 1) != 0;
-    c.trans_b = (t & 2) != 0;
-    c.batch = 40;
-    c.share_b = t == 1;
-    c.alpha = t == 2 ? -1.5 : 1;
-    c.beta = t == 3 ? 0.5 : 0;
+  for (int cluster : kClusterShapes) {
+    SCOPED_TRACE(str_cat("wgmma cluster of ", cluster));
+    gpu::set_bf16_wgmma_cluster(cluster);
+    uint64_t seed = 250;
+    for (int t = 0; t < 4; ++t) {
+      Case c{129, 257, 72};  // 2 x 2 tiles per matrix, 40 matrices: 160 tiles
+      c.trans_a = (t & 1) != 0;
+      c.trans_b = (t & 2) != 0;
+      c.batch = 40;
+      c.share_b = t == 1;
+      c.alpha = t == 2 ? -1.5 : 1;
+      c.beta = t == 3 ? 0.5 : 0;
+      EXPECT_EQ(check_case(c, seed++), expected_kernel()) << describe(c);
+    }
+    Case c{1000, 1000, 40};  // 8 x 4 tiles of one matrix, each a single partial K slice
+    c.batch = 5;
     EXPECT_EQ(check_case(c, seed++), expected_kernel()) << describe(c);
   }
-  Case c{1000, 1000, 40};  // 8 x 4 tiles of one matrix, each a single partial K slice
-  c.batch = 5;
-  EXPECT_EQ(check_case(c, seed++), expected_kernel()) << describe(c);
 }
 
 TEST(GpuGemmWgmma, BatchesAlphaBetaAndSingleStores) {
   SKIP_WITHOUT_CUDA();
   UseTiled tiled;
-  std::vector<Case> cases;
-  for (int t = 0; t < 4; ++t) {
-    Case c{70, 200, 72};
-    c.trans_a = (t & 1) != 0;
-    c.trans_b = (t & 2) != 0;
-    c.batch = 3;
-    cases.push_back(c);  // a matrix per batch, beta 0 over a C full of NaN
-    c.share_a = true;    // A broadcast (batch stride 0)
-    c.alpha = -0.5;
-    cases.push_back(c);
-    c.share_a = false;
-    c.share_b = true;  // B broadcast
-    c.alpha = 2;
-    c.beta = 0.75;
-    cases.push_back(c);
-    c.share_b = false;
-    c.beta = -1;
-    c.pad_c = 3;  // odd row stride of C: single stores instead of pairs
-    cases.push_back(c);
+  for (int cluster : kClusterShapes) {
+    SCOPED_TRACE(str_cat("wgmma cluster of ", cluster));
+    gpu::set_bf16_wgmma_cluster(cluster);
+    std::vector<Case> cases;
+    for (int t = 0; t < 4; ++t) {
+      Case c{70, 200, 72};
+      c.trans_a = (t & 1) != 0;
+      c.trans_b = (t & 2) != 0;
+      c.batch = 3;
+      cases.push_back(c);  // a matrix per batch, beta 0 over a C full of NaN
+      c.share_a = true;    // A broadcast (batch stride 0)
+      c.alpha = -0.5;
+      cases.push_back(c);
+      c.share_a = false;
+      c.share_b = true;  // B broadcast
+      c.alpha = 2;
+      c.beta = 0.75;
+      cases.push_back(c);
+      c.share_b = false;
+      c.beta = -1;
+      c.pad_c = 3;  // odd row stride of C: single stores instead of pairs
+      cases.push_back(c);
+    }
+    {
+      Case c{129, 257, 255};  // several block tiles in M and N, with batches
+      c.batch = 2;
+      c.alpha = 0.25;
+      c.beta = 1;
+      cases.push_back(c);
+    }
+    {
+      Case c{70, 200, 72};  // A's matrices overlap (8 rows apart): TMA cannot map them, and the
+      c.batch = 3;          // product goes to the mma.sync kernel
+      c.overlap_a = 8;
+      cases.push_back(c);
+    }
+    {
+      Case c{65, 129, 0};  // K == 0: C = beta C + bias, nothing loaded
+      c.beta = 0.5;
+      c.bias = true;
+      cases.push_back(c);
+    }
+    uint64_t seed = 300;
+    for (const Case& c : cases) EXPECT_EQ(check_case(c, seed++), expected_kernel()) << describe(c);
   }
-  {
-    Case c{129, 257, 255};  // several block tiles in M and N, with batches
-    c.batch = 2;
-    c.alpha = 0.25;
-    c.beta = 1;
-    cases.push_back(c);
-  }
-  {
-    Case c{70, 200, 72};  // A's matrices overlap (8 rows apart): TMA cannot map them, and the
-    c.batch = 3;          // product goes to the mma.sync kernel
-    c.overlap_a = 8;
-    cases.push_back(c);
-  }
-  {
-    Case c{65, 129, 0};  // K == 0: C = beta C + bias, nothing loaded
-    c.beta = 0.5;
-    c.bias = true;
-    cases.push_back(c);
-  }
-  uint64_t seed = 300;
-  for (const Case& c : cases) EXPECT_EQ(check_case(c, seed++), expected_kernel()) << describe(c);
 }
 
 TEST(GpuGemmWgmma, BiasAndActivations) {
   SKIP_WITHOUT_CUDA();
   UseTiled tiled;
-  const GemmActivation acts[] = {GemmActivation::none, GemmActivation::relu, GemmActivation::gelu,
-                                 GemmActivation::gelu_tanh, GemmActivation::quick_gelu};
-  uint64_t seed = 400;
-  for (GemmActivation act : acts) {
-    for (int variant = 0; variant < 3; ++variant) {
-      Case c{145, 264, 136};  // a linear layer: weight stored [N, K]
-      c.trans_b = variant != 1;
-      c.act = act;
-      c.bias = variant != 0;
-      c.bias_per_row = variant == 2;
-      if (variant == 2) {
-        c.alpha = 0.5;
-        c.beta = 0.5;
-        c.batch = 2;
-        c.share_b = true;
+  for (int cluster : kClusterShapes) {
+    SCOPED_TRACE(str_cat("wgmma cluster of ", cluster));
+    gpu::set_bf16_wgmma_cluster(cluster);
+    const GemmActivation acts[] = {GemmActivation::none, GemmActivation::relu, GemmActivation::gelu,
+                                   GemmActivation::gelu_tanh, GemmActivation::quick_gelu};
+    uint64_t seed = 400;
+    for (GemmActivation act : acts) {
+      for (int variant = 0; variant < 3; ++variant) {
+        Case c{145, 264, 136};  // a linear layer: weight stored [N, K]
+        c.trans_b = variant != 1;
+        c.act = act;
+        c.bias = variant != 0;
+        c.bias_per_row = variant == 2;
+        if (variant == 2) {
+          c.alpha = 0.5;
+          c.beta = 0.5;
+          c.batch = 2;
+          c.share_b = true;
+        }
+        EXPECT_EQ(check_case(c, seed++), expected_kernel()) << describe(c);
       }
-      EXPECT_EQ(check_case(c, seed++), expected_kernel()) << describe(c);
     }
   }
 }

@@ -33,6 +33,22 @@ def main():
             out["matmul"].append({"shape": name, "dtype": dt_name, "M": m, "N": n, "K": k,
                                   "tflops": tflops})
             print(f"matmul {name:12s} {dt_name:5s} {tflops:8.2f} TFLOP/s")
+    # The ViT benchmark's linears at batch 256 as a model runs them: F.linear (cuBLASLt with
+    # the bias in its epilogue), then the activation.
+    acts = {"none": lambda x: x, "quick_gelu": lambda x: x * torch.sigmoid(1.702 * x)}
+    for name, m, n, k, act in (("vit-b16 b256 q +bias", 50432, 768, 768, "none"),
+                               ("vit-b16 b256 fc1 +bias+quick_gelu", 50432, 3072, 768, "quick_gelu"),
+                               ("vit-b16 b256 fc2 +bias", 50432, 768, 3072, "none")):
+        dt = torch.bfloat16
+        a = torch.randn(m, k, device=dev, dtype=dt)
+        w = torch.randn(n, k, device=dev, dtype=dt)
+        bias = torch.randn(n, device=dev, dtype=dt)
+        f = acts[act]
+        t = seconds_per_call(lambda: f(torch.nn.functional.linear(a, w, bias)))
+        tflops = 2.0 * m * n * k / t / 1e12
+        out["matmul"].append({"shape": name, "dtype": "bf16", "M": m, "N": n, "K": k,
+                              "tflops": tflops})
+        print(f"linear {name:34s} bf16 {tflops:8.2f} TFLOP/s")
     # ViT-B/16 attention at batch 8: 12 heads of 64 over 197 tokens.
     b, h, s, d = 8, 12, 197, 64
     for dt_name, dt in (("f32", torch.float32), ("bf16", torch.bfloat16)):
