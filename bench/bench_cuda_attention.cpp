@@ -18,6 +18,7 @@
 #include <fstream>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "engine/cuda/api.h"
@@ -94,18 +95,25 @@ int main(int argc, char** argv) {
           scaled_dot_product_attention(ql, kl, vl).backward(g);
         });
         // The bf16 forward also on the first tensor-core kernel, for comparison in the same run.
-        double t_fwd_v1 = 0;
+        // (and on the pipelined kernel with 32 rows per warp)
+        double t_fwd_v1 = 0, t_fwd_r2 = 0;
         if (dt == DType::bf16) {
-          ::setenv("SHALLOW_CUDA_ATTENTION", "mma_v1", 1);
-          t_fwd_v1 = bench::cuda_seconds_per_call([&] {
-            NoGrad no_grad;
-            scaled_dot_product_attention(q, k, v);
-          });
-          ::unsetenv("SHALLOW_CUDA_ATTENTION");
+          for (auto [choice, t] : {std::pair<const char*, double*>{"mma_v1", &t_fwd_v1},
+                                   std::pair<const char*, double*>{"mma_r2", &t_fwd_r2}}) {
+            ::setenv("SHALLOW_CUDA_ATTENTION", choice, 1);
+            *t = bench::cuda_seconds_per_call([&] {
+              NoGrad no_grad;
+              scaled_dot_product_attention(q, k, v);
+            });
+            ::unsetenv("SHALLOW_CUDA_ATTENTION");
+          }
         }
         std::vector<std::tuple<const char*, double, double>> passes = {
             {"forward", t_fwd, flop}, {"forward+backward", t_both, 3.5 * flop}};
-        if (dt == DType::bf16) passes.emplace_back("forward mma_v1", t_fwd_v1, flop);
+        if (dt == DType::bf16) {
+          passes.emplace_back("forward mma_v1", t_fwd_v1, flop);
+          passes.emplace_back("forward mma_r2", t_fwd_r2, flop);
+        }
         for (const auto& [pass, t, f] : passes) {
           Result r{s.name, dtype_name(dt), pass, s.B, s.H, s.S, s.D, t * 1e3, f / t / 1e12};
           std::printf("%-18s %-5s %-17s %10.4f %10.2f\n", r.shape.c_str(), r.dtype.c_str(),

@@ -23,7 +23,8 @@ Status check_args(const FusedAttentionArgs<T>& a) {
 
 // SHALLOW_CUDA_ATTENTION, read at each call: "simt" runs bf16 on the FMA tiles (the path of
 // older GPUs), "mma_v1" the forward on the first tensor-core kernel (attention_mma.cu) instead
-// of the pipelined one; the tests use both.
+// of the pipelined one, "mma_r2" the pipelined one with 32 query rows per warp; the tests and
+// the benchmark use each.
 bool attention_choice_is(const char* name) {
   const char* choice = std::getenv("SHALLOW_CUDA_ATTENTION");
   return choice && std::string(choice) == name;
@@ -51,7 +52,8 @@ Status fused_attention_forward(const FusedAttentionArgs<T>& a, T* out, float* ls
   if constexpr (std::is_same_v<T, cpu::bf16>) {
     if (has_bf16_mma()) {
       if (!attention_choice_is("mma_v1") && attention_detail::can_forward_mma_pipelined(a, out))
-        return attention_detail::forward_mma_pipelined(a, out, lse, stream);
+        return attention_detail::forward_mma_pipelined(a, out, lse, stream,
+                                                       attention_choice_is("mma_r2") ? 2 : 1);
       return attention_detail::forward_mma(a, out, lse, stream);
     }
   }

@@ -23,9 +23,11 @@ Status forward_mma(const FusedAttentionArgs<cpu::bf16>& a, cpu::bf16* out, float
                    cudaStream_t stream);
 // The same on double-buffered cp.async tiles read with ldmatrix (attention_mma_pipelined.cu),
 // for operands whose rows are 16-byte aligned with D a multiple of 8 (can_forward_mma_pipelined).
+// slices_per_warp: 16-row slices of queries per warp, 1 (blocks of 64 rows) or 2 (blocks of
+// 128, for D <= 64; larger D runs with 1).
 bool can_forward_mma_pipelined(const FusedAttentionArgs<cpu::bf16>& a, const cpu::bf16* out);
 Status forward_mma_pipelined(const FusedAttentionArgs<cpu::bf16>& a, cpu::bf16* out, float* lse,
-                             cudaStream_t stream);
+                             cudaStream_t stream, int slices_per_warp);
 // The backward's two passes on tensor cores (attention_mma_backward.cu), for D <= kMmaBackwardMaxD
 // (larger head dims would spill the dK and dV accumulators out of registers).
 constexpr int kMmaBackwardMaxD = 64;

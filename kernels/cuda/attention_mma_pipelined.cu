@@ -12,10 +12,11 @@
 // Rows are DP + 8 elements apart (80, 144 or 272 bytes: 5, 9 or 17 chunks of 16 bytes), so the
 // 8 row addresses of an ldmatrix block fall in 8 different 16-byte bank groups.
 //
-// Shared memory: (64 + 4 * 64) rows of DP + 8 bf16: 25, 46 or 85 KiB at DP = 32, 64, 128.
-// Registers (ptxas -v, sm_90a, with the bounds of kMinBlocks): 121, 139 and 200 per thread, no
-// spills; so 4, 3 and 2 blocks of 4 warps per SM (registers bind at DP = 64: 4 blocks would cap
-// them at 128, which spills).
+// Shared memory: (64 R + 4 * 64) rows of DP + 8 bf16: 25, 46 or 85 KiB at DP = 32, 64, 128
+// with R = 1 (16 query rows per warp); 55 KiB at DP = 64 with R = 2 (32 rows per warp).
+// Registers (ptxas -v, sm_90a, with the bounds of kMinBlocks): R = 1: 121, 139 and 200 per
+// thread, no spills; so 4, 3 and 2 blocks of 4 warps per SM (registers bind at DP = 64: 4
+// blocks would cap them at 128, which spills). R = 2: 190 and 237 at DP = 32 and 64, 2 blocks.
 //
 // Only for operands that Source::vec allows (16-byte aligned rows, D a multiple of 8); the
 // launcher in attention.cu falls back to attention_mma.cu otherwise.
@@ -45,40 +46,52 @@ __device__ inline void copy_rows_async(uint16_t* dst, int ld, int rows,
   }
 }
 
-// Blocks per SM the register bound asks for (see the header comment).
-template <int DP>
-constexpr int kMinBlocks = DP >= 128 ? 2 : DP >= 64 ? 3 : 4;
+// Blocks per SM the register bound asks for (see the header comment); R = 2 holds twice the
+// accumulators (about 200 registers at DP = 64), so 2 blocks.
+template <int DP, int R>
+constexpr int kMinBlocks = R == 2 ? 2 : DP >= 128 ? 2 : DP >= 64 ? 3 : 4;
 
-template <int DP>
-__global__ void __launch_bounds__(kMmaThreads, kMinBlocks<DP>)
+// R is the number of 16-row slices per warp: 1 (blocks of 64 query rows) or 2 (blocks of 128,
+// each warp 32 rows). With 2, every K and V fragment read from shared memory by ldmatrix
+// feeds two MMAs instead of one: half the shared-memory traffic per product, and the K/V tiles
+// of a block serve twice the rows.
+template <int DP, int R>
+__global__ void __launch_bounds__(kMmaThreads, kMinBlocks<DP, R>)
     forward_mma_pipelined_kernel(Problem p, Source<cpu::bf16> q, Source<cpu::bf16> k,
                                  Source<cpu::bf16> v, cpu::bf16* __restrict__ out,
                                  float* __restrict__ lse) {
   constexpr int LD = DP + 8;
+  constexpr int kBlockRows = kRows * R;
   constexpr int kTile = kKeys * LD;  // elements of one K or V buffer
   extern __shared__ __align__(16) unsigned char shared_bytes[];
-  uint16_t* Qs = reinterpret_cast<uint16_t*>(shared_bytes);  // [kRows][LD]
-  uint16_t* Ks = Qs + kRows * LD;                              // [2][kKeys][LD]
+  uint16_t* Qs = reinterpret_cast<uint16_t*>(shared_bytes);  // [kBlockRows][LD]
+  uint16_t* Ks = Qs + kBlockRows * LD;                         // [2][kKeys][LD]
   uint16_t* Vs = Ks + 2 * kTile;                               // [2][kKeys][LD]
 
-  const int64_t q_tiles = tiles(p.Lq, kRows);
-  const int64_t b = blockIdx.x / q_tiles, i0 = (blockIdx.x % q_tiles) * kRows;
+  const int64_t q_tiles = tiles(p.Lq, kBlockRows);
+  const int64_t b = blockIdx.x / q_tiles, i0 = (blockIdx.x % q_tiles) * kBlockRows;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int r0 = warp * 16 + g, r1 = r0 + 8;  // this thread's two rows in the tile
-  const int64_t rows[2] = {i0 + r0, i0 + r1};
-  const int64_t j_end = key_end(p.Lk, p.causal, i0 + kRows);
-  const bool warp_has_rows = i0 + warp * 16 < p.Lq;
+  // This thread's rows in the tile: slice r of the warp holds rows base + 16 r + g (+ 8).
+  const int warp_row0 = warp * 16 * R;
+  int64_t rows[R][2];
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    rows[r][0] = i0 + warp_row0 + 16 * r + g;
+    rows[r][1] = rows[r][0] + 8;
+  }
+  const int64_t j_end = key_end(p.Lk, p.causal, i0 + kBlockRows);
+  const bool warp_has_rows = i0 + warp_row0 < p.Lq;
 
   // The padded columns [D, DP) of every buffer are zeros (cp.async writes only [0, D)).
   const int pad = DP - p.D;
   if (pad > 0) {
-    const int pad_rows = kRows + 4 * kKeys;  // Q, then the two K and the two V buffers
+    const int pad_rows = kBlockRows + 4 * kKeys;  // Q, then the two K and the two V buffers
     for (int idx = threadIdx.x; idx < pad_rows * pad; idx += blockDim.x)
       Qs[(idx / pad) * LD + p.D + idx % pad] = 0;
   }
 
   // Q and the first K, V tile form the first group of copies.
-  copy_rows_async(Qs, LD, kRows, q, b, i0, p.Lq, p.D);
+  copy_rows_async(Qs, LD, kBlockRows, q, b, i0, p.Lq, p.D);
   if (j_end > 0) {
     copy_rows_async(Ks, LD, kKeys, k, b, 0, p.Lk, p.D);
     copy_rows_async(Vs, LD, kKeys, v, b, 0, p.Lk, p.D);
@@ -87,11 +100,16 @@ __global__ void __launch_bounds__(kMmaThreads, kMinBlocks<DP>)
 
   const float scale2 = p.scale * 1.4426950408889634f;  // scores in base 2
   const float inf = __int_as_float(0x7f800000);
-  float m[2] = {-inf, -inf}, l[2] = {0.f, 0.f};
-  float o[DP / 8][4];
+  float m[R][2], l[R][2];
+  float o[R][DP / 8][4];
+  uint32_t qf[R][DP / 16][4];
 #pragma unroll
-  for (int n = 0; n < DP / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-  uint32_t qf[DP / 16][4];
+  for (int r = 0; r < R; ++r) {
+    m[r][0] = m[r][1] = -inf;
+    l[r][0] = l[r][1] = 0.f;
+#pragma unroll
+    for (int n = 0; n < DP / 8; ++n) o[r][n][0] = o[r][n][1] = o[r][n][2] = o[r][n][3] = 0.f;
+  }
 
   // ldmatrix row addresses of this lane: block m = lane / 8 of the four, row lane % 8 in it.
   const int mat = lane >> 3, mrow = lane & 7;
@@ -109,20 +127,25 @@ __global__ void __launch_bounds__(kMmaThreads, kMinBlocks<DP>)
     }
     __syncthreads();  // every thread's copies of tile j (and the zeroed padding) are visible
 
-    // A warp whose 16 rows are all past Lq (in the last query tile) only helps with the copies.
+    // A warp whose rows are all past Lq (in the last query tile) only helps with the copies.
     if (warp_has_rows) {
       if (j0 == 0) {
 #pragma unroll
-        for (int kk = 0; kk < DP / 16; ++kk) load_a(qf[kk], Qs, LD, warp * 16, kk * 16);
+        for (int r = 0; r < R; ++r)
+#pragma unroll
+          for (int kk = 0; kk < DP / 16; ++kk)
+            load_a(qf[r][kk], Qs, LD, warp_row0 + 16 * r, kk * 16);
       }
       const uint16_t* Kb = Ks + buf * kTile;
       const uint16_t* Vb = Vs + buf * kTile;
 
       // S = Q K^T. One ldmatrix.x4 gives the B fragments of two 8-key blocks over 16 of DP:
       // blocks (keys n0.., dims k0..), (n0.., k0 + 8..), (n0 + 8.., k0..), (n0 + 8.., k0 + 8..).
-      float s[kKeys / 8][4];
+      float s[R][kKeys / 8][4];
 #pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+      for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int n = 0; n < kKeys / 8; ++n) s[r][n][0] = s[r][n][1] = s[r][n][2] = s[r][n][3] = 0.f;
 #pragma unroll
       for (int kk = 0; kk < DP / 16; ++kk)
 #pragma unroll
@@ -130,68 +153,78 @@ __global__ void __launch_bounds__(kMmaThreads, kMinBlocks<DP>)
           uint32_t bk[4];
           const int key = np * 16 + (mat >> 1) * 8 + mrow, dim = kk * 16 + (mat & 1) * 8;
           ldmatrix_x4(bk, Kb + key * LD + dim);
-          mma_bf16_regs(s[2 * np], qf[kk], bk[0], bk[1]);
-          mma_bf16_regs(s[2 * np + 1], qf[kk], bk[2], bk[3]);
+#pragma unroll
+          for (int r = 0; r < R; ++r) {
+            mma_bf16_regs(s[r][2 * np], qf[r][kk], bk[0], bk[1]);
+            mma_bf16_regs(s[r][2 * np + 1], qf[r][kk], bk[2], bk[3]);
+          }
         }
 
-      // Scale (and mask where a key is past Lk or after the row under the causal mask), and
-      // each row's maximum over the tile: the row's 64 scores sit in the 4 threads of a quad.
-      float mx[2] = {-inf, -inf};
-      if (j0 + kKeys > p.Lk || p.causal) {
 #pragma unroll
-        for (int n = 0; n < kKeys / 8; ++n)
+      for (int r = 0; r < R; ++r) {
+        // Scale (and mask where a key is past Lk or after the row under the causal mask), and
+        // each row's maximum over the tile: the row's 64 scores sit in the 4 threads of a quad.
+        float mx[2] = {-inf, -inf};
+        if (j0 + kKeys > p.Lk || p.causal) {
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int64_t col = j0 + n * 8 + 2 * t + (e & 1), row = rows[e >> 1];
-            const bool keep = col < p.Lk && !(p.causal && col > row);
-            s[n][e] = keep ? s[n][e] * scale2 : -inf;
-            mx[e >> 1] = fmaxf(mx[e >> 1], s[n][e]);
-          }
-      } else {
+          for (int n = 0; n < kKeys / 8; ++n)
 #pragma unroll
-        for (int n = 0; n < kKeys / 8; ++n)
+            for (int e = 0; e < 4; ++e) {
+              const int64_t col = j0 + n * 8 + 2 * t + (e & 1), row = rows[r][e >> 1];
+              const bool keep = col < p.Lk && !(p.causal && col > row);
+              s[r][n][e] = keep ? s[r][n][e] * scale2 : -inf;
+              mx[e >> 1] = fmaxf(mx[e >> 1], s[r][n][e]);
+            }
+        } else {
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            s[n][e] *= scale2;
-            mx[e >> 1] = fmaxf(mx[e >> 1], s[n][e]);
-          }
-      }
-      float m_use[2], alpha[2];
+          for (int n = 0; n < kKeys / 8; ++n)
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-        const float m_new = fmaxf(m[h], mx[h]);
-        m_use[h] = m_new == -inf ? 0.f : m_new;  // no inf - inf while a row has attended nothing
-        alpha[h] = exp2f(m[h] - m_use[h]);
-        m[h] = m_new;
-        l[h] *= alpha[h];  // this thread's part of the row sum, summed over the quad at the end
-      }
+            for (int e = 0; e < 4; ++e) {
+              s[r][n][e] *= scale2;
+              mx[e >> 1] = fmaxf(mx[e >> 1], s[r][n][e]);
+            }
+        }
+        float m_use[2], alpha[2];
 #pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          s[n][e] = exp2f(s[n][e] - m_use[e >> 1]);
-          l[e >> 1] += s[n][e];
+        for (int h = 0; h < 2; ++h) {
+          mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+          mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+          const float m_new = fmaxf(m[r][h], mx[h]);
+          m_use[h] = m_new == -inf ? 0.f : m_new;  // no inf - inf while a row has attended nothing
+          alpha[h] = exp2f(m[r][h] - m_use[h]);
+          m[r][h] = m_new;
+          l[r][h] *= alpha[h];  // this thread's part of the row sum, summed over the quad at the end
         }
 #pragma unroll
-      for (int n = 0; n < DP / 8; ++n)
+        for (int n = 0; n < kKeys / 8; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) o[n][e] *= alpha[e >> 1];
+          for (int e = 0; e < 4; ++e) {
+            s[r][n][e] = exp2f(s[r][n][e] - m_use[e >> 1]);
+            l[r][e >> 1] += s[r][n][e];
+          }
+#pragma unroll
+        for (int n = 0; n < DP / 8; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) o[r][n][e] *= alpha[e >> 1];
+      }
 
       // O += P V, 16 keys at a time. One ldmatrix.x4.trans gives the B fragments of two 8-dim
       // blocks: (keys k0.., dims n0..), (k0 + 8.., n0..), (k0.., n0 + 8..), (k0 + 8.., n0 + 8..).
 #pragma unroll
       for (int kk = 0; kk < kKeys / 16; ++kk) {
-        uint32_t a[4];
-        a_from_c(a, s[2 * kk], s[2 * kk + 1]);
+        uint32_t a[R][4];
+#pragma unroll
+        for (int r = 0; r < R; ++r) a_from_c(a[r], s[r][2 * kk], s[r][2 * kk + 1]);
 #pragma unroll
         for (int np = 0; np < DP / 16; ++np) {
           uint32_t bv[4];
           const int key = kk * 16 + (mat & 1) * 8 + mrow, dim = np * 16 + (mat >> 1) * 8;
           ldmatrix_x4_trans(bv, Vb + key * LD + dim);
-          mma_bf16_regs(o[2 * np], a, bv[0], bv[1]);
-          mma_bf16_regs(o[2 * np + 1], a, bv[2], bv[3]);
+#pragma unroll
+          for (int r = 0; r < R; ++r) {
+            mma_bf16_regs(o[r][2 * np], a[r], bv[0], bv[1]);
+            mma_bf16_regs(o[r][2 * np + 1], a[r], bv[2], bv[3]);
+          }
         }
       }
     }
@@ -200,34 +233,37 @@ __global__ void __launch_bounds__(kMmaThreads, kMinBlocks<DP>)
   cp_async_wait<0>();  // with Lk == 0 the copy of Q is still owed
 
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    l[h] += __shfl_xor_sync(0xffffffffu, l[h], 1);
-    l[h] += __shfl_xor_sync(0xffffffffu, l[h], 2);
-    const int64_t row = rows[h];
-    if (row >= p.Lq) continue;
-    if (t == 0) lse[b * p.Lq + row] = l[h] > 0.f ? m[h] * 0.6931471805599453f + logf(l[h]) : inf;
-    const float inv = l[h] > 0.f ? 1.f / l[h] : 0.f;  // a row that attends nothing gives zeros
-    cpu::bf16* out_row = out + (b * p.Lq + row) * p.D;
+  for (int r = 0; r < R; ++r)
 #pragma unroll
-    for (int n = 0; n < DP / 8; ++n) {
-      const int col = n * 8 + 2 * t;  // even, and D is a multiple of 8: col + 1 < D with col
-      if (col < p.D)
-        *reinterpret_cast<uint32_t*>(out_row + col) =
-            pack_bf16(o[n][2 * h] * inv, o[n][2 * h + 1] * inv);
+    for (int h = 0; h < 2; ++h) {
+      l[r][h] += __shfl_xor_sync(0xffffffffu, l[r][h], 1);
+      l[r][h] += __shfl_xor_sync(0xffffffffu, l[r][h], 2);
+      const int64_t row = rows[r][h];
+      if (row >= p.Lq) continue;
+      if (t == 0)
+        lse[b * p.Lq + row] = l[r][h] > 0.f ? m[r][h] * 0.6931471805599453f + logf(l[r][h]) : inf;
+      const float inv = l[r][h] > 0.f ? 1.f / l[r][h] : 0.f;  // a row that attends nothing: zeros
+      cpu::bf16* out_row = out + (b * p.Lq + row) * p.D;
+#pragma unroll
+      for (int n = 0; n < DP / 8; ++n) {
+        const int col = n * 8 + 2 * t;  // even, and D is a multiple of 8: col + 1 < D with col
+        if (col < p.D)
+          *reinterpret_cast<uint32_t*>(out_row + col) =
+              pack_bf16(o[r][n][2 * h] * inv, o[r][n][2 * h + 1] * inv);
+      }
     }
-  }
 }
 
-template <int DP>
+template <int DP, int R>
 Status launch(const FusedAttentionArgs<cpu::bf16>& a, const Source<cpu::bf16>& q,
               const Source<cpu::bf16>& k, const Source<cpu::bf16>& v, cpu::bf16* out, float* lse,
               cudaStream_t stream) {
   constexpr int LD = DP + 8;
-  const size_t bytes = sizeof(uint16_t) * size_t((kRows + 4 * kKeys) * LD);
-  const int64_t blocks = a.batch * tiles(a.Lq, kRows);
+  const size_t bytes = sizeof(uint16_t) * size_t((kRows * R + 4 * kKeys) * LD);
+  const int64_t blocks = a.batch * tiles(a.Lq, kRows * R);
   if (blocks == 0) return ok_status();
   SH_RETURN_IF_FAILED(check_grid(blocks, "attention forward_mma_pipelined_kernel"));
-  auto kernel = forward_mma_pipelined_kernel<DP>;
+  auto kernel = forward_mma_pipelined_kernel<DP, R>;
   SH_RETURN_IF_FAILED(allow_shared(kernel, bytes, "attention forward_mma_pipelined_kernel"));
   kernel<<<unsigned(blocks), kMmaThreads, bytes, stream>>>(problem_of(a), q, k, v, out, lse);
   return launch_status("attention forward_mma_pipelined_kernel");
@@ -242,12 +278,13 @@ bool can_forward_mma_pipelined(const FusedAttentionArgs<cpu::bf16>& a, const cpu
 }
 
 Status forward_mma_pipelined(const FusedAttentionArgs<cpu::bf16>& a, cpu::bf16* out, float* lse,
-                             cudaStream_t stream) {
+                             cudaStream_t stream, int slices_per_warp) {
   const Source<cpu::bf16> q = source_of(a.q, a.D), k = source_of(a.k, a.D),
                           v = source_of(a.v, a.D);
-  if (a.D <= 32) return launch<32>(a, q, k, v, out, lse, stream);
-  if (a.D <= 64) return launch<64>(a, q, k, v, out, lse, stream);
-  return launch<128>(a, q, k, v, out, lse, stream);
+  const bool two = slices_per_warp == 2;  // head dims up to 64 only: 128 would spill
+  if (a.D <= 32) return two ? launch<32, 2>(a, q, k, v, out, lse, stream) : launch<32, 1>(a, q, k, v, out, lse, stream);
+  if (a.D <= 64) return two ? launch<64, 2>(a, q, k, v, out, lse, stream) : launch<64, 1>(a, q, k, v, out, lse, stream);
+  return launch<128, 1>(a, q, k, v, out, lse, stream);
 }
 
 }  // namespace shallow::cuda::attention_detail

@@ -95,6 +95,26 @@ TEST(GpuAttention, Bf16OnFirstMmaKernel) {
   ::unsetenv("SHALLOW_CUDA_ATTENTION");
 }
 
+// bf16 forward on the pipelined kernel with 32 query rows per warp (SHALLOW_CUDA_ATTENTION=mma_r2):
+// blocks of 128 rows, several per sequence at Lq = 300, the last partly past Lq; D = 80 and 128
+// take the 16-row kernel.
+TEST(GpuAttention, Bf16PipelinedTwoSlicesPerWarp) {
+  SKIP_WITHOUT_CUDA();
+  ::setenv("SHALLOW_CUDA_ATTENTION", "mma_r2", 1);
+  uint64_t seed = 380;
+  for (int64_t D : {32, 64, 80})
+    for (bool causal : {false, true})
+      for (auto [Lq, Lk] : std::vector<std::pair<int64_t, int64_t>>{{65, 65}, {197, 197}, {300, 77}, {130, 1}}) {
+        const Tensor q = cpu_rand({2, Lq, 2, D}, DType::bf16, ++seed, -1, 1);
+        const Tensor k = cpu_rand({2, Lk, 2, D}, DType::bf16, ++seed, -1, 1);
+        const Tensor v = cpu_rand({2, Lk, 2, D}, DType::bf16, ++seed, -1, 1);
+        auto f = [&](const std::vector<Tensor>& t) { return attention_of_bshd(t, causal); };
+        expect_gpu_matches_cpu(f, {q, k, v}, tol_for(DType::bf16), true,
+                               "mma_r2 " + case_name(DType::bf16, Lq, Lk, D, causal));
+      }
+  ::unsetenv("SHALLOW_CUDA_ATTENTION");
+}
+
 // Layouts the kernels read in place or copy first: contiguous [B, H, L, D]; q, k and v cut out
 // of one fused [B, L, 3, H, D] projection; rows one element off 16-byte alignment (the
 // element-wise loads); batch dims that do not fold into two strided levels (a copy); and
