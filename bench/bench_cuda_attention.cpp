@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
     if (quick) shapes.resize(1);
     const Device dev = Device::cuda(0);
     std::printf("device: %s\n", cuda_device_name(0).c_str());
-    std::printf("%-18s %-5s %-17s %10s %10s\n", "shape", "dtype", "pass", "ms", "TFLOP/s");
+    std::printf("%-18s %-5s %-24s %10s %10s\n", "shape", "dtype", "pass", "ms", "TFLOP/s");
     reset_peak_memory(dev);
     std::vector<Result> results;
     for (const AttentionShape& s : shapes) {
@@ -89,14 +89,15 @@ int main(int argc, char** argv) {
           NoGrad no_grad;
           scaled_dot_product_attention(q, k, v);
         });
-        const double t_both = bench::cuda_seconds_per_call([&] {
+        auto both = [&] {
           Tensor ql = q.detach(), kl = k.detach(), vl = v.detach();  // fresh leaves, shared storage
           ql.set_requires_grad(), kl.set_requires_grad(), vl.set_requires_grad();
           scaled_dot_product_attention(ql, kl, vl).backward(g);
-        });
-        // The bf16 forward also on the first tensor-core kernel, for comparison in the same run.
+        };
+        const double t_both = bench::cuda_seconds_per_call(both);
+        // bf16 also on the first tensor-core kernels, for comparison in the same run.
         // (and on the pipelined kernel with 32 rows per warp)
-        double t_fwd_v1 = 0, t_fwd_r2 = 0;
+        double t_fwd_v1 = 0, t_fwd_r2 = 0, t_both_v1 = 0;
         if (dt == DType::bf16) {
           for (auto [choice, t] : {std::pair<const char*, double*>{"mma_v1", &t_fwd_v1},
                                    std::pair<const char*, double*>{"mma_r2", &t_fwd_r2}}) {
@@ -107,16 +108,20 @@ int main(int argc, char** argv) {
             });
             ::unsetenv("SHALLOW_CUDA_ATTENTION");
           }
+          ::setenv("SHALLOW_CUDA_ATTENTION", "mma_v1", 1);
+          t_both_v1 = bench::cuda_seconds_per_call(both);
+          ::unsetenv("SHALLOW_CUDA_ATTENTION");
         }
         std::vector<std::tuple<const char*, double, double>> passes = {
             {"forward", t_fwd, flop}, {"forward+backward", t_both, 3.5 * flop}};
         if (dt == DType::bf16) {
           passes.emplace_back("forward mma_v1", t_fwd_v1, flop);
           passes.emplace_back("forward mma_r2", t_fwd_r2, flop);
+          passes.emplace_back("forward+backward mma_v1", t_both_v1, 3.5 * flop);
         }
         for (const auto& [pass, t, f] : passes) {
           Result r{s.name, dtype_name(dt), pass, s.B, s.H, s.S, s.D, t * 1e3, f / t / 1e12};
-          std::printf("%-18s %-5s %-17s %10.4f %10.2f\n", r.shape.c_str(), r.dtype.c_str(),
+          std::printf("%-18s %-5s %-24s %10.4f %10.2f\n", r.shape.c_str(), r.dtype.c_str(),
                       r.pass.c_str(), r.ms, r.tflops);
           results.push_back(r);
         }

@@ -22,9 +22,9 @@ Status check_args(const FusedAttentionArgs<T>& a) {
 }
 
 // SHALLOW_CUDA_ATTENTION, read at each call: "simt" runs bf16 on the FMA tiles (the path of
-// older GPUs), "mma_v1" the forward on the first tensor-core kernel (attention_mma.cu) instead
-// of the pipelined one, "mma_r2" the pipelined one with 32 query rows per warp; the tests and
-// the benchmark use each.
+// older GPUs); "mma_v1" the first tensor-core kernels (attention_mma.cu,
+// attention_mma_backward.cu) instead of the pipelined ones; "mma_r2" the pipelined forward with
+// 32 query rows per warp. The tests and the benchmark use each.
 bool attention_choice_is(const char* name) {
   const char* choice = std::getenv("SHALLOW_CUDA_ATTENTION");
   return choice && std::string(choice) == name;
@@ -68,8 +68,13 @@ Status fused_attention_backward(const FusedAttentionArgs<T>& a, const T* out, co
   if (!st.ok()) return st;
   if (a.batch == 0) return ok_status();
   if constexpr (std::is_same_v<T, cpu::bf16>) {
-    if (a.D <= attention_detail::kMmaBackwardMaxD && has_bf16_mma())
+    if (a.D <= attention_detail::kMmaBackwardMaxD && has_bf16_mma()) {
+      if (!attention_choice_is("mma_v1") &&
+          attention_detail::can_backward_mma_pipelined(a, grad_out, gq, gk, gv))
+        return attention_detail::backward_mma_pipelined(a, out, lse, grad_out, row_dot, gq, gk,
+                                                        gv, stream);
       return attention_detail::backward_mma(a, out, lse, grad_out, row_dot, gq, gk, gv, stream);
+    }
   }
   return attention_detail::backward_simt(a, out, lse, grad_out, row_dot, gq, gk, gv, stream);
 }

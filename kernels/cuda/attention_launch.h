@@ -34,5 +34,13 @@ constexpr int kMmaBackwardMaxD = 64;
 Status backward_mma(const FusedAttentionArgs<cpu::bf16>& a, const cpu::bf16* out, const float* lse,
                     const cpu::bf16* grad_out, float* row_dot, cpu::bf16* gq, cpu::bf16* gk,
                     cpu::bf16* gv, cudaStream_t stream);
+// The same passes on double-buffered cp.async tiles read with ldmatrix
+// (attention_mma_backward_pipelined.cu), for 16-byte aligned operands and gradients with D a
+// multiple of 8 and at most kMmaBackwardMaxD (can_backward_mma_pipelined).
+bool can_backward_mma_pipelined(const FusedAttentionArgs<cpu::bf16>& a, const cpu::bf16* grad_out,
+                                const cpu::bf16* gq, const cpu::bf16* gk, const cpu::bf16* gv);
+Status backward_mma_pipelined(const FusedAttentionArgs<cpu::bf16>& a, const cpu::bf16* out,
+                              const float* lse, const cpu::bf16* grad_out, float* row_dot,
+                              cpu::bf16* gq, cpu::bf16* gk, cpu::bf16* gv, cudaStream_t stream);
 
 }  // namespace shallow::cuda::attention_detail

@@ -18,6 +18,8 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/attention_common.cuh"
+
 namespace shallow::cuda::attention_detail {
 
 constexpr int kMmaThreads = 128;  // 4 warps of 16 rows: 64 rows per block
@@ -133,6 +135,25 @@ __device__ inline void cp_async_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 #endif
+}
+
+// Issues the 16-byte copies (cp.async) of rows [row0, row0 + rows) of batch entry b into dst
+// (row-major, ld), columns [0, D); rows at or past L are zero-filled. Columns [D, DP) are not
+// touched. Every thread of the block takes part; the operand must be Source::vec.
+__device__ inline void copy_rows_async(uint16_t* dst, int ld, int rows,
+                                       const Source<cpu::bf16>& src, int64_t b, int64_t row0,
+                                       int64_t L, int D) {
+  constexpr int kChunk = 8;  // bf16 elements per 16-byte copy
+  const cpu::bf16* base = src.data + src.layout.offset(b);
+  const int chunks = D / kChunk;
+  for (int idx = threadIdx.x; idx < rows * chunks; idx += blockDim.x) {
+    const int r = idx / chunks, c0 = (idx % chunks) * kChunk;
+    const int64_t row = row0 + r;
+    const bool inside = row < L;
+    // A row past L reads nothing; its address is row 0's, which exists (L > 0 here).
+    const cpu::bf16* from = base + (inside ? row * src.ld : 0) + c0;
+    cp_async_16(dst + r * ld + c0, from, inside);
+  }
 }
 
 }  // namespace shallow::cuda::attention_detail

@@ -27,25 +27,6 @@
 namespace shallow::cuda::attention_detail {
 namespace {
 
-constexpr int kChunk = 8;  // bf16 elements per 16-byte copy
-
-// Issues the copies of rows [row0, row0 + rows) of batch entry b into dst (row-major, ld),
-// columns [0, D); rows at or past L are zero-filled. Columns [D, DP) are not touched.
-__device__ inline void copy_rows_async(uint16_t* dst, int ld, int rows,
-                                       const Source<cpu::bf16>& src, int64_t b, int64_t row0,
-                                       int64_t L, int D) {
-  const cpu::bf16* base = src.data + src.layout.offset(b);
-  const int chunks = D / kChunk;
-  for (int idx = threadIdx.x; idx < rows * chunks; idx += blockDim.x) {
-    const int r = idx / chunks, c0 = (idx % chunks) * kChunk;
-    const int64_t row = row0 + r;
-    const bool inside = row < L;
-    // A row past L reads nothing; its address is row 0's, which exists (L > 0 here).
-    const cpu::bf16* from = base + (inside ? row * src.ld : 0) + c0;
-    cp_async_16(dst + r * ld + c0, from, inside);
-  }
-}
-
 // Blocks per SM the register bound asks for (see the header comment); R = 2 holds twice the
 // accumulators (about 200 registers at DP = 64), so 2 blocks.
 template <int DP, int R>

@@ -76,8 +76,9 @@ TEST(GpuAttention, Bf16OnFmaTiles) {
   ::unsetenv("SHALLOW_CUDA_ATTENTION");
 }
 
-// bf16 forward on the first tensor-core kernel (SHALLOW_CUDA_ATTENTION=mma_v1), kept beside the
-// pipelined one (the default for 16-byte aligned operands, which the other tests take).
+// bf16 forward and backward on the first tensor-core kernels (SHALLOW_CUDA_ATTENTION=mma_v1),
+// kept beside the pipelined ones (the default for 16-byte aligned operands, which the other
+// tests take).
 TEST(GpuAttention, Bf16OnFirstMmaKernel) {
   SKIP_WITHOUT_CUDA();
   ::setenv("SHALLOW_CUDA_ATTENTION", "mma_v1", 1);
