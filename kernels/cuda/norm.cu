@@ -1,6 +1,8 @@
 #include "kernels/cuda/norm.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/convert.cuh"
 #include "kernels/cuda/launch.cuh"
@@ -36,8 +38,8 @@ __global__ void layer_norm_kernel(int64_t rows, int64_t n, const T* __restrict__
     const acc_t var = block_sum(ss, scratch) / acc_t(n);
     const W mu = W(m), rs = W(1.0 / sqrt(var + eps));
     if (threadIdx.x == 0) {
-      mean[r] = S(mu);
-      rstd[r] = S(rs);
+      if (mean) mean[r] = S(mu);
+      if (rstd) rstd[r] = S(rs);
     }
     for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
       W v = (widen(xr[k]) - mu) * rs;
@@ -50,7 +52,9 @@ __global__ void layer_norm_kernel(int64_t rows, int64_t n, const T* __restrict__
 
 // Rows of at most 32 * kPerLane values: a warp per row, the row held in registers, sums by
 // shuffles (no shared memory, no block barrier), one read and one write of each value. The
-// ViT's rows (768) are this case; the block kernel above takes longer rows.
+// block kernel above takes longer rows; rows of whole 16-byte chunks at aligned addresses (the
+// ViT's 768) take layer_norm_chunks_kernel below, this kernel the rest (doubles, odd lengths,
+// unaligned views).
 constexpr int kPerLane = 32;
 constexpr int kWarpRowMax = 32 * kPerLane;
 
@@ -84,8 +88,8 @@ __global__ void layer_norm_warp_kernel(int64_t rows, int n, const T* __restrict_
     const acc_t var = warp_sum(ss) / acc_t(n);
     const W mu = W(m), rs = W(1.0 / sqrt(var + eps));
     if (lane == 0) {
-      mean[r] = S(mu);
-      rstd[r] = S(rs);
+      if (mean) mean[r] = S(mu);
+      if (rstd) rstd[r] = S(rs);
     }
 #pragma unroll
     for (int j = 0; j < kPerLane; ++j) {
@@ -97,6 +101,163 @@ __global__ void layer_norm_warp_kernel(int64_t rows, int n, const T* __restrict_
       yr[k] = convert<T>(o);
     }
   }
+}
+
+// ---- the same in 16-byte chunks, for bf16, f16 and f32 rows of whole chunks
+
+// Values of T in one 16-byte chunk.
+template <class T>
+constexpr int kChunkValues = int(16 / sizeof(T));
+
+// A row of at most kWarpRowMax values in chunks: at most this many chunks per lane.
+template <class T>
+constexpr int kMaxChunksPerLane = kWarpRowMax / 32 / kChunkValues<T>;
+
+template <class T>
+__device__ inline void unpack_chunk(const uint4& raw, float* out) {
+  const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t w = words[i];
+    if constexpr (std::is_same_v<T, bf16>) {  // a bf16 is the high half of a float
+      out[2 * i] = __uint_as_float(w << 16);
+      out[2 * i + 1] = __uint_as_float(w & 0xffff0000u);
+    } else if constexpr (std::is_same_v<T, f16>) {
+      out[2 * i] = __half2float(__ushort_as_half(uint16_t(w & 0xffffu)));
+      out[2 * i + 1] = __half2float(__ushort_as_half(uint16_t(w >> 16)));
+    } else {
+      out[i] = __uint_as_float(w);
+    }
+  }
+}
+
+// Rounds kChunkValues<T> floats to T (to nearest even, as convert<T>) into one chunk.
+template <class T>
+__device__ inline uint4 pack_chunk(const float* v) {
+  uint32_t words[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    if constexpr (std::is_same_v<T, bf16>) {
+      const __nv_bfloat162 h = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
+      words[i] = uint32_t(__bfloat16_as_ushort(h.x)) | (uint32_t(__bfloat16_as_ushort(h.y)) << 16);
+    } else if constexpr (std::is_same_v<T, f16>) {
+      const __half2 h = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
+      words[i] = uint32_t(__half_as_ushort(__low2half(h))) |
+                 (uint32_t(__half_as_ushort(__high2half(h))) << 16);
+    } else {
+      words[i] = __float_as_uint(v[i]);
+    }
+  }
+  return make_uint4(words[0], words[1], words[2], words[3]);
+}
+
+// layer_norm_warp_kernel with 16-byte loads and stores: lane l holds chunks l, l + 32, ... of
+// the row (kChunks of them, a warp's loads cover 512 contiguous bytes), weight and bias are
+// read in chunks too. x, y, weight and bias are 16-byte aligned and n a multiple of
+// kChunkValues<T> (so every row starts aligned). The arithmetic is the warp kernel's: sums in
+// double over the float values, the output in float rounded once. mean and rstd may be null.
+template <class T, int kChunks>
+__global__ void __launch_bounds__(kThreads)
+    layer_norm_chunks_kernel(int64_t rows, int n, const T* __restrict__ x,
+                             const T* __restrict__ weight, const T* __restrict__ bias, double eps,
+                             T* __restrict__ y, float* __restrict__ mean,
+                             float* __restrict__ rstd) {
+  constexpr int kValues = kChunkValues<T>;
+  const int lane = threadIdx.x & 31;
+  const int chunks = n / kValues;
+  const uint4* w4 = reinterpret_cast<const uint4*>(weight);
+  const uint4* b4 = reinterpret_cast<const uint4*>(bias);
+  const int64_t warps = int64_t(gridDim.x) * (blockDim.x >> 5);
+  for (int64_t r = int64_t(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5); r < rows;
+       r += warps) {
+    const uint4* xr = reinterpret_cast<const uint4*>(x + r * n);
+    uint4* yr = reinterpret_cast<uint4*>(y + r * n);
+    // Every load of the row is issued before any use.
+    uint4 raw[kChunks];
+#pragma unroll
+    for (int j = 0; j < kChunks; ++j) {
+      const int c = lane + 32 * j;
+      raw[j] = c < chunks ? xr[c] : make_uint4(0, 0, 0, 0);
+    }
+    float v[kChunks][kValues];
+    acc_t s = 0;
+#pragma unroll
+    for (int j = 0; j < kChunks; ++j) {
+      unpack_chunk<T>(raw[j], v[j]);
+#pragma unroll
+      for (int e = 0; e < kValues; ++e) s += acc_t(v[j][e]);  // zeros past the row
+    }
+    const acc_t m = warp_sum(s) / acc_t(n);
+    acc_t ss = 0;
+#pragma unroll
+    for (int j = 0; j < kChunks; ++j) {
+      if (lane + 32 * j >= chunks) continue;
+#pragma unroll
+      for (int e = 0; e < kValues; ++e) {
+        const acc_t d = acc_t(v[j][e]) - m;
+        ss += d * d;
+      }
+    }
+    const acc_t var = warp_sum(ss) / acc_t(n);
+    const float mu = float(m), rs = float(1.0 / sqrt(var + eps));
+    if (lane == 0) {
+      if (mean) mean[r] = mu;
+      if (rstd) rstd[r] = rs;
+    }
+#pragma unroll
+    for (int j = 0; j < kChunks; ++j) {
+      const int c = lane + 32 * j;
+      if (c >= chunks) break;
+      float o[kValues];
+#pragma unroll
+      for (int e = 0; e < kValues; ++e) o[e] = (v[j][e] - mu) * rs;
+      if (weight) {
+        float wv[kValues];
+        unpack_chunk<T>(w4[c], wv);
+#pragma unroll
+        for (int e = 0; e < kValues; ++e) o[e] = o[e] * wv[e];
+      }
+      if (bias) {
+        float bv[kValues];
+        unpack_chunk<T>(b4[c], bv);
+#pragma unroll
+        for (int e = 0; e < kValues; ++e) o[e] = o[e] + bv[e];
+      }
+      yr[c] = pack_chunk<T>(o);
+    }
+  }
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// Whether the chunk kernel can take these rows: T of 2 or 4 bytes (the float statistics),
+// rows of whole chunks within kWarpRowMax, every pointer 16-byte aligned (null ones aside).
+template <class T>
+bool chunk_rows(int64_t n, const T* x, const T* weight, const T* bias, const T* y) {
+  if constexpr (std::is_same_v<T, double>) {
+    return false;
+  } else {
+    return n <= kWarpRowMax && n % kChunkValues<T> == 0 && aligned16(x) && aligned16(y) &&
+           (weight == nullptr || aligned16(weight)) && (bias == nullptr || aligned16(bias));
+  }
+}
+
+// Launches the chunk kernel whose kChunks is the chunks per lane of rows of n values.
+template <class T, int kChunks = 1>
+Status launch_layer_norm_chunks(int64_t rows, int64_t n, const T* x, const T* weight,
+                                const T* bias, double eps, T* y, float* mean, float* rstd,
+                                cudaStream_t stream) {
+  const int64_t chunks = n / kChunkValues<T>;
+  if constexpr (kChunks < kMaxChunksPerLane<T>) {
+    if (chunks > 32 * kChunks)
+      return launch_layer_norm_chunks<T, kChunks + 1>(rows, n, x, weight, bias, eps, y, mean,
+                                                      rstd, stream);
+  }
+  constexpr int64_t kWarpsPerBlock = kThreads / 32;
+  const int64_t blocks = std::min<int64_t>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock, 65535 * 8);
+  layer_norm_chunks_kernel<T, kChunks><<<unsigned(blocks), kThreads, 0, stream>>>(
+      rows, int(n), x, weight, bias, eps, y, mean, rstd);
+  return launch_status("layer_norm_chunks_kernel");
 }
 
 // gx = rstd * (g - mean(g) - xhat * mean(g * xhat)), with g = gy * weight.
@@ -168,11 +329,17 @@ __global__ void layer_norm_backward_params_kernel(int64_t rows, int64_t n,
 
 }  // namespace
 
+// Every kernel also takes null mean and rstd (then nothing is saved), for callers that need
+// no backward; the engine always passes both.
 template <class T, class S>
 Status layer_norm(int64_t rows, int64_t n, const T* x, const T* weight, const T* bias, double eps,
                   T* y, S* mean, S* rstd, cudaStream_t stream) {
   if (rows == 0) return ok_status();
   if (n == 0) return Status{"layer_norm", "rows of zero length"};
+  if constexpr (std::is_same_v<S, float>) {
+    if (chunk_rows(n, x, weight, bias, y))
+      return launch_layer_norm_chunks(rows, n, x, weight, bias, eps, y, mean, rstd, stream);
+  }
   if (n <= kWarpRowMax) {
     constexpr int64_t kWarpsPerBlock = kThreads / 32;
     const int64_t blocks = std::min<int64_t>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock, 65535 * 8);
