@@ -2,6 +2,7 @@
 
 #include <climits>
 
+#include "kernels/cuda/gemm_cublaslt.h"
 #include "kernels/cuda/gemm_kernels.cuh"
 #include "kernels/cuda/launch.cuh"
 
@@ -88,6 +89,14 @@ Status gemm_cublas(cublasHandle_t handle, int64_t batch, bool trans_a, bool tran
   if (!fits_int(batch) || !fits_int(M) || !fits_int(N) || !fits_int(K) || !fits_int(lda) ||
       !fits_int(ldb) || !fits_int(ldc))
     return Status{"cublasGemmStridedBatchedEx", "a size or leading dimension exceeds INT_MAX"};
+  if (epilogue.active()) {
+    // cuBLASLt folds the bias (and some activations) into the product where it can; where it
+    // declines, nothing was queued and the product and the pass below run instead.
+    const CublasLtAttempt lt =
+        gemm_cublaslt<T>(batch, trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb,
+                         stride_b, beta, C, ldc, stride_c, stream, epilogue);
+    if (lt.ran) return lt.status;
+  }
   cublasStatus_t st = cublasSetStream(handle, stream);
   if (st != CUBLAS_STATUS_SUCCESS) return Status{"cublasSetStream", cublas_message(st)};
   // cuBLAS is column-major. A row-major matrix with row stride ld is, read column-major, its
