@@ -96,10 +96,11 @@ int main(int argc, char** argv) {
         };
         const double t_both = bench::cuda_seconds_per_call(both);
         // bf16 also on the first tensor-core kernels, for comparison in the same run.
-        // (and on the pipelined kernel with 32 rows per warp)
-        double t_fwd_v1 = 0, t_fwd_r2 = 0, t_both_v1 = 0;
+        // (and on the pipelined kernel with 16 and with 32 rows per warp, whichever the default is)
+        double t_fwd_v1 = 0, t_fwd_r1 = 0, t_fwd_r2 = 0, t_both_v1 = 0;
         if (dt == DType::bf16) {
           for (auto [choice, t] : {std::pair<const char*, double*>{"mma_v1", &t_fwd_v1},
+                                   std::pair<const char*, double*>{"mma_r1", &t_fwd_r1},
                                    std::pair<const char*, double*>{"mma_r2", &t_fwd_r2}}) {
             ::setenv("SHALLOW_CUDA_ATTENTION", choice, 1);
             *t = bench::cuda_seconds_per_call([&] {
@@ -116,6 +117,7 @@ int main(int argc, char** argv) {
             {"forward", t_fwd, flop}, {"forward+backward", t_both, 3.5 * flop}};
         if (dt == DType::bf16) {
           passes.emplace_back("forward mma_v1", t_fwd_v1, flop);
+          passes.emplace_back("forward mma_r1", t_fwd_r1, flop);
           passes.emplace_back("forward mma_r2", t_fwd_r2, flop);
           passes.emplace_back("forward+backward mma_v1", t_both_v1, 3.5 * flop);
         }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/cuda/attention_launch.h"
+#include "kernels/cuda/launch.cuh"
 
 namespace shallow::cuda {
 namespace {
@@ -23,8 +24,9 @@ Status check_args(const FusedAttentionArgs<T>& a) {
 
 // SHALLOW_CUDA_ATTENTION, read at each call: "simt" runs bf16 on the FMA tiles (the path of
 // older GPUs); "mma_v1" the first tensor-core kernels (attention_mma.cu,
-// attention_mma_backward.cu) instead of the pipelined ones; "mma_r2" the pipelined forward with
-// 32 query rows per warp. The tests and the benchmark use each.
+// attention_mma_backward.cu) instead of the pipelined ones; "mma_r1" / "mma_r2" the pipelined
+// forward with 16 / 32 query rows per warp (else chosen by size). The tests and the benchmark
+// use each.
 bool attention_choice_is(const char* name) {
   const char* choice = std::getenv("SHALLOW_CUDA_ATTENTION");
   return choice && std::string(choice) == name;
@@ -41,6 +43,18 @@ bool has_bf16_mma() {
   return major >= 8;
 }
 
+// Query rows per warp of the pipelined forward, in slices of 16: 2 (blocks of 128 rows, half
+// the shared-memory reads per product) where that still gives at least 4 blocks per
+// multiprocessor, else 1 (twice the blocks: at batch 8 of the ViT, 192 blocks of 128 rows
+// would leave an H100's 132 multiprocessors short of work, and 1 measured faster). "mma_r1"
+// and "mma_r2" force either.
+int forward_slices_per_warp(const FusedAttentionArgs<cpu::bf16>& a) {
+  if (attention_choice_is("mma_r1")) return 1;
+  if (attention_choice_is("mma_r2")) return 2;
+  const int64_t blocks_of_128 = a.batch * ((a.Lq + 127) / 128);
+  return a.D <= 64 && blocks_of_128 >= 4 * int64_t(multiprocessors()) ? 2 : 1;
+}
+
 }  // namespace
 
 template <class T>
@@ -53,7 +67,7 @@ Status fused_attention_forward(const FusedAttentionArgs<T>& a, T* out, float* ls
     if (has_bf16_mma()) {
       if (!attention_choice_is("mma_v1") && attention_detail::can_forward_mma_pipelined(a, out))
         return attention_detail::forward_mma_pipelined(a, out, lse, stream,
-                                                       attention_choice_is("mma_r2") ? 2 : 1);
+                                                       forward_slices_per_warp(a));
       return attention_detail::forward_mma(a, out, lse, stream);
     }
   }

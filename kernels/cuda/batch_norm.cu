@@ -18,16 +18,6 @@ __device__ inline int64_t channel_index(int64_t j, int64_t c, int64_t C, int64_t
   return (n * C + c) * S + (j - n * S);
 }
 
-int multiprocessors() {
-  int device = 0, sms = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-    cudaGetLastError();  // the launch that follows reports any real problem
-    return 80;
-  }
-  return sms;
-}
-
 // Blocks per channel: about four blocks per multiprocessor in all, each with at least 4096
 // values, within a grid dimension's limit.
 int64_t splits_for(int64_t N, int64_t C, int64_t S) {

@@ -47,16 +47,6 @@ Status make_geom(const Conv2dShape& s, Geom* g) {
   return ok_status();
 }
 
-int multiprocessors() {
-  int device = 0, sms = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-    cudaGetLastError();  // the launch that follows reports any real problem
-    return 80;
-  }
-  return sms;
-}
-
 // How many blocks share a reduction of `length` items when `tiles` blocks already exist
 // without splitting: enough for about four blocks per multiprocessor, each with at least
 // `min_per_split` items, and within a grid dimension's limit.

@@ -156,8 +156,8 @@ __device__ __forceinline__ void finish_fragment(float (&acc)[128], const DeviceE
   break;
     case GemmActivation::relu: SH_APPLY(act_relu)
     case GemmActivation::gelu: SH_APPLY(act_gelu)
-    case GemmActivation::gelu_tanh: SH_APPLY(act_gelu_tanh)
-    case GemmActivation::quick_gelu: SH_APPLY(act_quick_gelu)
+    case GemmActivation::gelu_tanh: SH_APPLY(act_gelu_tanh_fast)  // rounded to bf16 after
+    case GemmActivation::quick_gelu: SH_APPLY(act_quick_gelu_fast)
 #undef SH_APPLY
   }
 }

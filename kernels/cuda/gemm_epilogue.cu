@@ -21,7 +21,7 @@ template <class T, GemmActivation kAct>
 __device__ inline T bias_act(acc_of<T> c, bool has_bias, acc_of<T> bias_value) {
   acc_of<T> v = c;
   if (has_bias) v += bias_value;
-  return convert<T>(apply_activation(kAct, v));
+  return convert<T>(apply_activation_for<T>(kAct, v));
 }
 
 // One element per thread: the grid's y axis walks the batch * M rows (one division per row),
@@ -99,16 +99,6 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
-
-int multiprocessors() {
-  int device = 0, sms = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-    cudaGetLastError();  // the launch that follows reports any real problem
-    return 80;
-  }
-  return sms;
-}
 
 // Blocks of the vector kernel: as many as the GPU holds at once (a few per multiprocessor),
 // never more than the chunks need.

@@ -28,6 +28,18 @@ inline Status launch_status(const char* kernel) {
 
 constexpr int kThreads = 256;
 
+// The current device's multiprocessor count, for grids sized to the GPU (80 when the query
+// fails: the launch that follows reports any real problem).
+inline int multiprocessors() {
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    cudaGetLastError();
+    return 80;
+  }
+  return sms;
+}
+
 // Blocks for a grid-stride loop over n items: enough to fill the GPU, never more than the
 // items need, never zero (callers return early on n == 0).
 inline unsigned blocks_for(int64_t n, int threads = kThreads) {

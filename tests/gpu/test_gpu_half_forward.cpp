@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "engine/autograd.h"
+#include "engine/cuda/gemm_cublaslt_ops.h"
 #include "engine/cuda/gemm_ops.h"
 #include "tests/gpu/gemm_reference.h"
 #include "tests/gpu/gpu_test.h"
@@ -173,13 +174,22 @@ TEST(GpuHalfForward, LayerNormManyRows) {
 
 using cpu::GemmActivation;
 
+// The GEMM setting for one test, with cuBLASLt's epilogue off so that every bias and
+// activation reaches the separate pass (gemm_bias_act) under test; both restored after.
 class WithCudaGemm {
  public:
-  explicit WithCudaGemm(CudaGemm g) : previous_(cuda_gemm()) { set_cuda_gemm(g); }
-  ~WithCudaGemm() { set_cuda_gemm(previous_); }
+  explicit WithCudaGemm(CudaGemm g) : previous_(cuda_gemm()), lt_(gpu::cublaslt_allowed()) {
+    set_cuda_gemm(g);
+    gpu::set_cublaslt_allowed(false);
+  }
+  ~WithCudaGemm() {
+    set_cuda_gemm(previous_);
+    gpu::set_cublaslt_allowed(lt_);
+  }
 
  private:
   CudaGemm previous_;
+  bool lt_;
 };
 
 struct EpilogueCase {
