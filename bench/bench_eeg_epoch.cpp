@@ -4,7 +4,8 @@
 // bench/compare_eeg_epoch.py runs it beside the same epoch in PyTorch and prints the ratio.
 //
 //   bench_eeg_epoch [--threads N] [--epochs N] [--samples N] [--channels C] [--times T]
-//                   [--batch B] [--image-dim D] [--device cpu|cuda|cuda:N] [Google Benchmark flags]
+//                   [--batch B] [--image-dim D] [--device cpu|cuda|cuda:N] [--breakdown]
+//                   [Google Benchmark flags]
 //
 // On a CUDA device the data, the model and the optimizer's state live on the device; the epoch's
 // shuffled order is drawn on the host and each batch's rows sent with a queued copy, and the
@@ -13,12 +14,14 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "engine/autograd.h"
+#include "engine/cuda/api.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "models/contrastive.h"
@@ -33,6 +36,7 @@ struct Config {
   int64_t epochs = 1;
   int threads = 0;  // 0: the engine's default
   Device device = Device::cpu();
+  bool breakdown = false;  // --breakdown: print print_step_breakdown's table first (CUDA)
 };
 
 struct Setup {
@@ -51,6 +55,48 @@ Tensor train_step(Setup& s, const Tensor& rows) {
   loss.backward();
   s.opt->step();
   return loss.detach();
+}
+
+// Where a training step's time goes on a GPU, printed to stderr: for each phase (the batch's
+// rows and the forward with the loss, the backward, the optimizer), the host's time to queue
+// it and the time until the device has finished it, with the device idle before each phase.
+// A phase whose queueing takes about as long as its completion is bound by the host (launches,
+// the engine's bookkeeping), not by the kernels.
+void print_step_breakdown(Setup& s, int64_t batch, Device device) {
+  using clock = std::chrono::steady_clock;
+  const int64_t n = s.eeg.size(0), steps = 20;
+  const Tensor order = randperm(n, &s.shuffle);
+  double queued[3] = {0, 0, 0}, done[3] = {0, 0, 0};
+  auto phase = [&](int i, auto&& work) {
+    cuda_synchronize(device.index);
+    const auto t0 = clock::now();
+    work();
+    const auto t1 = clock::now();
+    cuda_synchronize(device.index);
+    const auto t2 = clock::now();
+    queued[i] += std::chrono::duration<double>(t1 - t0).count();
+    done[i] += std::chrono::duration<double>(t2 - t0).count();
+  };
+  for (int64_t step = 0; step < steps; ++step) {
+    const int64_t start = (step * batch) % std::max<int64_t>(1, n - batch + 1);
+    const Tensor rows = order.slice(0, start, std::min(n, start + batch));
+    Tensor loss;
+    phase(0, [&] {
+      const Tensor x = index_select(s.eeg, 0, rows), y = index_select(s.image, 0, rows);
+      loss = s.head->loss(s.head->embed_eeg(s.encoder->forward(x)), s.head->embed_image(y));
+    });
+    phase(1, [&] {
+      s.opt->zero_grad();
+      loss.backward();
+    });
+    phase(2, [&] { s.opt->step(); });
+  }
+  const char* names[3] = {"rows + forward + loss", "backward", "optimizer step"};
+  std::fprintf(stderr, "step breakdown over %lld steps (ms per step: host queueing / until done):\n",
+               (long long)steps);
+  for (int i = 0; i < 3; ++i)
+    std::fprintf(stderr, "  %-22s %8.3f / %8.3f\n", names[i], 1e3 * queued[i] / steps,
+                 1e3 * done[i] / steps);
 }
 
 // A shuffled pass over every trial, as a PyTorch DataLoader with shuffle=True, drop_last=False.
@@ -85,6 +131,8 @@ void run(benchmark::State& state, const Config& c) {
   s.opt = std::make_unique<optim::AdamW>(params, optim::AdamWOptions{.lr = 1e-4, .weight_decay = 1e-4});
   // One step first, untimed: allocations and the optimizer's state, as the comparison does.
   train_step(s, Tensor::arange(std::min(c.batch, c.samples))).item();
+
+  if (c.breakdown && c.device.is_cuda()) print_step_breakdown(s, c.batch, c.device);
 
   double loss = 0;
   for (auto _ : state) loss = train_epoch(s, c.batch);
@@ -127,6 +175,13 @@ int main(int argc, char** argv) {
   take_flag(argc, argv, "--batch", &c.batch);
   take_flag(argc, argv, "--image-dim", &c.image_dim);
   c.threads = int(threads);
+  for (int i = 1; i < argc; ++i) {  // --breakdown
+    if (std::strcmp(argv[i], "--breakdown") != 0) continue;
+    c.breakdown = true;
+    for (int j = i; j + 1 <= argc; ++j) argv[j] = argv[j + 1];
+    --argc;
+    break;
+  }
   for (int i = 1; i + 1 < argc; ++i) {  // --device NAME
     if (std::strcmp(argv[i], "--device") != 0) continue;
     try {

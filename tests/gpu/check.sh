@@ -162,6 +162,9 @@ if [ -x "$bin/bench_cuda_vit" ]; then
   [ $have_torch = 1 ] && step torch_vit 120 python3 "$root/tests/gpu/torch_vit.py" --batch 256 \
     --json "$report/torch_vit.json"
 fi
+if [ -x "$bin/bench_eeg_epoch" ]; then  # where a step's time goes (in check.log)
+  step eeg_breakdown 60 "$bin/bench_eeg_epoch" --device cuda --breakdown --epochs 1
+fi
 if [ -x "$bin/bench_eeg_epoch" ] && [ $have_torch = 1 ]; then
   step eeg_epoch 120 python3 "$root/bench/compare_eeg_epoch.py" --binary "$bin/bench_eeg_epoch" \
     --device cuda --epochs 5 --threads 4 --json "$report/eeg_epoch.json"
