@@ -1,6 +1,7 @@
 // Entry points of the fused attention: argument checks, then the kernel family for the dtype
-// and the device: tensor cores for bf16 from sm_80 on (the backward for head dims up to
-// kMmaBackwardMaxD), FMA tiles otherwise.
+// and the device: tensor cores for bf16 from sm_80 on (the pipelined kernels for aligned
+// operands; the first ones for others, the backward for head dims up to kMmaBackwardMaxD),
+// FMA tiles otherwise.
 #include "kernels/cuda/attention.h"
 
 #include <cstdlib>
@@ -82,12 +83,13 @@ Status fused_attention_backward(const FusedAttentionArgs<T>& a, const T* out, co
   if (!st.ok()) return st;
   if (a.batch == 0) return ok_status();
   if constexpr (std::is_same_v<T, cpu::bf16>) {
-    if (a.D <= attention_detail::kMmaBackwardMaxD && has_bf16_mma()) {
+    if (has_bf16_mma()) {
       if (!attention_choice_is("mma_v1") &&
           attention_detail::can_backward_mma_pipelined(a, grad_out, gq, gk, gv))
         return attention_detail::backward_mma_pipelined(a, out, lse, grad_out, row_dot, gq, gk,
                                                         gv, stream);
-      return attention_detail::backward_mma(a, out, lse, grad_out, row_dot, gq, gk, gv, stream);
+      if (a.D <= attention_detail::kMmaBackwardMaxD)
+        return attention_detail::backward_mma(a, out, lse, grad_out, row_dot, gq, gk, gv, stream);
     }
   }
   return attention_detail::backward_simt(a, out, lse, grad_out, row_dot, gq, gk, gv, stream);

@@ -36,7 +36,8 @@ Status backward_mma(const FusedAttentionArgs<cpu::bf16>& a, const cpu::bf16* out
                     cpu::bf16* gv, cudaStream_t stream);
 // The same passes on double-buffered cp.async tiles read with ldmatrix
 // (attention_mma_backward_pipelined.cu), for 16-byte aligned operands and gradients with D a
-// multiple of 8 and at most kMmaBackwardMaxD (can_backward_mma_pipelined).
+// multiple of 8 and at most kMmaPipelinedBackwardMaxD (can_backward_mma_pipelined).
+constexpr int kMmaPipelinedBackwardMaxD = 128;
 bool can_backward_mma_pipelined(const FusedAttentionArgs<cpu::bf16>& a, const cpu::bf16* grad_out,
                                 const cpu::bf16* gq, const cpu::bf16* gk, const cpu::bf16* gv);
 Status backward_mma_pipelined(const FusedAttentionArgs<cpu::bf16>& a, const cpu::bf16* out,

@@ -17,7 +17,9 @@
 //     S = Q K^T, dP = dO V^T, dS = P * (dP - D), dQ += dS K
 //
 // Only for operands that Source::vec allows (16-byte aligned rows, D a multiple of 8) and head
-// dims up to 64; backward_mma in attention_mma_backward.cu takes the others.
+// dims up to 128 (padded to DP = 32, 64 or 128; at 128 the block's own rows are read from
+// shared memory at each tile instead of being kept in registers); backward_mma in
+// attention_mma_backward.cu (D <= 64) or the FMA tiles take the others.
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/attention_launch.h"
 #include "kernels/cuda/attention_mma.cuh"
@@ -58,6 +60,32 @@ __device__ inline void product_with_rows(float (&acc)[8][4], const uint32_t (&a)
       mma_bf16_regs(acc[2 * np + 1], a[kk], b[2], b[3]);
     }
 }
+
+// The same with the A fragments read from shared memory (rows [a_row0, a_row0 + 16) of
+// a_tile) as they are needed: at DP = 128 the block's own rows would take 64 more registers
+// per thread, which spills.
+template <int DP, int LD>
+__device__ inline void product_with_rows(float (&acc)[8][4], const uint16_t* a_tile, int a_row0,
+                                         const uint16_t* tile) {
+  const int lane = threadIdx.x & 31, mat = lane >> 3, mrow = lane & 7;
+#pragma unroll
+  for (int kk = 0; kk < DP / 16; ++kk) {
+    uint32_t a[4];
+    load_a(a, a_tile, LD, a_row0, kk * 16);
+#pragma unroll
+    for (int np = 0; np < 4; ++np) {
+      uint32_t b[4];
+      const int row = np * 16 + (mat >> 1) * 8 + mrow, dim = kk * 16 + (mat & 1) * 8;
+      ldmatrix_x4(b, tile + row * LD + dim);
+      mma_bf16_regs(acc[2 * np], a, b[0], b[1]);
+      mma_bf16_regs(acc[2 * np + 1], a, b[2], b[3]);
+    }
+  }
+}
+
+// Whether a kernel keeps its block's own rows as A fragments in registers (DP up to 64).
+template <int DP>
+constexpr bool kKeepRows = DP <= 64;
 
 // out[n] += C * tile, where C (16 x 64, accumulators rounded to bf16) multiplies the 64 rows
 // of `tile` (rows of LD, DP columns): dV from dO, dK from Q, dQ from K. ldmatrix.trans gives
@@ -135,7 +163,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
   for (int n = 0; n < DP / 8; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e) dk[n][e] = dv[n][e] = 0.f;
-  uint32_t kf[DP / 16][4], vf[DP / 16][4];
+  uint32_t kf[kKeepRows<DP> ? DP / 16 : 1][4], vf[kKeepRows<DP> ? DP / 16 : 1][4];
 
   int buf = 0;
   for (int64_t i0 = i_begin; i0 < p.Lq; i0 += kRows, buf ^= 1) {
@@ -154,11 +182,13 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
 
     // A warp whose 16 keys are all past Lk only helps with the copies.
     if (warp_has_keys) {
-      if (i0 == i_begin) {
+      if constexpr (kKeepRows<DP>) {
+        if (i0 == i_begin) {
 #pragma unroll
-        for (int kk = 0; kk < DP / 16; ++kk) {
-          load_a(kf[kk], Ks, LD, warp * 16, kk * 16);
-          load_a(vf[kk], Vs, LD, warp * 16, kk * 16);
+          for (int kk = 0; kk < DP / 16; ++kk) {
+            load_a(kf[kk], Ks, LD, warp * 16, kk * 16);
+            load_a(vf[kk], Vs, LD, warp * 16, kk * 16);
+          }
         }
       }
       const uint16_t* Qb = Qs + buf * kTile;
@@ -171,8 +201,13 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
       for (int n = 0; n < 8; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) st[n][e] = dpt[n][e] = 0.f;
-      product_with_rows<DP, LD>(st, kf, Qb);
-      product_with_rows<DP, LD>(dpt, vf, dOb);
+      if constexpr (kKeepRows<DP>) {
+        product_with_rows<DP, LD>(st, kf, Qb);
+        product_with_rows<DP, LD>(dpt, vf, dOb);
+      } else {
+        product_with_rows<DP, LD>(st, Ks, warp * 16, Qb);
+        product_with_rows<DP, LD>(dpt, Vs, warp * 16, dOb);
+      }
       // Element (key, query): st holds P^T after this, dpt holds dS^T.
 #pragma unroll
       for (int n = 0; n < 8; ++n)
@@ -252,7 +287,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
   float dq[DP / 8][4];
 #pragma unroll
   for (int n = 0; n < DP / 8; ++n) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
-  uint32_t qf[DP / 16][4], dof[DP / 16][4];
+  uint32_t qf[kKeepRows<DP> ? DP / 16 : 1][4], dof[kKeepRows<DP> ? DP / 16 : 1][4];
 
   int buf = 0;
   for (int64_t j0 = 0; j0 < j_end; j0 += kKeys, buf ^= 1) {
@@ -269,11 +304,13 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
 
     // A warp whose 16 rows are all past Lq only helps with the copies.
     if (warp_has_rows) {
-      if (j0 == 0) {
+      if constexpr (kKeepRows<DP>) {
+        if (j0 == 0) {
 #pragma unroll
-        for (int kk = 0; kk < DP / 16; ++kk) {
-          load_a(qf[kk], Qs, LD, warp * 16, kk * 16);
-          load_a(dof[kk], dOs, LD, warp * 16, kk * 16);
+          for (int kk = 0; kk < DP / 16; ++kk) {
+            load_a(qf[kk], Qs, LD, warp * 16, kk * 16);
+            load_a(dof[kk], dOs, LD, warp * 16, kk * 16);
+          }
         }
       }
       const uint16_t* Kb = Ks + buf * kTile;
@@ -283,8 +320,13 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
       for (int n = 0; n < 8; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) s[n][e] = dp[n][e] = 0.f;
-      product_with_rows<DP, LD>(s, qf, Kb);
-      product_with_rows<DP, LD>(dp, dof, Vb);
+      if constexpr (kKeepRows<DP>) {
+        product_with_rows<DP, LD>(s, qf, Kb);
+        product_with_rows<DP, LD>(dp, dof, Vb);
+      } else {
+        product_with_rows<DP, LD>(s, Qs, warp * 16, Kb);
+        product_with_rows<DP, LD>(dp, dOs, warp * 16, Vb);
+      }
       // s holds dS after this.
 #pragma unroll
       for (int n = 0; n < 8; ++n)
@@ -349,7 +391,7 @@ Status launch(const FusedAttentionArgs<bf16>& a, const float* lse, const bf16* g
 bool can_backward_mma_pipelined(const FusedAttentionArgs<bf16>& a, const bf16* grad_out,
                                 const bf16* gq, const bf16* gk, const bf16* gv) {
   auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
-  return a.D <= kMmaBackwardMaxD && source_of(a.q, a.D).vec && source_of(a.k, a.D).vec &&
+  return a.D <= kMmaPipelinedBackwardMaxD && source_of(a.q, a.D).vec && source_of(a.k, a.D).vec &&
          source_of(a.v, a.D).vec && contiguous_source(grad_out, a.Lq, a.D).vec && aligned(gq) &&
          aligned(gk) && aligned(gv);
 }
@@ -359,7 +401,8 @@ Status backward_mma_pipelined(const FusedAttentionArgs<bf16>& a, const bf16* out
                               bf16* gk, bf16* gv, cudaStream_t stream) {
   SH_RETURN_IF_FAILED(row_dots(a.batch * a.Lq, a.D, out, grad_out, row_dot, stream));
   if (a.D <= 32) return launch<32>(a, lse, grad_out, row_dot, gq, gk, gv, stream);
-  return launch<64>(a, lse, grad_out, row_dot, gq, gk, gv, stream);
+  if (a.D <= 64) return launch<64>(a, lse, grad_out, row_dot, gq, gk, gv, stream);
+  return launch<128>(a, lse, grad_out, row_dot, gq, gk, gv, stream);
 }
 
 }  // namespace shallow::cuda::attention_detail
