@@ -9,8 +9,8 @@
 // per-column bias. What is folded, for f32 (CUBLAS_COMPUTE_32F, no TF32) and bf16 (f32
 // accumulation and scale, bf16 bias):
 //   bias per column                -> CUBLASLT_EPILOGUE_BIAS
-//   gelu_tanh (bias or not)        -> CUBLASLT_EPILOGUE_GELU(_BIAS), cuBLASLt's GELU being
-//                                     the tanh approximation
+//   gelu_tanh (bias or not), bf16  -> CUBLASLT_EPILOGUE_GELU(_BIAS), cuBLASLt's GELU being
+//                                     the tanh approximation (f32: as gelu below)
 //   relu (bias or not)             -> CUBLASLT_EPILOGUE_RELU(_BIAS) only where allowed with
 //                                     set_cublaslt_relu_epilogue (off by default: our relu
 //                                     keeps NaN, max(x, 0) may not); otherwise as below

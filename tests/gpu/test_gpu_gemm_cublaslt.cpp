@@ -85,11 +85,11 @@ std::string describe(const LtCase& c, DType dt) {
 }
 
 // Whether the cuBLASLt path may take the case (gemm_cublaslt.h): f32 or bf16 with a bias per
-// column, or gelu_tanh (cuBLASLt's GELU). It may still decline what cuBLASLt refuses.
+// column, or gelu_tanh in bf16 (cuBLASLt's GELU). It may still decline what cuBLASLt refuses.
 bool lt_may_take(const LtCase& c, DType dt) {
   if (dt != DType::f32 && dt != DType::bf16) return false;
   if (c.bias == Bias::per_row) return false;
-  return c.bias == Bias::per_column || c.act == GemmActivation::gelu_tanh ||
+  return c.bias == Bias::per_column || (c.act == GemmActivation::gelu_tanh && dt == DType::bf16) ||
          (c.act == GemmActivation::relu && gpu::cublaslt_relu_epilogue());
 }
 
