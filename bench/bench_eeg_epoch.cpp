@@ -18,7 +18,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
+#include <utility>
 
 #include "engine/autograd.h"
 #include "engine/cuda/api.h"
@@ -57,6 +59,27 @@ Tensor train_step(Setup& s, const Tensor& rows) {
   return loss.detach();
 }
 
+// Device time per backward node, summed by the node's name (the device waited for before and
+// after each one): which ops the backward's time goes to.
+struct NodeTimes {
+  Device device = Device::cuda(0);
+  std::map<std::string, std::pair<double, int>> seconds_and_calls;
+  std::chrono::steady_clock::time_point started;
+};
+NodeTimes g_node_times;
+
+void time_node(const std::string& name, bool finished) {
+  cuda_synchronize(g_node_times.device.index);
+  const auto now = std::chrono::steady_clock::now();
+  if (!finished) {
+    g_node_times.started = now;
+    return;
+  }
+  auto& [seconds, calls] = g_node_times.seconds_and_calls[name];
+  seconds += std::chrono::duration<double>(now - g_node_times.started).count();
+  ++calls;
+}
+
 // Where a training step's time goes on a GPU, printed to stderr: for each phase (the batch's
 // rows and the forward with the loss, the backward, the optimizer), the host's time to queue
 // it and the time until the device has finished it, with the device idle before each phase.
@@ -91,12 +114,29 @@ void print_step_breakdown(Setup& s, int64_t batch, Device device) {
     });
     phase(2, [&] { s.opt->step(); });
   }
+  // The backward again, node by node.
+  g_node_times = NodeTimes{device, {}, {}};
+  set_backward_observer(time_node);
+  for (int64_t step = 0; step < steps; ++step) {
+    const Tensor rows = order.slice(0, 0, std::min(n, batch));
+    const Tensor x = index_select(s.eeg, 0, rows), y = index_select(s.image, 0, rows);
+    const Tensor loss = s.head->loss(s.head->embed_eeg(s.encoder->forward(x)), s.head->embed_image(y));
+    s.opt->zero_grad();
+    loss.backward();
+  }
+  set_backward_observer(nullptr);
+  s.opt->zero_grad();
+
   const char* names[3] = {"rows + forward + loss", "backward", "optimizer step"};
   std::fprintf(stderr, "step breakdown over %lld steps (ms per step: host queueing / until done):\n",
                (long long)steps);
   for (int i = 0; i < 3; ++i)
     std::fprintf(stderr, "  %-22s %8.3f / %8.3f\n", names[i], 1e3 * queued[i] / steps,
                  1e3 * done[i] / steps);
+  std::fprintf(stderr, "backward nodes, each alone (ms per step, calls per step):\n");
+  for (const auto& [name, t] : g_node_times.seconds_and_calls)
+    std::fprintf(stderr, "  %-28s %8.3f %4d\n", name.c_str(), 1e3 * t.first / steps,
+                 int(t.second / steps));
 }
 
 // A shuffled pass over every trial, as a PyTorch DataLoader with shuffle=True, drop_last=False.

@@ -1,5 +1,6 @@
 #include "engine/autograd.h"
 
+#include <atomic>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -7,6 +8,8 @@
 
 namespace shallow {
 namespace {
+
+std::atomic<BackwardObserver> g_backward_observer{nullptr};
 thread_local bool grad_mode = true;
 }
 
@@ -119,6 +122,8 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
     grads.erase(found);
     SH_CHECK(node->backward, "backward through ", node->name,
              " a second time: the graph was freed (pass retain_graph=true the first time)");
+    const BackwardObserver observer = g_backward_observer.load();
+    if (observer) observer(node->name, false);
     std::vector<Tensor> in_grads = node->backward(g);
     SH_CHECK(in_grads.size() == node->edges.size(), "internal: ", node->name, " returned ",
              in_grads.size(), " gradients for ", node->edges.size(), " inputs");
@@ -135,7 +140,10 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
         accumulate_leaf(Tensor(e.leaf), gi);
       }
     }
+    if (observer) observer(node->name, true);
   }
 }
+
+void set_backward_observer(BackwardObserver observer) { g_backward_observer.store(observer); }
 
 }  // namespace shallow

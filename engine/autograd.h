@@ -64,4 +64,9 @@ void record(Tensor& out, const char* name, const std::vector<const Tensor*>& inp
 // The walk behind Tensor::backward().
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
 
+// A function called around each node's backward during run_backward (finished false before,
+// true once its gradients are accumulated), for profilers; nullptr (the default) calls nothing.
+using BackwardObserver = void (*)(const std::string& node_name, bool finished);
+void set_backward_observer(BackwardObserver observer);
+
 }  // namespace shallow

@@ -2,7 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <vector>
 
+#include "engine/autograd.h"
 #include "engine/ops.h"
 
 using namespace shallow;
@@ -21,6 +24,32 @@ TEST(Autograd, DiamondGraphSumsBothPaths) {
   Tensor z = sum(add(y, mul(x, 3.0)));  // dz/dx = 2x + 3
   z.backward();
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{5, 7, 9}));
+}
+
+// The observer sees each node's backward begin and end, in the walk's order, and nothing once
+// it is removed.
+namespace {
+std::vector<std::string> g_observed;
+void observe(const std::string& name, bool finished) {
+  g_observed.push_back((finished ? "end " : "begin ") + name);
+}
+}  // namespace
+
+TEST(Autograd, BackwardObserverSeesEachNode) {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor z = sum(exp(x));
+  g_observed.clear();
+  set_backward_observer(observe);
+  z.backward();
+  set_backward_observer(nullptr);
+  ASSERT_EQ(g_observed.size(), 4u);
+  EXPECT_EQ(g_observed[0].rfind("begin ", 0), 0u);
+  EXPECT_EQ(g_observed[1], "end " + g_observed[0].substr(6));
+  EXPECT_EQ(g_observed[2].rfind("begin ", 0), 0u);
+  EXPECT_EQ(g_observed[3], "end " + g_observed[2].substr(6));
+  EXPECT_NE(g_observed[0], g_observed[2]);  // sum, then exp
+  sum(exp(x)).backward();
+  EXPECT_EQ(g_observed.size(), 4u);
 }
 
 TEST(Autograd, GradientsAccumulateUntilZeroed) {
