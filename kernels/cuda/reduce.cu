@@ -101,6 +101,37 @@ __global__ void reduce_columns_kernel(ReduceOp op, int64_t outer, int64_t n, int
   }
 }
 
+// Sums with inner >= kWideInner (a bias gradient: [batch, features] summed over the batch): a
+// block of 32 x 32 threads takes 32 neighbouring columns of one outer index; each of its 32
+// row lanes sums every 32nd row, then the lanes' sums are added in shared memory (a fixed
+// order: the result does not depend on the launch). Spreading the rows over 32 threads lets a
+// 1024-column sum fill the GPU, where one thread per column would be 4 blocks.
+constexpr int64_t kWideInner = 16;
+
+template <class T>
+__global__ void __launch_bounds__(1024)
+    sum_columns_kernel(int64_t outer, int64_t n, int64_t inner, const T* __restrict__ x,
+                       T* __restrict__ y) {
+  __shared__ T part[32][33];  // [row lane][column], padded against bank conflicts
+  const int col = threadIdx.x, lane = threadIdx.y;
+  const int64_t j = int64_t(blockIdx.x) * 32 + col;
+  for (int64_t o = blockIdx.y; o < outer; o += gridDim.y) {
+    T s = 0;
+    if (j < inner) {
+      const T* xc = x + o * n * inner + j;
+      for (int64_t k = lane; k < n; k += 32) s += xc[k * inner];
+    }
+    __syncthreads();  // the previous outer index's readers of part are done
+    part[lane][col] = s;
+    __syncthreads();
+    if (lane == 0 && j < inner) {
+      T t = 0;
+      for (int l = 0; l < 32; ++l) t += part[l][col];
+      y[o * inner + j] = t;
+    }
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -112,6 +143,13 @@ Status reduce(ReduceOp op, int64_t outer, int64_t n, int64_t inner, const T* x, 
     const unsigned blocks = unsigned(outer < 65536 ? outer : 65536);
     reduce_rows_kernel<<<blocks, kThreads, 0, stream>>>(op, outer, n, x, y, index);
     return launch_status("reduce_rows_kernel");
+  }
+  if (op == ReduceOp::sum && inner >= kWideInner) {
+    const int64_t groups = (inner + 31) / 32;
+    if (groups > 0x7fffffff) return Status{"reduce", "too many columns for one launch"};
+    const dim3 grid(unsigned(groups), unsigned(outer < 65535 ? outer : 65535));
+    sum_columns_kernel<<<grid, dim3(32, 32), 0, stream>>>(outer, n, inner, x, y);
+    return launch_status("sum_columns_kernel");
   }
   reduce_columns_kernel<<<blocks_for(outer * inner), kThreads, 0, stream>>>(op, outer, n, inner, x,
                                                                             y, index);

@@ -183,6 +183,29 @@ TEST(GpuReduce, SumMeanMaxMinOverDims) {
   }
 }
 
+// Sums over a dim with 16 or more values after it (the 32 x 32 column kernel): a bias
+// gradient's shape, column counts off a multiple of 32, more outer indices than a grid's y
+// (65535), a single row, f64 too.
+TEST(GpuReduce, SumsOverWideColumns) {
+  SKIP_WITHOUT_CUDA();
+  struct Case {
+    std::vector<int64_t> shape;
+    int64_t dim;
+  };
+  const std::vector<Case> cases = {{{1024, 1024}, 0}, {{300, 70}, 0},  {{3, 1000, 33}, 1},
+                                   {{1, 16}, 0},      {{70000, 2, 16}, 1}, {{5, 37, 48}, 0}};
+  for (DType dt : {DType::f32, DType::f64}) {
+    uint64_t seed = 40;
+    for (const Case& c : cases) {
+      Tensor x = cpu_rand(c.shape, dt, ++seed);
+      auto f = [&](const std::vector<Tensor>& v) { return sum(v[0], {c.dim}); };
+      Tol t = tol_for(dt);
+      if (dt == DType::f32) t = {1e-4, 1e-4};  // another order of up to 1024 values
+      expect_gpu_matches_cpu(f, {x}, t, true, str_cat("sum over dim ", c.dim, " of ", shape_str(c.shape), " ", dtype_name(dt)));
+    }
+  }
+}
+
 TEST(GpuReduce, LongRowsTiesAndViews) {
   SKIP_WITHOUT_CUDA();
   // A row longer than a block (256 threads) and a row shorter than a warp.
