@@ -109,6 +109,10 @@ if [ ! -f "$build/CMakeCache.txt" ] && command -v ninja > /dev/null; then genera
 bin="$build/bin"
 prebuilt="${SHALLOW_CHECK_PREBUILT:-}"
 if [ -n "$prebuilt" ]; then
+  # pack_prebuilt.sh carries them as one archive
+  if [ -f "$prebuilt/bins.tar.xz" ] && [ ! -x "$prebuilt/test_gpu" ]; then
+    tar xJf "$prebuilt/bins.tar.xz" -C "$prebuilt" >> "$log" 2>&1
+  fi
   # CUDA's libraries where the toolkit or the pip wheels keep them
   for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib \
            $(python3 -c 'import nvidia, os; p = nvidia.__path__[0]; print(" ".join(os.path.join(p, d, "lib") for d in os.listdir(p)))' 2>/dev/null); do
