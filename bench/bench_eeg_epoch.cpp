@@ -38,7 +38,7 @@ struct Config {
   int64_t epochs = 1;
   int threads = 0;  // 0: the engine's default
   Device device = Device::cpu();
-  bool breakdown = false;  // --breakdown: print print_step_breakdown's table first (CUDA)
+  bool breakdown = false;  // --breakdown: print print_step_breakdown's table first
 };
 
 struct Setup {
@@ -59,8 +59,8 @@ Tensor train_step(Setup& s, const Tensor& rows) {
   return loss.detach();
 }
 
-// Device time per backward node, summed by the node's name (the device waited for before and
-// after each one): which ops the backward's time goes to.
+// Time per backward node, summed by the node's name (on a GPU, the device waited for before
+// and after each one): which ops the backward's time goes to.
 struct NodeTimes {
   Device device = Device::cuda(0);
   std::map<std::string, std::pair<double, int>> seconds_and_calls;
@@ -69,7 +69,7 @@ struct NodeTimes {
 NodeTimes g_node_times;
 
 void time_node(const std::string& name, bool finished) {
-  cuda_synchronize(g_node_times.device.index);
+  if (g_node_times.device.is_cuda()) cuda_synchronize(g_node_times.device.index);
   const auto now = std::chrono::steady_clock::now();
   if (!finished) {
     g_node_times.started = now;
@@ -80,22 +80,25 @@ void time_node(const std::string& name, bool finished) {
   ++calls;
 }
 
-// Where a training step's time goes on a GPU, printed to stderr: for each phase (the batch's
-// rows and the forward with the loss, the backward, the optimizer), the host's time to queue
-// it and the time until the device has finished it, with the device idle before each phase.
-// A phase whose queueing takes about as long as its completion is bound by the host (launches,
-// the engine's bookkeeping), not by the kernels.
+// Where a training step's time goes, printed to stderr: for each phase (the batch's rows and
+// the forward with the loss, the backward, the optimizer), the host's time to queue it and the
+// time until the device has finished it, with the device idle before each phase (on the CPU
+// both are the same). On a GPU, a phase whose queueing takes about as long as its completion
+// is bound by the host (launches, the engine's bookkeeping), not by the kernels.
 void print_step_breakdown(Setup& s, int64_t batch, Device device) {
   using clock = std::chrono::steady_clock;
   const int64_t n = s.eeg.size(0), steps = 20;
   const Tensor order = randperm(n, &s.shuffle);
   double queued[3] = {0, 0, 0}, done[3] = {0, 0, 0};
+  auto sync = [&] {
+    if (device.is_cuda()) cuda_synchronize(device.index);
+  };
   auto phase = [&](int i, auto&& work) {
-    cuda_synchronize(device.index);
+    sync();
     const auto t0 = clock::now();
     work();
     const auto t1 = clock::now();
-    cuda_synchronize(device.index);
+    sync();
     const auto t2 = clock::now();
     queued[i] += std::chrono::duration<double>(t1 - t0).count();
     done[i] += std::chrono::duration<double>(t2 - t0).count();
@@ -172,7 +175,7 @@ void run(benchmark::State& state, const Config& c) {
   // One step first, untimed: allocations and the optimizer's state, as the comparison does.
   train_step(s, Tensor::arange(std::min(c.batch, c.samples))).item();
 
-  if (c.breakdown && c.device.is_cuda()) print_step_breakdown(s, c.batch, c.device);
+  if (c.breakdown) print_step_breakdown(s, c.batch, c.device);
 
   double loss = 0;
   for (auto _ : state) loss = train_epoch(s, c.batch);

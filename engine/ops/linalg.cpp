@@ -49,6 +49,12 @@ Tensor matmul_nd(const Tensor& a_in, const Tensor& b_in) {
   return out;
 }
 
+// Whether a 2-D tensor is the transpose of a contiguous matrix: columns of stride 1 laid one
+// after another.
+bool is_transposed_contiguous(const Tensor& t) {
+  return t.size(0) > 1 && t.size(1) > 1 && t.strides()[0] == 1 && t.strides()[1] == t.size(0);
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
@@ -79,7 +85,16 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   record(out, "matmul", {&a, &b}, [a, b](const Tensor& g) -> std::vector<Tensor> {
     Tensor ga, gb;
     if (a.requires_grad()) ga = sum_to_shape(matmul(g, b.detach().transpose(-1, -2)), a.shape());
-    if (b.requires_grad()) gb = sum_to_shape(matmul(a.detach().transpose(-1, -2), g), b.shape());
+    if (b.requires_grad()) {
+      if (a.dim() == 2 && b.dim() == 2 && is_transposed_contiguous(b)) {
+        // b is the transpose of a contiguous matrix (a linear layer's weight.t()): its
+        // gradient is made in that matrix's layout, (g^T a)^T, so that it reaches the weight
+        // as a contiguous tensor instead of a transpose that would be copied element by element.
+        gb = matmul(g.transpose(0, 1), a.detach()).transpose(0, 1);
+      } else {
+        gb = sum_to_shape(matmul(a.detach().transpose(-1, -2), g), b.shape());
+      }
+    }
     return {ga, gb};
   });
   return out;
