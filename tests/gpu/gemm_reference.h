@@ -16,6 +16,19 @@
 
 namespace shallow::testing {
 
+// The activation's name, for test messages.
+inline const char* act_name(cpu::GemmActivation act) {
+  using cpu::GemmActivation;
+  switch (act) {
+    case GemmActivation::none: return "none";
+    case GemmActivation::relu: return "relu";
+    case GemmActivation::gelu: return "gelu";
+    case GemmActivation::gelu_tanh: return "gelu_tanh";
+    case GemmActivation::quick_gelu: return "quick_gelu";
+  }
+  return "?";
+}
+
 inline double activate(cpu::GemmActivation act, double v) {
   using cpu::GemmActivation;
   switch (act) {

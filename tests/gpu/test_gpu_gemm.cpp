@@ -38,17 +38,6 @@ class WithoutWgmma {
   bool previous_;
 };
 
-const char* act_name(GemmActivation act) {
-  switch (act) {
-    case GemmActivation::none: return "none";
-    case GemmActivation::relu: return "relu";
-    case GemmActivation::gelu: return "gelu";
-    case GemmActivation::gelu_tanh: return "gelu_tanh";
-    case GemmActivation::quick_gelu: return "quick_gelu";
-  }
-  return "?";
-}
-
 struct GemmCase {
   int64_t M, N, K;
   bool trans_a = false, trans_b = false;

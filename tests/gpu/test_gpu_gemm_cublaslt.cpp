@@ -52,17 +52,6 @@ class LtReluEpilogue {
 const GemmActivation kActs[] = {GemmActivation::none, GemmActivation::relu, GemmActivation::gelu,
                                 GemmActivation::gelu_tanh, GemmActivation::quick_gelu};
 
-const char* act_name(GemmActivation act) {
-  switch (act) {
-    case GemmActivation::none: return "none";
-    case GemmActivation::relu: return "relu";
-    case GemmActivation::gelu: return "gelu";
-    case GemmActivation::gelu_tanh: return "gelu_tanh";
-    case GemmActivation::quick_gelu: return "quick_gelu";
-  }
-  return "?";
-}
-
 enum class Bias { none, per_column, per_row };
 
 struct LtCase {
