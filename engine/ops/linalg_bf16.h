@@ -5,6 +5,7 @@
 #include <initializer_list>
 
 #include "engine/tensor.h"
+#include "kernels/cpu/gemm.h"
 
 namespace shallow {
 
@@ -15,6 +16,8 @@ bool bf16_gemm_applies(std::initializer_list<const Tensor*> operands);
 // matmul and linear as declared in engine/ops/linalg.h, for operands bf16_gemm_applies takes.
 // Arguments are checked by the callers (matmul, linear) before they hand over.
 Tensor matmul_bf16(const Tensor& a, const Tensor& b);
-Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias);
+// linear_bf16 also applies `act` to the f32 sums before rounding (linear_act's bf16 path).
+Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                   cpu::GemmActivation act = cpu::GemmActivation::none);
 
 }  // namespace shallow

@@ -4,6 +4,7 @@
 #include "engine/cuda/gemm_ops.h"
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/linalg_bf16.h"
 #include "kernels/cpu/gemm.h"
 
 namespace shallow {
@@ -98,6 +99,10 @@ Tensor fused_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, L
 
 Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, LinearAct act) {
   if (fused_linear_applies(x, weight, bias)) return fused_linear(x, weight, bias, act);
+  // bf16 inference on the CPU: the activation in the bf16 GEMM's store, like the f32 one.
+  if (bf16_gemm_applies({&x, &weight, &bias}) && weight.dim() == 2 && x.dim() >= 1 &&
+      x.size(-1) == weight.size(1))
+    return linear_bf16(x, weight, bias, gemm_activation(act));
   // With a gradient to record (or another device or dtype): the ops one after the other, each
   // with its own backward.
   const Tensor y = linear(x, weight, bias);

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "kernels/cpu/gemm_bf16_micro.h"
+#include "kernels/cpu/gemm_epilogue.h"
 #include "kernels/cpu/parallel.h"
 
 namespace shallow::cpu {
@@ -79,10 +80,15 @@ inline TC from_f32(float v) {
   else return bf16(v);
 }
 
-// C[rows, cols] = tile (+ bias), where the tile is the f32 sum of the micro-kernels.
+// C[rows, cols] = act(tile (+ bias)), where the tile is the f32 sum of the micro-kernels. With
+// an activation the tile is finished in place first (bias included), then rounded.
 template <class TC>
-void store_tile(const float* tile, int64_t ldt, int64_t rows, int64_t cols, const float* bias,
-                TC* C, int64_t ldc) {
+void store_tile(float* tile, int64_t ldt, int64_t rows, int64_t cols, const float* bias,
+                GemmActivation act, TC* C, int64_t ldc) {
+  if (act != GemmActivation::none) {
+    gemm_detail::apply_epilogue(tile, ldt, rows, cols, bias, false, act);
+    bias = nullptr;
+  }
   for (int64_t i = 0; i < rows; ++i) {
     const float* t = tile + i * ldt;
     TC* c = C + i * ldc;
@@ -102,7 +108,7 @@ struct Scratch {
 template <class TC>
 void run_task(int64_t row_block, int64_t i0, int64_t rows, int64_t j0, int64_t panels,
               bool trans_a, const bf16* A, int64_t lda, const PackedBf16B& B, const float* bias,
-              TC* C, int64_t ldc, Scratch& s, bool use_avx512) {
+              GemmActivation act, TC* C, int64_t ldc, Scratch& s, bool use_avx512) {
   const int64_t K = B.K(), pairs = B.pairs();
   const int64_t row_panels = (rows + MR - 1) / MR;
   if (s.packed_row_block != row_block) {
@@ -123,7 +129,8 @@ void run_task(int64_t row_block, int64_t i0, int64_t rows, int64_t j0, int64_t p
     }
   }
   const int64_t col0 = j0 * NR, cols = std::min(B.N() - col0, ldt);
-  store_tile(s.tile.data(), ldt, rows, cols, bias ? bias + col0 : nullptr, C + i0 * ldc + col0, ldc);
+  store_tile(s.tile.data(), ldt, rows, cols, bias ? bias + col0 : nullptr, act, C + i0 * ldc + col0,
+             ldc);
 }
 
 }  // namespace
@@ -207,12 +214,15 @@ PackedBf16B::PackedBf16B(bool trans_b, int64_t K, int64_t N, const bf16* B, int6
 
 template <class TC>
 void gemm_bf16_packed(bool trans_a, int64_t M, const bf16* A, int64_t lda, const PackedBf16B& B,
-                      const float* bias, TC* C, int64_t ldc) {
+                      const float* bias, TC* C, int64_t ldc, GemmActivation act) {
   const int64_t N = B.N();
   if (M <= 0 || N <= 0) return;
-  if (B.K() == 0) {
+  if (B.K() == 0) {  // act(bias), or act(0)
+    std::vector<float> row(static_cast<size_t>(N));
+    for (int64_t j = 0; j < N; ++j) row[size_t(j)] = bias ? bias[j] : 0.0f;
+    gemm_detail::apply_epilogue(row.data(), N, 1, N, static_cast<const float*>(nullptr), false, act);
     for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = from_f32<TC>(bias ? bias[j] : 0.0f);
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = from_f32<TC>(row[size_t(j)]);
     return;
   }
   const bool use_avx512 = gemm_bf16_path() == GemmBf16Path::avx512_bf16;
@@ -229,43 +239,46 @@ void gemm_bf16_packed(bool trans_a, int64_t M, const bf16* A, int64_t lda, const
       const int64_t rb = t / col_blocks, cb = t % col_blocks;
       const int64_t i0 = rb * MC, j0 = cb * panels_per_task;
       run_task(rb, i0, std::min(MC, M - i0), j0, std::min(panels_per_task, B.panels() - j0),
-               trans_a, A, lda, B, bias, C, ldc, scratch, use_avx512);
+               trans_a, A, lda, B, bias, act, C, ldc, scratch, use_avx512);
     }
   });
 }
 
 template <class TC>
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const bf16* A,
-               int64_t lda, const bf16* B, int64_t ldb, const float* bias, TC* C, int64_t ldc) {
+               int64_t lda, const bf16* B, int64_t ldb, const float* bias, TC* C, int64_t ldc,
+               GemmActivation act) {
   if (M <= 0 || N <= 0) return;
-  gemm_bf16_packed(trans_a, M, A, lda, PackedBf16B(trans_b, K, N, B, ldb), bias, C, ldc);
+  gemm_bf16_packed(trans_a, M, A, lda, PackedBf16B(trans_b, K, N, B, ldb), bias, C, ldc, act);
 }
 
 template <class TC>
 void gemm_bf16_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                        const bf16* A, int64_t lda, int64_t stride_a, const bf16* B, int64_t ldb,
-                       int64_t stride_b, const float* bias, TC* C, int64_t ldc, int64_t stride_c) {
+                       int64_t stride_b, const float* bias, TC* C, int64_t ldc, int64_t stride_c,
+                       GemmActivation act) {
   if (batch <= 0 || M <= 0 || N <= 0) return;
   PackedBf16B shared;
   if (stride_b == 0) shared = PackedBf16B(trans_b, K, N, B, ldb);
   for (int64_t b = 0; b < batch; ++b) {
     if (stride_b == 0) {
-      gemm_bf16_packed(trans_a, M, A + b * stride_a, lda, shared, bias, C + b * stride_c, ldc);
+      gemm_bf16_packed(trans_a, M, A + b * stride_a, lda, shared, bias, C + b * stride_c, ldc, act);
     } else {
       gemm_bf16(trans_a, trans_b, M, N, K, A + b * stride_a, lda, B + b * stride_b, ldb, bias,
-                C + b * stride_c, ldc);
+                C + b * stride_c, ldc, act);
     }
   }
 }
 
 #define SH_INSTANTIATE(TC)                                                                      \
   template void gemm_bf16_packed<TC>(bool, int64_t, const bf16*, int64_t, const PackedBf16B&,   \
-                                     const float*, TC*, int64_t);                               \
+                                     const float*, TC*, int64_t, GemmActivation);               \
   template void gemm_bf16<TC>(bool, bool, int64_t, int64_t, int64_t, const bf16*, int64_t,      \
-                              const bf16*, int64_t, const float*, TC*, int64_t);                \
+                              const bf16*, int64_t, const float*, TC*, int64_t, GemmActivation); \
   template void gemm_bf16_batched<TC>(int64_t, bool, bool, int64_t, int64_t, int64_t,           \
                                       const bf16*, int64_t, int64_t, const bf16*, int64_t,      \
-                                      int64_t, const float*, TC*, int64_t, int64_t);
+                                      int64_t, const float*, TC*, int64_t, int64_t,             \
+                                      GemmActivation);
 SH_INSTANTIATE(float)
 SH_INSTANTIATE(bf16)
 #undef SH_INSTANTIATE

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/half.h"
 
 namespace shallow::cpu {
@@ -53,21 +54,26 @@ class PackedBf16B {
   std::vector<uint32_t> data_;
 };
 
-// C = op(A) * B_packed (+ bias); bias may be null. TC is float or bf16.
+// C = act(op(A) * B_packed (+ bias)); bias may be null. TC is float or bf16. The activation is
+// applied to the f32 sum, before the one rounding to TC (gemm.h's GemmActivation, computed as
+// the f32 GEMM's epilogue computes it).
 template <class TC>
 void gemm_bf16_packed(bool trans_a, int64_t M, const bf16* A, int64_t lda, const PackedBf16B& B,
-                      const float* bias, TC* C, int64_t ldc);
+                      const float* bias, TC* C, int64_t ldc,
+                      GemmActivation act = GemmActivation::none);
 
-// C = op(A) * op(B) (+ bias), packing B for this call.
+// C = act(op(A) * op(B) (+ bias)), packing B for this call.
 template <class TC>
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const bf16* A,
-               int64_t lda, const bf16* B, int64_t ldb, const float* bias, TC* C, int64_t ldc);
+               int64_t lda, const bf16* B, int64_t ldb, const float* bias, TC* C, int64_t ldc,
+               GemmActivation act = GemmActivation::none);
 
 // `batch` independent products whose matrices start stride_a/stride_b/stride_c elements apart
 // (a stride of 0 reuses one matrix: broadcasting; B is then packed once).
 template <class TC>
 void gemm_bf16_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                        const bf16* A, int64_t lda, int64_t stride_a, const bf16* B, int64_t ldb,
-                       int64_t stride_b, const float* bias, TC* C, int64_t ldc, int64_t stride_c);
+                       int64_t stride_b, const float* bias, TC* C, int64_t ldc, int64_t stride_c,
+                       GemmActivation act = GemmActivation::none);
 
 }  // namespace shallow::cpu

@@ -67,6 +67,31 @@ TEST(MatmulBf16, LinearMatchesTorchBf16WithAndWithoutBias) {
   expect_matches_torch(linear(view, w, b), F("linear.out"), "strided input");
 }
 
+// linear_act in bf16 applies the activation in the GEMM's store: within one bf16 rounding of
+// the ops one after the other (which round the linear's output first), every activation.
+TEST(MatmulBf16, LinearActFusesTheActivation) {
+  NoGrad no_grad;
+  const Tensor x = F("linear.x"), w = F("linear.w"), b = F("linear.b");
+  for (LinearAct act : {LinearAct::none, LinearAct::relu, LinearAct::gelu, LinearAct::gelu_tanh,
+                        LinearAct::quick_gelu}) {
+    const Tensor fused = linear_act(x, w, b, act);
+    ASSERT_EQ(fused.dtype(), DType::bf16);
+    const Tensor y = linear(x, w, b).to(DType::f32);
+    Tensor separate;
+    switch (act) {
+      case LinearAct::none: separate = y; break;
+      case LinearAct::relu: separate = relu(y); break;
+      case LinearAct::gelu: separate = gelu(y); break;
+      case LinearAct::gelu_tanh: separate = gelu(y, "tanh"); break;
+      case LinearAct::quick_gelu: separate = quick_gelu(y); break;
+    }
+    // Two bf16 roundings apart at most: 2^-7 relative, plus a little for values near zero.
+    EXPECT_TRUE(all_close(fused.to(DType::f32), separate, 1e-3, 1.0 / 128)) << int(act);
+  }
+  // The wrong shapes still raise linear's error.
+  EXPECT_THROW(linear_act(x, w.slice(1, 0, 5), b, LinearAct::gelu), Error);
+}
+
 TEST(MatmulBf16, BothKernelPathsGiveTorchsValues) {
   NoGrad no_grad;
   for (auto path : {cpu::GemmBf16Path::avx512_bf16, cpu::GemmBf16Path::scalar}) {

@@ -175,6 +175,52 @@ TEST_P(GemmBf16, ZeroDepthGivesTheBias) {
   EXPECT_EQ(out, std::vector<float>(6, 0.0f));
 }
 
+// The activation is applied to the f32 sum plus bias, before the one rounding: every
+// activation against the double reference (activation slopes stay below 1.2, so the bound on
+// the sum carries over with that factor), with a bias and at K == 0 (act of the bias).
+TEST_P(GemmBf16, ActivationInTheStore) {
+  std::mt19937 rng(5);
+  const int64_t M = 37, N = 45, K = 300;
+  const Matrix A(M, K, 0, rng), B(N, K, 0, rng);
+  std::vector<float> bias(static_cast<size_t>(N));
+  for (int64_t j = 0; j < N; ++j) bias[size_t(j)] = 0.25f * float(j % 7) - 0.75f;
+  const Reference ref = reference(false, true, M, N, K, A, B, &bias);
+  auto act_of = [](GemmActivation act, double v) {
+    switch (act) {
+      case GemmActivation::none: return v;
+      case GemmActivation::relu: return v > 0 ? v : 0.0;
+      case GemmActivation::gelu: return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+      case GemmActivation::gelu_tanh:
+        return 0.5 * v * (1 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+      case GemmActivation::quick_gelu: return v / (1 + std::exp(-1.702 * v));
+    }
+    return v;
+  };
+  for (GemmActivation act : {GemmActivation::none, GemmActivation::relu, GemmActivation::gelu,
+                             GemmActivation::gelu_tanh, GemmActivation::quick_gelu}) {
+    SCOPED_TRACE(int(act));
+    std::vector<float> out(size_t(M * N), NAN);
+    gemm_bf16<float>(false, true, M, N, K, A.v.data(), K, B.v.data(), K, bias.data(), out.data(),
+                     N, act);
+    for (int64_t i = 0; i < M * N; ++i) {
+      const double want = act_of(act, ref.value[size_t(i)]);
+      const double bound = 1.2 * f32_bound(K, ref.magnitude[size_t(i)]) + 2e-6 * std::abs(want) + 1e-7;
+      ASSERT_NEAR(out[size_t(i)], want, bound) << "element " << i;
+    }
+    std::vector<bf16> rounded(size_t(M * N));
+    gemm_bf16<bf16>(false, true, M, N, K, A.v.data(), K, B.v.data(), K, bias.data(),
+                    rounded.data(), N, act);
+    for (int64_t i = 0; i < M * N; ++i)  // the same sums, rounded once to bf16
+      ASSERT_EQ(float(rounded[size_t(i)]), float(bf16(out[size_t(i)]))) << "element " << i;
+    std::vector<float> at_zero(static_cast<size_t>(2 * N), NAN);
+    const std::vector<bf16> empty(1);
+    gemm_bf16<float>(false, true, 2, N, 0, empty.data(), 1, empty.data(), 1, bias.data(),
+                     at_zero.data(), N, act);
+    for (int64_t j = 0; j < N; ++j)
+      ASSERT_NEAR(at_zero[size_t(N + j)], act_of(act, bias[size_t(j)]), 1e-6) << "K = 0, column " << j;
+  }
+}
+
 TEST_P(GemmBf16, SameResultOnOneThreadAndTwo) {
   std::mt19937 rng(3);
   const int64_t M = 300, N = 600, K = 100;
