@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <vector>
 
 #include "engine/ops.h"
+#include "kernels/cpu/dropout.h"
+#include "kernels/cpu/philox.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/errors.h"
 
@@ -49,6 +52,31 @@ TEST(Dropout, SameSeedSameMask) {
   std::vector<float> d1 = dropout(x, 0.3, true).to_vector<float>();
   manual_seed(5);
   EXPECT_EQ(d1, dropout(x, 0.3, true).to_vector<float>());
+}
+
+// The kernel's draws are philox's: unit u is kept when uniform01(philox(seed, offset + u / 4)
+// .v[u % 4]) >= p, for every unit, in batches of 64 units and in the single groups around them
+// (unit counts off a multiple of 64, counters crossing 2^32, units of several elements).
+TEST(Dropout, KernelDrawsArePhiloxs) {
+  const uint64_t seed = 0x1234'5678'9ABC'DEF0ull;
+  for (int64_t S : {1, 3}) {
+    for (int64_t units : {1, 63, 64, 65, 1000, 4099}) {
+      for (uint64_t offset : {uint64_t(0), (uint64_t(1) << 32) - 7}) {
+        std::vector<float> x(size_t(units * S)), y(x.size(), -1.0f);
+        for (size_t i = 0; i < x.size(); ++i) x[i] = 1.0f + float(i % 5);
+        cpu::dropout<float>(units, S, x.data(), y.data(), 0.3, seed, offset);
+        for (int64_t u = 0; u < units; ++u) {
+          const cpu::Philox4 r = cpu::philox(seed, offset + uint64_t(u / 4));
+          const bool keep = !(cpu::uniform01(r.v[u % 4]) < 0.3f);
+          for (int64_t j = 0; j < S; ++j) {
+            const size_t i = size_t(u * S + j);
+            ASSERT_EQ(y[i], keep ? x[i] * float(1.0 / 0.7) : 0.0f)
+                << "unit " << u << " of " << units << ", S " << S << ", offset " << offset;
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(Dropout, MaskDoesNotDependOnThreadCount) {
