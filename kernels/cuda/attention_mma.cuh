@@ -51,24 +51,6 @@ __device__ inline void a_from_c(uint32_t (&a)[4], const float (&c0)[4], const fl
   a[3] = pack_bf16(c1[2], c1[3]);
 }
 
-// c += a b, where b is the 16 x 8 block whose column n is row (n0 + n) of a tile stored
-// transposed (`bt`, row-major), over its columns [k0, k0 + 16).
-__device__ inline void mma_bf16(float (&c)[4], const uint32_t (&a)[4], const uint16_t* bt, int ld,
-                                int n0, int k0) {
-  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const uint32_t b0 = pair_at(bt, ld, n0 + g, k0 + 2 * t);
-  const uint32_t b1 = pair_at(bt, ld, n0 + g, k0 + 2 * t + 8);
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#else
-  __trap();  // the launchers never pick a tensor-core kernel below sm_80
-#endif
-}
-
 // c += a b with the B operand already in registers (b0, b1 as described above).
 __device__ inline void mma_bf16_regs(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
                                      uint32_t b1) {
@@ -81,6 +63,14 @@ __device__ inline void mma_bf16_regs(float (&c)[4], const uint32_t (&a)[4], uint
 #else
   __trap();
 #endif
+}
+
+// c += a b, where b is the 16 x 8 block whose column n is row (n0 + n) of a tile stored
+// transposed (`bt`, row-major), over its columns [k0, k0 + 16).
+__device__ inline void mma_bf16(float (&c)[4], const uint32_t (&a)[4], const uint16_t* bt, int ld,
+                                int n0, int k0) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  mma_bf16_regs(c, a, pair_at(bt, ld, n0 + g, k0 + 2 * t), pair_at(bt, ld, n0 + g, k0 + 2 * t + 8));
 }
 
 // Four 8 x 8 blocks of 16-bit elements from shared memory (ldmatrix .x4): lanes 8m .. 8m + 7
