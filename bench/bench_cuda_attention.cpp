@@ -14,7 +14,6 @@
 #include <cstdlib>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <string>
 #include <tuple>
@@ -23,6 +22,7 @@
 
 #include "engine/cuda/api.h"
 #include "engine/ops.h"
+#include "bench/support/cuda_bench_args.h"
 #include "bench/support/cuda_timing.h"
 
 using namespace shallow;
@@ -50,16 +50,8 @@ double max_abs_diff(const Tensor& x, const Tensor& y) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string json_path;
-  bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
-    else if (!std::strcmp(argv[i], "--quick")) quick = true;
-    else {
-      std::fprintf(stderr, "usage: bench_cuda_attention [--json FILE] [--quick]\n");
-      return 2;
-    }
-  }
+  bench::CudaBenchArgs args;
+  if (!bench::parse_cuda_bench_args(argc, argv, "bench_cuda_attention", args)) return 2;
   if (!cuda_available()) {
     std::printf("no CUDA device: nothing to measure\n");
     return 0;
@@ -69,7 +61,7 @@ int main(int argc, char** argv) {
                                           {"vit-b16 b256", 256, 12, 197, 64},
                                           {"b1 h8 s2048 d64", 1, 8, 2048, 64},
                                           {"b4 h16 s1024 d128", 4, 16, 1024, 128}};
-    if (quick) shapes.resize(1);
+    if (args.quick) shapes.resize(1);
     const Device dev = Device::cuda(0);
     std::printf("device: %s\n", cuda_device_name(0).c_str());
     std::printf("%-18s %-5s %-24s %10s %10s\n", "shape", "dtype", "pass", "ms", "TFLOP/s");
@@ -141,8 +133,8 @@ int main(int argc, char** argv) {
     }
     const MemoryStats m = memory_stats(dev);
     std::printf("peak GPU memory held by tensors: %.1f MiB\n", double(m.peak_bytes) / (1 << 20));
-    if (!json_path.empty()) {
-      std::ofstream out(json_path);
+    if (!args.json_path.empty()) {
+      std::ofstream out(args.json_path);
       out << "{\n  \"device\": \"" << cuda_device_name(0) << "\",\n  \"peak_bytes\": "
           << m.peak_bytes << ",\n  \"results\": [\n";
       for (size_t i = 0; i < results.size(); ++i) {

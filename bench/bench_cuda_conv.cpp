@@ -8,7 +8,6 @@
 // over back-to-back calls after warm-up (which includes cuDNN's algorithm search).
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -17,6 +16,7 @@
 #include "engine/cuda/api.h"
 #include "engine/cuda/conv_ops.h"
 #include "engine/ops.h"
+#include "bench/support/cuda_bench_args.h"
 #include "bench/support/cuda_timing.h"
 
 using namespace shallow;
@@ -37,30 +37,18 @@ struct Result {
 };
 
 // Largest |x - y| / (|y| + 1), computed on the device (the outputs reach 600 MB).
-double max_rel_diff(const Tensor& x, const Tensor& y) {
-  NoGrad no_grad;
-  return max(div(abs(sub(x, y)), add(abs(y), 1.0))).item();
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string json_path;
-  bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
-    else if (!std::strcmp(argv[i], "--quick")) quick = true;
-    else {
-      std::fprintf(stderr, "usage: bench_cuda_conv [--json FILE] [--quick]\n");
-      return 2;
-    }
-  }
+  bench::CudaBenchArgs args;
+  if (!bench::parse_cuda_bench_args(argc, argv, "bench_cuda_conv", args)) return 2;
   if (!cuda_available()) {
     std::printf("no CUDA device: nothing to measure\n");
     return 0;
   }
   try {
-    const int64_t B = quick ? 64 : 1024, Br = quick ? 4 : 32;
+    const int64_t B = args.quick ? 64 : 1024, Br = args.quick ? 4 : 32;
     const std::vector<ConvShape> shapes = {
         {"eeg temporal 1x25", {B, 1, 17, 250}, {40, 1, 1, 25}, 0, 0},
         {"eeg spatial 17x1", {B, 40, 17, 226}, {40, 40, 17, 1}, 0, 0},
@@ -112,7 +100,7 @@ int main(int argc, char** argv) {
       }
       if (have_cudnn)
         for (size_t i = 0; i < 4; ++i)
-          r.max_rel_diff = std::max(r.max_rel_diff, max_rel_diff(outputs[0][i], outputs[1][i]));
+          r.max_rel_diff = std::max(r.max_rel_diff, bench::max_rel_diff(outputs[0][i], outputs[1][i]));
       std::printf("%-22s %10.3f %10.3f %8.3f %12.3f %12.3f %8.3f %12.2e\n", cs.name, r.fwd_ms[0],
                   r.fwd_ms[1], have_cudnn ? r.fwd_ms[1] / r.fwd_ms[0] : 0.0, r.fwd_bwd_ms[0],
                   r.fwd_bwd_ms[1], have_cudnn ? r.fwd_bwd_ms[1] / r.fwd_bwd_ms[0] : 0.0,
@@ -125,8 +113,8 @@ int main(int argc, char** argv) {
     const MemoryStats m = memory_stats(dev);
     std::printf("peak GPU memory held by tensors: %.1f MiB (reserved now %.1f MiB)\n",
                 double(m.peak_bytes) / (1 << 20), double(m.reserved_bytes) / (1 << 20));
-    if (!json_path.empty()) {
-      std::ofstream out(json_path);
+    if (!args.json_path.empty()) {
+      std::ofstream out(args.json_path);
       out << "{\n  \"device\": \"" << cuda_device_name(0) << "\",\n  \"cudnn\": "
           << (have_cudnn ? "true" : "false") << ",\n  \"peak_bytes\": " << m.peak_bytes
           << ",\n  \"results\": [\n";

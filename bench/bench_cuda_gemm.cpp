@@ -4,23 +4,20 @@
 // with its bias and gelu ("+bias+gelu": fused into our kernel's epilogue, one extra pass after
 // cuBLAS). A plain program (not Google Benchmark): it prints a table and, with --json FILE,
 // writes the figures for tests/gpu/check.sh. Each pair of results is also compared, so a fast
-// but wrong kernel shows up here too. Times come from CUDA events on the engine's stream
-// around back-to-back launches, after warm-up launches.
+// but wrong kernel shows up here too. Times are bench/support/cuda_timing.h's: the device
+// synchronized around back-to-back calls, after warm-up calls.
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
 
-#include <cuda_runtime_api.h>
-
 #include "engine/cuda/api.h"
 #include "engine/cuda/gemm_ops.h"
 #include "engine/cuda/gemm_wgmma_ops.h"
-#include "engine/cuda/runtime.h"
 #include "engine/ops.h"
+#include "bench/support/cuda_bench_args.h"
+#include "bench/support/cuda_timing.h"
 
 using namespace shallow;
 
@@ -50,55 +47,19 @@ void run_once(const Tensor& a, const Tensor& b, const Tensor& bias, cpu::GemmAct
   gpu::gemm_ex(1, false, true, M, N, K, 1.0, a, K, 0, b, K, 0, 0.0, c, N, 0, ep, "bench");
 }
 
-// Seconds per call, from CUDA events on the device's stream around a run of calls long enough
-// to take about a quarter of a second (the run length found from a short timed run first).
+// Seconds per call with the GEMM implementation g, timed as every GPU benchmark is (and as
+// tests/gpu/torch_timing.py times PyTorch's side).
 double seconds_per_call(const Tensor& a, const Tensor& b, const Tensor& bias,
                         cpu::GemmActivation act, Tensor& c, CudaGemm g) {
   set_cuda_gemm(g);
-  cudaStream_t stream = gpu::stream_for(c.device(), "bench");
-  cudaEvent_t start, stop;
-  SH_CUDA_CHECK(cudaEventCreate(&start), "bench");
-  SH_CUDA_CHECK(cudaEventCreate(&stop), "bench");
-  auto timed = [&](int calls) {
-    SH_CUDA_CHECK(cudaEventRecord(start, stream), "bench");
-    for (int i = 0; i < calls; ++i) run_once(a, b, bias, act, c);
-    SH_CUDA_CHECK(cudaEventRecord(stop, stream), "bench");
-    SH_CUDA_CHECK(cudaEventSynchronize(stop), "bench");
-    float ms = 0;
-    SH_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop), "bench");
-    return double(ms) / 1e3;
-  };
-  for (int i = 0; i < 5; ++i) run_once(a, b, bias, act, c);  // warm-up: clocks, caches, first-use setup
-  cuda_synchronize();
-  const double probe = timed(3) / 3;
-  const int calls = int(std::min(4096.0, std::max(10.0, 0.25 / std::max(probe, 1e-7))));
-  const double s = timed(calls) / calls;
-  SH_CUDA_CHECK(cudaEventDestroy(start), "bench");
-  SH_CUDA_CHECK(cudaEventDestroy(stop), "bench");
-  return s;
-}
-
-// Largest |x - y| / (|y| + 1) over the elements (values here are of order sqrt(K)).
-double max_rel_diff(const Tensor& x, const Tensor& y) {
-  std::vector<double> a = x.to_vector<double>(), b = y.to_vector<double>();
-  double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]) / (std::fabs(b[i]) + 1));
-  return worst;
+  return bench::cuda_seconds_per_call([&] { run_once(a, b, bias, act, c); }, 4096);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string json_path;
-  bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
-    else if (!std::strcmp(argv[i], "--quick")) quick = true;
-    else {
-      std::fprintf(stderr, "usage: bench_cuda_gemm [--json FILE] [--quick]\n");
-      return 2;
-    }
-  }
+  bench::CudaBenchArgs args;
+  if (!bench::parse_cuda_bench_args(argc, argv, "bench_cuda_gemm", args)) return 2;
   if (!cuda_available()) {
     std::printf("no CUDA device: nothing to measure\n");
     return 0;
@@ -114,7 +75,7 @@ int main(int argc, char** argv) {
         {"vit-b16 b256 q +bias", 50432, 768, 768, true, Act::none, true},
         {"vit-b16 b256 fc1 +bias+quick_gelu", 50432, 3072, 768, true, Act::quick_gelu, true},
         {"vit-b16 b256 fc2 +bias", 50432, 768, 3072, true, Act::none, true}};
-    if (quick)
+    if (args.quick)
       shapes = {{"square 1024", 1024, 1024, 1024},
                 {"square 1024 +bias+gelu", 1024, 1024, 1024, true, Act::gelu}};
     std::printf("device: %s\n", cuda_device_name(0).c_str());
@@ -146,7 +107,7 @@ int main(int argc, char** argv) {
           Result r{other ? std::string(s.name) + " [cluster " + std::to_string(cluster) + "]" : s.name,
                    dtype_name(dt), kernel + (kernel == "bf16_wgmma" ? " cluster " + std::to_string(cluster) : ""),
                    s.M, s.N, s.K, flop / t_tiled / 1e12, flop / t_cublas / 1e12,
-                   max_rel_diff(c_tiled, c_cublas)};
+                   bench::max_rel_diff(c_tiled, c_cublas)};
           std::printf("%-24s %-5s %6lld %6lld %6lld  %12.2f %12.2f %8.3f %12.2e  %s\n",
                       r.shape.c_str(), r.dtype.c_str(), (long long)r.M, (long long)r.N,
                       (long long)r.K, r.tiled_tflops, r.cublas_tflops,
@@ -161,8 +122,8 @@ int main(int argc, char** argv) {
     const MemoryStats m = memory_stats(Device::cuda(0));
     std::printf("peak GPU memory held by tensors: %.1f MiB (reserved now %.1f MiB)\n",
                 double(m.peak_bytes) / (1 << 20), double(m.reserved_bytes) / (1 << 20));
-    if (!json_path.empty()) {
-      std::ofstream out(json_path);
+    if (!args.json_path.empty()) {
+      std::ofstream out(args.json_path);
       out << "{\n  \"device\": \"" << cuda_device_name(0) << "\",\n  \"peak_bytes\": "
           << m.peak_bytes << ",\n  \"results\": [\n";
       for (size_t i = 0; i < results.size(); ++i) {
