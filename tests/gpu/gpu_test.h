@@ -81,4 +81,15 @@ inline void expect_gpu_matches_cpu(const GpuFn& fn, const std::vector<Tensor>& i
   }
 }
 
+// A test run once per GEMM implementation (its parameter), the setting restored after.
+class GemmBackendTest : public ::testing::TestWithParam<CudaGemm> {
+ protected:
+  void SetUp() override {
+    previous_ = cuda_gemm();
+    set_cuda_gemm(GetParam());
+  }
+  void TearDown() override { set_cuda_gemm(previous_); }
+  CudaGemm previous_ = CudaGemm::cublas;
+};
+
 }  // namespace shallow::testing

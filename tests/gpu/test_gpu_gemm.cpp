@@ -301,15 +301,7 @@ TEST(GpuGemmEpilogue, BiasAndActivationsInEveryKernel) {
 
 // ---- linear and linear_act on CUDA against the CPU
 
-class GpuLinearAct : public ::testing::TestWithParam<CudaGemm> {
- protected:
-  void SetUp() override {
-    previous_ = cuda_gemm();
-    set_cuda_gemm(GetParam());
-  }
-  void TearDown() override { set_cuda_gemm(previous_); }
-  CudaGemm previous_ = CudaGemm::cublas;
-};
+class GpuLinearAct : public GemmBackendTest {};
 
 TEST_P(GpuLinearAct, FusedForwardMatchesTheCpu) {
   SKIP_WITHOUT_CUDA();

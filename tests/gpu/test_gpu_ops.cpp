@@ -316,15 +316,7 @@ TEST(GpuLayerNorm, ManyRowsViewsAndBf16) {
 
 // ---- matmul, both GEMM implementations
 
-class GpuMatmul : public ::testing::TestWithParam<CudaGemm> {
- protected:
-  void SetUp() override {
-    previous_ = cuda_gemm();
-    set_cuda_gemm(GetParam());
-  }
-  void TearDown() override { set_cuda_gemm(previous_); }
-  CudaGemm previous_ = CudaGemm::cublas;
-};
+class GpuMatmul : public GemmBackendTest {};
 
 TEST_P(GpuMatmul, OddSizesTransposesAndBatches) {
   SKIP_WITHOUT_CUDA();
