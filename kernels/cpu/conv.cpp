@@ -3,31 +3,27 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/conv_paths.h"
+#include "kernels/cpu/conv_simd.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
 
 namespace shallow::cpu {
+
+using conv_detail::grain_for;
+using conv_detail::Range;
+using conv_detail::valid_outputs;
+
 namespace {
 
-// Elements of work below which a loop is not worth splitting across threads.
-constexpr int64_t kGrainElems = 32768;
-
-int64_t grain_for(int64_t elems_per_item) {
-  return std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, elems_per_item));
-}
-
-// The outputs o in [0, n_out) whose input position o * stride + offset lies in [0, n_in).
-// Hoisting this range out of the inner loops leaves them without bounds checks.
-struct Range {
-  int64_t begin, end;
-};
-
-Range valid_outputs(int64_t offset, int64_t stride, int64_t n_in, int64_t n_out) {
-  const int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-  const int64_t last = n_in - 1 - offset;  // largest allowed o * stride
-  const int64_t hi = last < 0 ? 0 : last / stride + 1;
-  const int64_t b = std::min(lo, n_out);
-  return {b, std::clamp(hi, b, n_out)};
+// The column matrix of an image is the image itself, [C_in * kH, H_out * W_out]: a 1x1 kernel
+// with stride 1, or a kernel as tall as the input (one output row) that is one column wide;
+// stride 1 along W and no padding in both cases.
+bool columns_are_input(const Conv2dShape& s) {
+  const bool one_by_one = s.kH == 1 && s.stride_h == 1;
+  const bool full_height = s.kH == s.H && s.dil_h == 1;
+  return s.kW == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0 &&
+         (one_by_one || full_height);
 }
 
 // Geometry shared by the loops: per-group sizes and the GEMM dimensions.
@@ -36,14 +32,13 @@ struct Geometry {
   int64_t Ho, Wo, P;  // output height, width and positions
   int64_t K;          // rows of the column matrix: Cg * kH * kW
   int64_t HW;         // input positions per channel
-  bool pointwise;     // 1x1, stride 1, no padding: the input is its own column matrix
+  bool pointwise;     // the input is its own column matrix (columns_are_input)
   bool depthwise;     // one input channel per group, several groups
 
   explicit Geometry(const Conv2dShape& s)
       : Cg(s.C_in / s.groups), Cog(s.C_out / s.groups), Ho(s.H_out()), Wo(s.W_out()),
         P(Ho * Wo), K(Cg * s.kH * s.kW), HW(s.H * s.W),
-        pointwise(s.kH == 1 && s.kW == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 &&
-                  s.pad_w == 0),
+        pointwise(columns_are_input(s)),
         depthwise(Cg == 1 && s.groups > 1) {}
 };
 
@@ -220,10 +215,43 @@ void depthwise_backward_weight(const Conv2dShape& s, const Geometry& g, const T*
 
 }  // namespace
 
+// Path by shape. The direct paths read their operands in place with register tiles; they win
+// where the per-image GEMM is small or thin and its im2col and packing cost more than its
+// arithmetic:
+// - columns: rows of at most 512 positions (the GEMM's N per image). Longer rows make a
+//   GEMM per image large enough for its packing to pay.
+// - rows: at most 8 input rows per output row, so that each (c, kh) row's taps are a K of
+//   kW for a tile that then adds into C: with many rows those loads and stores of C would
+//   dominate, and im2col + GEMM is better.
+Conv2dPath conv2d_path(const Conv2dShape& s) {
+  const int64_t Cg = s.C_in / s.groups;
+  if (Cg == 1 && s.groups > 1) return Conv2dPath::depthwise;
+  if (!conv_simd::kVectorized || s.groups != 1 || s.N < 1) return Conv2dPath::generic;
+  if (columns_are_input(s) && s.H_out() * s.W_out() <= 512) return Conv2dPath::columns;
+  if (s.stride_w == 1 && s.pad_w == 0 && s.dil_w == 1 && s.kW > 1 && s.C_in * s.kH <= 8)
+    return Conv2dPath::rows;
+  return Conv2dPath::generic;
+}
+
+const char* conv2d_path_name(Conv2dPath p) {
+  switch (p) {
+    case Conv2dPath::generic: return "generic";
+    case Conv2dPath::depthwise: return "depthwise";
+    case Conv2dPath::columns: return "columns";
+    case Conv2dPath::rows: return "rows";
+  }
+  return "?";
+}
+
 template <class T>
 void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
   const Geometry g(s);
-  if (g.depthwise) return depthwise_forward(s, g, x, w, b, y);
+  switch (conv2d_path(s)) {
+    case Conv2dPath::depthwise: return depthwise_forward(s, g, x, w, b, y);
+    case Conv2dPath::columns: return conv_detail::columns_forward(s, x, w, b, y);
+    case Conv2dPath::rows: return conv_detail::rows_forward(s, x, w, b, y);
+    case Conv2dPath::generic: break;
+  }
   for_each_image_group<T>(s, [&](int64_t n, int64_t grp, std::vector<T>& col) {
     const T* xg = x + (n * s.C_in + grp * g.Cg) * g.HW;
     const T* cols = xg;
@@ -244,7 +272,12 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T*
 template <class T>
 void conv2d_backward_input(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
   const Geometry g(s);
-  if (g.depthwise) return depthwise_backward_input(s, g, gy, w, gx);
+  switch (conv2d_path(s)) {
+    case Conv2dPath::depthwise: return depthwise_backward_input(s, g, gy, w, gx);
+    case Conv2dPath::columns: return conv_detail::columns_backward_input(s, gy, w, gx);
+    case Conv2dPath::rows:  // the generic input gradient: a GEMM with K = C_out and a col2im
+    case Conv2dPath::generic: break;
+  }
   for_each_image_group<T>(s, [&](int64_t n, int64_t grp, std::vector<T>& col) {
     const T* gyg = gy + (n * s.C_out + grp * g.Cog) * g.P;
     const T* wg = w + grp * g.Cog * g.K;
@@ -263,7 +296,12 @@ void conv2d_backward_input(const Conv2dShape& s, const T* gy, const T* w, T* gx)
 template <class T>
 void conv2d_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* gw) {
   const Geometry g(s);
-  if (g.depthwise) return depthwise_backward_weight(s, g, gy, x, gw);
+  switch (conv2d_path(s)) {
+    case Conv2dPath::depthwise: return depthwise_backward_weight(s, g, gy, x, gw);
+    case Conv2dPath::columns: return conv_detail::columns_backward_weight(s, gy, x, gw);
+    case Conv2dPath::rows: return conv_detail::rows_backward_weight(s, gy, x, gw);
+    case Conv2dPath::generic: break;
+  }
   // gw_g += gy_g [Cog, P] * col^T [P, K], summed over the batch. Every image adds into the
   // same gw_g, so threads split the groups when there are enough, else the work inside.
   auto one_group = [&](int64_t grp, std::vector<T>& col) {
@@ -292,17 +330,24 @@ void conv2d_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* gw
   }
 }
 
+// A sum over a plane per channel, in vectors with four accumulators: a serial float sum
+// would wait on each add's latency, and the plane is as large as the output.
 template <class T>
 void conv2d_backward_bias(const Conv2dShape& s, const T* gy, T* gb) {
+  using S = conv_simd::Simd<T>;
+  constexpr int64_t L = S::L;
   const int64_t P = s.H_out() * s.W_out();
   parallel_for(0, s.C_out, grain_for(s.N * P), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
-      T acc = 0;
+      typename S::V acc[4] = {S::zero(), S::zero(), S::zero(), S::zero()};
       for (int64_t n = 0; n < s.N; ++n) {
         const T* p = gy + (n * s.C_out + c) * P;
-        for (int64_t i = 0; i < P; ++i) acc += p[i];
+        int64_t i = 0;
+        for (; i + 4 * L <= P; i += 4 * L)
+          for (int j = 0; j < 4; ++j) acc[j] = S::add(acc[j], S::load(p + i + j * L));
+        for (; i < P; i += L) acc[0] = S::add(acc[0], S::load(p + i, S::first(P - i)));
       }
-      gb[c] = acc;
+      gb[c] = S::sum(S::add(S::add(acc[0], acc[1]), S::add(acc[2], acc[3])));
     }
   });
 }

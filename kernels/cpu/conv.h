@@ -1,8 +1,19 @@
 #pragma once
 // 2-D convolution (cross-correlation, as PyTorch) on contiguous NCHW arrays, and its gradients.
 //   x [N, C_in, H, W], w [C_out, C_in/groups, kH, kW], b [C_out], y [N, C_out, H_out, W_out]
-// Grouped and dense convolutions go through im2col and the GEMM; depthwise ones (one input
-// channel per group) use a direct loop, where im2col would make a GEMM with K = kH*kW only.
+// Each call picks one of these paths by shape (conv2d_path says which):
+//   columns    the column matrix of an image is the image itself (1x1, or a kernel covering the
+//              full height; stride 1 along W, no padding) and its rows are short: register
+//              tiles read the input and the weight in place, every image at once
+//              (conv_columns.cpp);
+//   rows       few input rows per output row (C_in * kH small), stride 1 along W, no padding
+//              or dilation along W: each output row is a sliding dot product of its input
+//              rows with the kW taps, the taps' offsets standing for the column matrix
+//              (conv_rows.cpp; its input gradient takes the generic path);
+//   depthwise  one input channel per group: a direct loop, where im2col would make a GEMM
+//              with K = kH*kW only;
+//   generic    everything else: im2col and the GEMM per image and group.
+// The first two need AVX-512 to pay; without it those shapes take the generic path.
 #include <cstdint>
 
 namespace shallow::cpu {
@@ -16,6 +27,12 @@ struct Conv2dShape {
   int64_t H_out() const { return (H + 2 * pad_h - dil_h * (kH - 1) - 1) / stride_h + 1; }
   int64_t W_out() const { return (W + 2 * pad_w - dil_w * (kW - 1) - 1) / stride_w + 1; }
 };
+
+enum class Conv2dPath { generic, depthwise, columns, rows };
+
+// The path conv2d_forward/backward take for this shape.
+Conv2dPath conv2d_path(const Conv2dShape& s);
+const char* conv2d_path_name(Conv2dPath p);
 
 // y = conv(x, w) + b; b may be null.
 template <class T>

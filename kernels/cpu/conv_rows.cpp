@@ -1,0 +1,97 @@
+// The "rows" path: convolutions with few input rows per output row (C_in * kH small), stride 1
+// and no padding or dilation along W. Output row (n, oh) of channel co is
+//   y[n, co, oh, :] = b[co] + sum over (c, kh), kw of w[co, c, kh, kw] * x[n, c, ih, kw : kw + W_out]
+// a sliding dot product: the register tile reads input row ih at the kW successive offsets as
+// the rows of its B (ldb = 1), which is the column matrix without building it. TSConv's
+// temporal convolution (C_in = 1, kH = 1, 25 taps) would otherwise be a GEMM with K = 25 per
+// image, bound by writing and re-reading a column matrix 25 times the size of the input.
+// The weight gradient is the same product turned around: gw[co, c, kh, :] sums gy's rows times
+// x's rows read at the tap offsets, the taps as columns.
+#include <vector>
+
+#include "kernels/cpu/conv_paths.h"
+#include "kernels/cpu/conv_tile.h"
+#include "kernels/cpu/parallel.h"
+
+namespace shallow::cpu::conv_detail {
+namespace {
+
+using conv_tile::Operands;
+using conv_tile::Start;
+
+struct Dims {
+  int64_t Ho, Wo, P, HW, K;  // K: weights per output channel
+  explicit Dims(const Conv2dShape& s)
+      : Ho(s.H_out()), Wo(s.W_out()), P(Ho * Wo), HW(s.H * s.W), K(s.C_in * s.kH * s.kW) {}
+};
+
+}  // namespace
+
+template <class T>
+void rows_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
+  const Dims d(s);
+  parallel_for(0, s.N * d.Ho, grain_for(s.C_out * d.Wo * d.K), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n = t / d.Ho, oh = t % d.Ho;
+      // The kernel rows kh whose input row ih = oh * stride_h - pad_h + kh * dil_h exists.
+      const int64_t ih0 = oh * s.stride_h - s.pad_h;
+      const Range kh = valid_outputs(ih0, s.dil_h, s.H, s.kH);
+      T* yrow = y + n * s.C_out * d.P + oh * d.Wo;
+      for (int64_t c = 0; c < s.C_in; ++c) {
+        Operands<T> op;
+        op.a = w + (c * s.kH + kh.begin) * s.kW, op.a_rs = d.K, op.a_ks = 1, op.a_bs = s.kW;
+        op.b = x + (n * s.C_in + c) * d.HW, op.ldb = 1, op.b_bs = s.dil_h * s.W;
+        if (kh.end > kh.begin) op.b += (ih0 + kh.begin * s.dil_h) * s.W;
+        op.K = s.kW, op.nb = kh.end - kh.begin;
+        const Start start = c > 0 ? Start::accumulate : b ? Start::row_bias : Start::zero;
+        // 8 channels x 3 vectors: 24 accumulators, 11 loads per 24 FMAs.
+        conv_tile::tiles<T, 8, 3>(op, s.C_out, d.Wo, yrow, d.P, start, b);
+      }
+    }
+  });
+}
+
+template <class T>
+void rows_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* gw) {
+  const Dims d(s);
+  // Each thread sums its images into its own copy of gw; the copies are added at the end.
+  const int64_t slots = std::max<int64_t>(
+      1, std::min<int64_t>({int64_t(num_threads()), s.N,
+                            s.N * s.C_out * d.P * d.K / kGrainElems}));
+  std::vector<std::vector<T>> partial(static_cast<size_t>(slots));
+  parallel_for(0, slots, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      std::vector<T>& sum = partial[size_t(i)];
+      sum.assign(size_t(s.C_out * d.K), T(0));
+      for (int64_t n = s.N * i / slots; n < s.N * (i + 1) / slots; ++n)
+        for (int64_t c = 0; c < s.C_in; ++c)
+          for (int64_t kh = 0; kh < s.kH; ++kh) {
+            // The output rows whose input row oh * stride_h + kh * dil_h - pad_h exists.
+            const int64_t offset = kh * s.dil_h - s.pad_h;
+            const Range oh = valid_outputs(offset, s.stride_h, s.H, d.Ho);
+            if (oh.end == oh.begin) continue;
+            Operands<T> op;
+            op.a = gy + n * s.C_out * d.P + oh.begin * d.Wo;
+            op.a_rs = d.P, op.a_ks = 1, op.a_bs = d.Wo;
+            op.b = x + (n * s.C_in + c) * d.HW + (oh.begin * s.stride_h + offset) * s.W;
+            op.ldb = 1, op.b_bs = s.stride_h * s.W;
+            op.K = d.Wo, op.nb = oh.end - oh.begin;
+            // 8 channels x 2 vectors of taps (25 taps: 2 vectors).
+            conv_tile::tiles<T, 8, 2>(op, s.C_out, s.kW, sum.data() + (c * s.kH + kh) * s.kW,
+                                      d.K, Start::accumulate, nullptr);
+          }
+    }
+  });
+  std::copy(partial[0].begin(), partial[0].end(), gw);
+  for (size_t i = 1; i < partial.size(); ++i)
+    for (size_t j = 0; j < partial[i].size(); ++j) gw[j] += partial[i][j];
+}
+
+#define SH_INSTANTIATE(T)                                                                \
+  template void rows_forward<T>(const Conv2dShape&, const T*, const T*, const T*, T*); \
+  template void rows_backward_weight<T>(const Conv2dShape&, const T*, const T*, T*);
+SH_INSTANTIATE(float)
+SH_INSTANTIATE(double)
+#undef SH_INSTANTIATE
+
+}  // namespace shallow::cpu::conv_detail
