@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/ops.h"
+#include "kernels/cpu/conv.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/errors.h"
@@ -111,6 +112,8 @@ TEST(Conv2d, Gradcheck) {
       {{1, 4, 3, 3}, {2, 2, 1, 1}, false, {1, 1}, {0, 0}, {1, 1}, 2},   // pointwise, grouped
       {{1, 2, 5, 5}, {3, 2, 1, 1}, false, {2, 2}, {0, 0}, {1, 1}, 1},   // 1x1, stride 2
       {{1, 1, 2, 9}, {3, 1, 1, 4}, true, {1, 1}, {0, 0}, {1, 1}, 1},    // temporal (EEG)
+      {{2, 3, 4, 5}, {3, 3, 4, 1}, true, {1, 1}, {0, 0}, {1, 1}, 1},    // full height (EEG spatial)
+      {{2, 2, 5, 7}, {3, 2, 2, 3}, false, {2, 1}, {1, 0}, {2, 1}, 1},   // few rows, padded in H
   };
   uint64_t seed = 1;
   for (const Case& c : list) {
@@ -130,6 +133,25 @@ TEST(Conv1d, Gradcheck) {
   EXPECT_TRUE(gradcheck(
       [](const std::vector<Tensor>& t) { return conv1d(t[0], t[1], t[2], 2, 1, 2, 2); },
       {rand_input({2, 4, 9}, 1), rand_input({4, 2, 3}, 2), rand_input({4}, 3)}));
+}
+
+// The gradchecks above reach the direct CPU paths (kernels/cpu/conv.h), not only the generic one.
+TEST(Conv2d, GradcheckShapesTakeTheDirectPaths) {
+#if defined(__AVX512F__)
+  auto path = [](Shape x, Shape w, Int2 stride, Int2 padding, Int2 dilation) {
+    cpu::Conv2dShape s;
+    s.N = x[0], s.C_in = x[1], s.H = x[2], s.W = x[3], s.C_out = w[0], s.kH = w[2], s.kW = w[3];
+    s.stride_h = stride[0], s.stride_w = stride[1], s.pad_h = padding[0], s.pad_w = padding[1];
+    s.dil_h = dilation[0], s.dil_w = dilation[1];
+    return cpu::conv2d_path(s);
+  };
+  EXPECT_EQ(path({2, 3, 3, 4}, {4, 3, 1, 1}, {1, 1}, {0, 0}, {1, 1}), cpu::Conv2dPath::columns);
+  EXPECT_EQ(path({2, 3, 4, 5}, {3, 3, 4, 1}, {1, 1}, {0, 0}, {1, 1}), cpu::Conv2dPath::columns);
+  EXPECT_EQ(path({1, 1, 2, 9}, {3, 1, 1, 4}, {1, 1}, {0, 0}, {1, 1}), cpu::Conv2dPath::rows);
+  EXPECT_EQ(path({2, 2, 5, 7}, {3, 2, 2, 3}, {2, 1}, {1, 0}, {2, 1}), cpu::Conv2dPath::rows);
+#else
+  GTEST_SKIP() << "the direct paths need AVX-512";
+#endif
 }
 
 // Every thread count takes the same values through a different split of the work.

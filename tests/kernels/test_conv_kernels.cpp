@@ -1,0 +1,206 @@
+// The conv2d kernels, float and double, against a naive loop in double: forward (with and
+// without bias), input, weight and bias gradients, for shapes on each path (conv2d_path) at
+// widths on either side of the vector length, batches of 1 and 3, odd channel counts,
+// K longer than a chunk, more output channels than a tile, kernel rows that fall wholly in
+// the padding; at 1 to 3 threads. Each case also checks that it took the path it was meant for.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/parallel.h"
+
+using namespace shallow::cpu;
+
+namespace {
+
+std::string str(const Conv2dShape& s) {
+  return "x [" + std::to_string(s.N) + "," + std::to_string(s.C_in) + "," + std::to_string(s.H) +
+         "," + std::to_string(s.W) + "] w [" + std::to_string(s.C_out) + "," +
+         std::to_string(s.C_in / s.groups) + "," + std::to_string(s.kH) + "," +
+         std::to_string(s.kW) + "] stride (" + std::to_string(s.stride_h) + "," +
+         std::to_string(s.stride_w) + ") pad (" + std::to_string(s.pad_h) + "," +
+         std::to_string(s.pad_w) + ") dil (" + std::to_string(s.dil_h) + "," +
+         std::to_string(s.dil_w) + ") groups " + std::to_string(s.groups);
+}
+
+// The convolution as its definition: every output, every tap.
+struct Naive {
+  const Conv2dShape& s;
+  int64_t Ho, Wo, Cg, Cog;
+  explicit Naive(const Conv2dShape& shape)
+      : s(shape), Ho(s.H_out()), Wo(s.W_out()), Cg(s.C_in / s.groups), Cog(s.C_out / s.groups) {}
+
+  // Calls f(x index, w index, y index) for every product term of the convolution.
+  template <class F>
+  void for_each_term(F f) const {
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t co = 0; co < s.C_out; ++co)
+        for (int64_t oh = 0; oh < Ho; ++oh)
+          for (int64_t ow = 0; ow < Wo; ++ow)
+            for (int64_t c = 0; c < Cg; ++c)
+              for (int64_t kh = 0; kh < s.kH; ++kh)
+                for (int64_t kw = 0; kw < s.kW; ++kw) {
+                  const int64_t ih = oh * s.stride_h - s.pad_h + kh * s.dil_h;
+                  const int64_t iw = ow * s.stride_w - s.pad_w + kw * s.dil_w;
+                  if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+                  const int64_t ci = co / Cog * Cg + c;
+                  f(((n * s.C_in + ci) * s.H + ih) * s.W + iw,
+                    ((co * Cg + c) * s.kH + kh) * s.kW + kw,
+                    ((n * s.C_out + co) * Ho + oh) * Wo + ow);
+                }
+  }
+};
+
+std::vector<double> random_values(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(-1, 1);
+  std::vector<double> v(n);
+  for (double& e : v) e = u(rng);
+  return v;
+}
+
+template <class T>
+std::vector<T> cast(const std::vector<double>& v) {
+  return std::vector<T>(v.begin(), v.end());
+}
+
+template <class T>
+::testing::AssertionResult near(const std::vector<T>& got, const std::vector<double>& want,
+                                double tol, const char* what) {
+  if (got.size() != want.size()) return ::testing::AssertionFailure() << what << ": size";
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double g = double(got[i]), e = want[i];
+    if (!(std::abs(g - e) <= tol * (1 + std::abs(e))))
+      return ::testing::AssertionFailure() << what << "[" << i << "] = " << g << ", want " << e;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+template <class T>
+void check_against_naive(const Conv2dShape& s, bool bias, double tol) {
+  const Naive ref(s);
+  const size_t nx = size_t(s.N * s.C_in * s.H * s.W);
+  const size_t nw = size_t(s.C_out * (s.C_in / s.groups) * s.kH * s.kW);
+  const size_t ny = size_t(s.N * s.C_out * ref.Ho * ref.Wo);
+  const auto x = random_values(nx, 1), w = random_values(nw, 2), b = random_values(size_t(s.C_out), 3);
+  const auto gy = random_values(ny, 4);
+
+  std::vector<double> y(ny), gx(nx, 0), gw(nw, 0), gb(size_t(s.C_out), 0);
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t co = 0; co < s.C_out; ++co)
+      for (int64_t p = 0; p < ref.Ho * ref.Wo; ++p)
+        y[size_t((n * s.C_out + co) * ref.Ho * ref.Wo + p)] = bias ? b[size_t(co)] : 0;
+  ref.for_each_term([&](int64_t xi, int64_t wi, int64_t yi) {
+    y[size_t(yi)] += x[size_t(xi)] * w[size_t(wi)];
+    gx[size_t(xi)] += gy[size_t(yi)] * w[size_t(wi)];
+    gw[size_t(wi)] += gy[size_t(yi)] * x[size_t(xi)];
+  });
+  for (size_t i = 0; i < ny; ++i) gb[i / size_t(ref.Ho * ref.Wo) % size_t(s.C_out)] += gy[i];
+
+  const auto xt = cast<T>(x), wt = cast<T>(w), bt = cast<T>(b), gyt = cast<T>(gy);
+  // NaN-filled outputs: every kernel must overwrite all of its output.
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  std::vector<T> yo(ny, nan), gxo(nx, nan), gwo(nw, nan), gbo(size_t(s.C_out), nan);
+  conv2d_forward<T>(s, xt.data(), wt.data(), bias ? bt.data() : nullptr, yo.data());
+  conv2d_backward_input<T>(s, gyt.data(), wt.data(), gxo.data());
+  conv2d_backward_weight<T>(s, gyt.data(), xt.data(), gwo.data());
+  conv2d_backward_bias<T>(s, gyt.data(), gbo.data());
+  EXPECT_TRUE(near(yo, y, tol, "y"));
+  EXPECT_TRUE(near(gxo, gx, tol, "gx"));
+  EXPECT_TRUE(near(gwo, gw, tol, "gw"));
+  EXPECT_TRUE(near(gbo, gb, tol, "gb"));
+}
+
+Conv2dShape shape(int64_t N, int64_t C_in, int64_t H, int64_t W, int64_t C_out, int64_t kH,
+                  int64_t kW) {
+  Conv2dShape s;
+  s.N = N, s.C_in = C_in, s.H = H, s.W = W, s.C_out = C_out, s.kH = kH, s.kW = kW;
+  return s;
+}
+
+void check_all(const std::vector<Conv2dShape>& shapes, Conv2dPath path) {
+  const int before = num_threads();
+  for (const Conv2dShape& s : shapes) {
+    SCOPED_TRACE(str(s));
+#if defined(__AVX512F__)
+    EXPECT_EQ(conv2d_path_name(conv2d_path(s)), std::string(conv2d_path_name(path)));
+#endif
+    for (int threads : {1, 2, 3}) {
+      SCOPED_TRACE(std::to_string(threads) + " threads");
+      set_num_threads(threads);
+      for (bool bias : {true, false}) {
+        check_against_naive<float>(s, bias, 2e-5);
+        check_against_naive<double>(s, bias, 1e-12);
+      }
+    }
+  }
+  set_num_threads(before);
+}
+
+}  // namespace
+
+// 1x1 kernels and kernels as tall as the input: the image is its own column matrix.
+TEST(ConvKernels, ColumnsPath) {
+  std::vector<Conv2dShape> shapes;
+  for (int64_t P : {1, 15, 16, 17, 33})
+    for (int64_t N : {1, 3}) {
+      shapes.push_back(shape(N, 3, 1, P, 7, 1, 1));   // 1x1 over one row
+      shapes.push_back(shape(N, 5, 5, P, 9, 5, 1));   // full height
+    }
+  shapes.push_back(shape(2, 5, 3, 11, 17, 1, 1));     // 1x1 over 3 rows: P = 33
+  shapes.push_back(shape(3, 7, 20, 17, 50, 20, 1));   // K = 140: chunks of K, 50 > 48 columns
+  shapes.push_back(shape(2, 1, 1, 16, 1, 1, 1));      // one channel in and out
+  Conv2dShape strided = shape(2, 3, 6, 17, 9, 6, 1);  // full height: stride_h changes nothing
+  strided.stride_h = 3;
+  shapes.push_back(strided);
+  Conv2dShape dilated = shape(2, 3, 4, 17, 5, 1, 1);  // 1x1: dilation changes nothing
+  dilated.dil_h = 2, dilated.dil_w = 3;
+  shapes.push_back(dilated);
+  check_all(shapes, Conv2dPath::columns);
+}
+
+// Few input rows per output row, taps sliding along W.
+TEST(ConvKernels, RowsPath) {
+  std::vector<Conv2dShape> shapes;
+  for (int64_t Wo : {1, 15, 16, 17, 33})
+    for (int64_t N : {1, 3}) {
+      shapes.push_back(shape(N, 1, 3, Wo + 24, 9, 1, 25));  // TSConv's temporal kernel
+      shapes.push_back(shape(N, 1, 2, Wo + 3, 17, 1, 4));
+    }
+  shapes.push_back(shape(2, 1, 2, 60, 3, 1, 40));  // 40 taps: two blocks of columns in gw
+  shapes.push_back(shape(2, 3, 4, 20, 5, 2, 3));   // several input rows
+  Conv2dShape padded = shape(2, 2, 5, 19, 7, 3, 5);
+  padded.pad_h = 1, padded.stride_h = 2, padded.dil_h = 2;
+  shapes.push_back(padded);
+  Conv2dShape outside = shape(1, 3, 3, 18, 5, 2, 2);  // oh = 0 reads only padding rows
+  outside.pad_h = 2;
+  shapes.push_back(outside);
+  check_all(shapes, Conv2dPath::rows);
+}
+
+// The other paths, as references for the shapes next to the direct paths' borders.
+TEST(ConvKernels, GenericAndDepthwisePaths) {
+  std::vector<Conv2dShape> generic;
+  Conv2dShape padded_w = shape(2, 1, 3, 20, 5, 1, 5);  // padding along W
+  padded_w.pad_w = 2;
+  generic.push_back(padded_w);
+  Conv2dShape strided_w = shape(2, 1, 3, 20, 5, 1, 5);  // stride along W
+  strided_w.stride_w = 2;
+  generic.push_back(strided_w);
+  generic.push_back(shape(2, 3, 5, 9, 4, 3, 3));  // C_in * kH = 9 rows
+  Conv2dShape grouped = shape(2, 4, 1, 17, 6, 1, 1);
+  grouped.groups = 2;
+  generic.push_back(grouped);
+  generic.push_back(shape(1, 2, 1, 600, 3, 1, 1));  // 1x1 with rows too long for "columns"
+  generic.push_back(shape(1, 2, 3, 513, 3, 3, 1));  // full height, likewise: im2col skipped
+  check_all(generic, Conv2dPath::generic);
+
+  Conv2dShape depthwise = shape(2, 3, 4, 17, 6, 1, 5);
+  depthwise.groups = 3;
+  check_all({depthwise}, Conv2dPath::depthwise);
+}
