@@ -23,7 +23,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
 
 namespace {
 
-// Runs the kernel on a and b (same dtype, already f32/f64) broadcast to a common shape.
+// Runs the kernel on a and b (same dtype: f32/f64, or bf16/f16 on the CPU for inference)
+// broadcast to a common shape.
 Tensor binary_forward(cpu::BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor ea = a.detach().expand(shape), eb = b.detach().expand(shape);
@@ -32,7 +33,7 @@ Tensor binary_forward(cpu::BinaryOp op, const Tensor& a, const Tensor& b, const 
     gpu::binary(op, ea, eb, out, name);
     return out;
   }
-  SH_DISPATCH_FLOAT(a.dtype(), name, [&] {
+  SH_DISPATCH_FLOAT_AND_HALF(a.dtype(), name, [&] {
     cpu::binary<scalar_t>(op, int(shape.size()), shape.data(),
                           static_cast<const scalar_t*>(ea.raw_data()), ea.strides().data(),
                           static_cast<const scalar_t*>(eb.raw_data()), eb.strides().data(),
@@ -57,6 +58,7 @@ Tensor binary_op(cpu::BinaryOp op, const Tensor& a_in, const Tensor& b_in, const
   check_float(a, name);
   check_same_dtype(a, b, name);
   check_same_device(a, b, name);
+  if (cpu_half_inference(a, {&a, &b})) return binary_forward(op, a, b, name);
   if (is_half(a.dtype()) && !native_half_forward(a, {&a, &b})) {
     return binary_op(op, a.to(DType::f32), b.to(DType::f32), name, grad).to(a.dtype());
   }

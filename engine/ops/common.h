@@ -9,6 +9,13 @@ namespace shallow {
 // the result back (both conversions recorded, so gradients flow).
 inline DType compute_dtype(DType t) { return is_half(t) ? DType::f32 : t; }
 
+// Ops on the inference hot path of bf16 models (layer norm, elementwise binary) have CPU kernels
+// that read and write bf16/f16 themselves and compute in f32 as the conversions would, with the
+// same result and without the two extra passes; they take them where nothing is recorded.
+inline bool cpu_half_inference(const Tensor& x, std::initializer_list<const Tensor*> inputs) {
+  return is_half(x.dtype()) && x.device().is_cpu() && !needs_record(inputs);
+}
+
 // Ops whose CUDA forward kernels take bf16/f16 directly run them in place of the conversions
 // when the tensors are on a CUDA device and nothing is recorded for autograd (inference).
 inline bool native_half_forward(const Tensor& x, std::initializer_list<const Tensor*> inputs) {

@@ -59,14 +59,27 @@ Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tenso
   check_param(weight, x_in, normalized_shape, name, "weight");
   check_param(bias, x_in, normalized_shape, name, "bias");
   SH_CHECK(eps >= 0, name, ": eps must be >= 0, got ", eps);
+  const int64_t n = shape_numel(normalized_shape);
+  SH_CHECK(n > 0, name, ": normalized_shape ", shape_str(normalized_shape), " is empty");
+  const int64_t rows = x_in.numel() / n;
+  if (cpu_half_inference(x_in, {&x_in, &weight, &bias})) {
+    const Tensor x = x_in.detach().contiguous();
+    const Tensor w = prepared(weight, DType::f32), b = prepared(bias, DType::f32);
+    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    auto run = [&](auto half) {
+      using H = decltype(half);
+      cpu::layer_norm_half<H>(rows, n, x.data<H>(), data_or_null<float>(w), data_or_null<float>(b),
+                              eps, y.data<H>());
+    };
+    if (x.dtype() == DType::bf16) run(bf16());
+    else run(f16());
+    return y;
+  }
   if (is_half(x_in.dtype()) && !native_half_forward(x_in, {&x_in, &weight, &bias})) {
     return layer_norm(x_in.to(DType::f32), normalized_shape, to_dtype_if(weight, DType::f32),
                       to_dtype_if(bias, DType::f32), eps)
         .to(x_in.dtype());
   }
-  const int64_t n = shape_numel(normalized_shape);
-  SH_CHECK(n > 0, name, ": normalized_shape ", shape_str(normalized_shape), " is empty");
-  const int64_t rows = x_in.numel() / n;
   const DType dt = x_in.dtype();
   Tensor x = x_in.detach().contiguous();
   Tensor w = prepared(weight, dt), b = prepared(bias, dt);

@@ -26,36 +26,65 @@ int64_t layer_norm_block_rows(int64_t rows) { return std::max<int64_t>(32, (rows
 
 // ---- layer norm
 
+namespace {
+
+// One row of layer norm: yr = (xr - mean) * rstd * weight + bias, returning mean and rstd.
+template <class T>
+void layer_norm_row(int64_t n, const T* xr, const T* weight, const T* bias, double eps, T* yr,
+                    T& mean, T& rstd) {
+  acc_t s = 0;
+  for (int64_t k = 0; k < n; ++k) s += xr[k];
+  const acc_t m = s / acc_t(n);
+  acc_t ss = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    const acc_t d = acc_t(xr[k]) - m;
+    ss += d * d;
+  }
+  const T mu = T(m), rs = T(1.0 / std::sqrt(ss / acc_t(n) + eps));
+  mean = mu;
+  rstd = rs;
+  if (weight && bias) {
+    for (int64_t k = 0; k < n; ++k) yr[k] = (xr[k] - mu) * rs * weight[k] + bias[k];
+  } else if (weight) {
+    for (int64_t k = 0; k < n; ++k) yr[k] = (xr[k] - mu) * rs * weight[k];
+  } else if (bias) {
+    for (int64_t k = 0; k < n; ++k) yr[k] = (xr[k] - mu) * rs + bias[k];
+  } else {
+    for (int64_t k = 0; k < n; ++k) yr[k] = (xr[k] - mu) * rs;
+  }
+}
+
+}  // namespace
+
 template <class T>
 void layer_norm(int64_t rows, int64_t n, const T* x, const T* weight, const T* bias, double eps,
                 T* y, T* mean, T* rstd) {
   parallel_for(0, rows, grain_for(n), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r)
+      layer_norm_row(n, x + r * n, weight, bias, eps, y + r * n, mean[r], rstd[r]);
+  });
+}
+
+template <class H>
+void layer_norm_half(int64_t rows, int64_t n, const H* x, const float* weight, const float* bias,
+                     double eps, H* y) {
+  parallel_for(0, rows, grain_for(n), [&](int64_t b, int64_t e) {
+    std::vector<float> in(static_cast<size_t>(n)), out(static_cast<size_t>(n));
     for (int64_t r = b; r < e; ++r) {
-      const T* xr = x + r * n;
-      T* yr = y + r * n;
-      acc_t s = 0;
-      for (int64_t k = 0; k < n; ++k) s += xr[k];
-      const acc_t m = s / acc_t(n);
-      acc_t ss = 0;
-      for (int64_t k = 0; k < n; ++k) {
-        const acc_t d = acc_t(xr[k]) - m;
-        ss += d * d;
-      }
-      const T mu = T(m), rs = T(1.0 / std::sqrt(ss / acc_t(n) + eps));
-      mean[r] = mu;
-      rstd[r] = rs;
-      if (weight && bias) {
-        for (int64_t k = 0; k < n; ++k) yr[k] = (xr[k] - mu) * rs * weight[k] + bias[k];
-      } else if (weight) {
-        for (int64_t k = 0; k < n; ++k) yr[k] = (xr[k] - mu) * rs * weight[k];
-      } else if (bias) {
-        for (int64_t k = 0; k < n; ++k) yr[k] = (xr[k] - mu) * rs + bias[k];
-      } else {
-        for (int64_t k = 0; k < n; ++k) yr[k] = (xr[k] - mu) * rs;
-      }
+      const H* xr = x + r * n;
+      H* yr = y + r * n;
+      for (int64_t k = 0; k < n; ++k) in[size_t(k)] = float(xr[k]);
+      float mean, rstd;
+      layer_norm_row(n, in.data(), weight, bias, eps, out.data(), mean, rstd);
+      for (int64_t k = 0; k < n; ++k) yr[k] = H(out[size_t(k)]);
     }
   });
 }
+
+template void layer_norm_half<bf16>(int64_t, int64_t, const bf16*, const float*, const float*,
+                                    double, bf16*);
+template void layer_norm_half<f16>(int64_t, int64_t, const f16*, const float*, const float*,
+                                   double, f16*);
 
 template <class T>
 void layer_norm_backward(int64_t rows, int64_t n, const T* x, const T* mean, const T* rstd,

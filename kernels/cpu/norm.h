@@ -4,6 +4,8 @@
 // the rows of an [outer, n, inner] block. Weight and bias pointers may be null (no affine).
 #include <cstdint>
 
+#include "kernels/cpu/half.h"
+
 namespace shallow::cpu {
 
 // x is [rows, n]; y = (x - mean) * rstd * weight + bias per row. mean and rstd ([rows]) are
@@ -11,6 +13,12 @@ namespace shallow::cpu {
 template <class T>
 void layer_norm(int64_t rows, int64_t n, const T* x, const T* weight, const T* bias, double eps,
                 T* y, T* mean, T* rstd);
+
+// layer_norm for bf16/f16 rows (H is bf16 or f16 of half.h) without saved statistics, for
+// inference: each row is widened to f32, normalized as layer_norm<float> does, and rounded once.
+template <class H>
+void layer_norm_half(int64_t rows, int64_t n, const H* x, const float* weight, const float* bias,
+                     double eps, H* y);
 
 // gx (may be null), and gweight/gbias ([n], may be null) from gy. The sums over rows for
 // gweight/gbias are taken in fixed blocks of rows, so the result does not depend on threads.

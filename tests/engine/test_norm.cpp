@@ -46,6 +46,36 @@ TEST(LayerNorm, MatchesTorch) {
       all_close(layer_norm(xp, {4}, F("ln.w4"), F("ln.b4")), F("ln.permuted.affine"), 1e-5, 1e-5));
 }
 
+// bf16/f16 input: normalized in f32 and rounded once; for inference the CPU kernel widens each
+// row itself, recorded it goes through f32 ops: the same bits either way, every affine form,
+// a non-contiguous input too.
+TEST(LayerNorm, HalfInputNormalizedInF32AndRoundedOnce) {
+  const Tensor x = F("ln.x");
+  for (DType dt : {DType::bf16, DType::f16}) {
+    const Tensor xh = x.to(dt), xp = xh.permute({2, 1, 0});
+    const Tensor w = F("ln.w8").to(dt), b = F("ln.b8").to(dt);
+    auto widened = [&](const Tensor& in, const Tensor& wt, const Tensor& bt) {
+      return layer_norm(in.to(DType::f32), {in.size(-1)}, wt.defined() ? wt.to(DType::f32) : wt,
+                        bt.defined() ? bt.to(DType::f32) : bt)
+          .to(dt);
+    };
+    for (const auto& [wt, bt] : {std::pair{w, b}, std::pair{w, Tensor()}, std::pair{Tensor(), b},
+                                 std::pair{Tensor(), Tensor()}}) {
+      const Tensor got = layer_norm(xh, {8}, wt, bt);
+      EXPECT_EQ(got.dtype(), dt);
+      EXPECT_TRUE(all_close(got, widened(xh, wt, bt), 0, 0)) << dtype_name(dt);
+    }
+    const Tensor w4 = F("ln.w4").to(dt), b4 = F("ln.b4").to(dt);
+    ASSERT_FALSE(xp.is_contiguous());
+    EXPECT_TRUE(all_close(layer_norm(xp, {4}, w4, b4), widened(xp, w4, b4), 0, 0));
+    Tensor leaf_x = xh.clone().detach();
+    leaf_x.set_requires_grad(true);
+    const Tensor recorded = layer_norm(leaf_x, {8}, w, b);
+    EXPECT_TRUE(recorded.requires_grad());
+    EXPECT_TRUE(all_close(recorded.detach(), widened(xh, w, b), 0, 0)) << dtype_name(dt);
+  }
+}
+
 TEST(LayerNorm, GradientMatchesTorch) {
   Tensor x = leaf(F("ln.x").to(DType::f64)), w = leaf(F("ln.w8").to(DType::f64)),
          b = leaf(F("ln.b8").to(DType::f64));
