@@ -21,8 +21,8 @@ using conv_tile::Start;
 // 8 rows x 3 vectors: 24 accumulators, 11 loads per 24 FMAs, and 3 vectors cover a 36-wide
 // row with one masked.
 constexpr int kRows = 8, kVectors = 3;
-// K is cut into chunks of this many rows of B (48 columns x 128 x 4 bytes = 24 KiB: in L1).
-constexpr int64_t kChunk = 128;
+// K is cut into chunks of this many rows of B (36 columns x 256 x 4 bytes = 36 KiB: L1 and L2).
+constexpr int64_t kChunk = 256;
 // The weight gradient sums this many bytes of gy^T (its B) at a time, to keep them in L1.
 constexpr int64_t kGradChunkBytes = 24 * 1024;
 

@@ -30,22 +30,32 @@ struct Dims {
 template <class T>
 void rows_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
   const Dims d(s);
-  parallel_for(0, s.N * d.Ho, grain_for(s.C_out * d.Wo * d.K), [&](int64_t t0, int64_t t1) {
+  // Each task is one image and kRows output channels, its rows in order: the output (the
+  // largest tensor: TSConv's is 25 times its input) is then written as kRows sequential
+  // streams; all channels' rows in lockstep (40 streams) made TSConv's forward 35 ms instead
+  // of 25 on one core. The image's rows are read again per block of channels, from cache.
+  constexpr int kRows = 8;
+  const int64_t blocks = (s.C_out + kRows - 1) / kRows;
+  parallel_for(0, s.N * blocks, grain_for(kRows * d.P * d.K), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n = t / d.Ho, oh = t % d.Ho;
-      // The kernel rows kh whose input row ih = oh * stride_h - pad_h + kh * dil_h exists.
-      const int64_t ih0 = oh * s.stride_h - s.pad_h;
-      const Range kh = valid_outputs(ih0, s.dil_h, s.H, s.kH);
-      T* yrow = y + n * s.C_out * d.P + oh * d.Wo;
-      for (int64_t c = 0; c < s.C_in; ++c) {
-        Operands<T> op;
-        op.a = w + (c * s.kH + kh.begin) * s.kW, op.a_rs = d.K, op.a_ks = 1, op.a_bs = s.kW;
-        op.b = x + (n * s.C_in + c) * d.HW, op.ldb = 1, op.b_bs = s.dil_h * s.W;
-        if (kh.end > kh.begin) op.b += (ih0 + kh.begin * s.dil_h) * s.W;
-        op.K = s.kW, op.nb = kh.end - kh.begin;
-        const Start start = c > 0 ? Start::accumulate : b ? Start::row_bias : Start::zero;
-        // 8 channels x 3 vectors: 24 accumulators, 11 loads per 24 FMAs.
-        conv_tile::tiles<T, 8, 3>(op, s.C_out, d.Wo, yrow, d.P, start, b);
+      const int64_t n = t / blocks, co = t % blocks * kRows;
+      const int64_t channels = std::min<int64_t>(kRows, s.C_out - co);
+      for (int64_t oh = 0; oh < d.Ho; ++oh) {
+        // The kernel rows kh whose input row ih = oh * stride_h - pad_h + kh * dil_h exists.
+        const int64_t ih0 = oh * s.stride_h - s.pad_h;
+        const Range kh = valid_outputs(ih0, s.dil_h, s.H, s.kH);
+        T* yrow = y + (n * s.C_out + co) * d.P + oh * d.Wo;
+        for (int64_t c = 0; c < s.C_in; ++c) {
+          Operands<T> op;
+          op.a = w + co * d.K + (c * s.kH + kh.begin) * s.kW;
+          op.a_rs = d.K, op.a_ks = 1, op.a_bs = s.kW;
+          op.b = x + (n * s.C_in + c) * d.HW, op.ldb = 1, op.b_bs = s.dil_h * s.W;
+          if (kh.end > kh.begin) op.b += (ih0 + kh.begin * s.dil_h) * s.W;
+          op.K = s.kW, op.nb = kh.end - kh.begin;
+          const Start start = c > 0 ? Start::accumulate : b ? Start::row_bias : Start::zero;
+          // 8 channels x 3 vectors: 24 accumulators, 11 loads per 24 FMAs.
+          conv_tile::tiles<T, kRows, 3>(op, channels, d.Wo, yrow, d.P, start, b ? b + co : nullptr);
+        }
       }
     }
   });
