@@ -79,24 +79,22 @@ void columns_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* g
   });
   const int64_t images_per_chunk =
       std::max<int64_t>(1, kGradChunkBytes / int64_t(sizeof(T) * d.P * C));
-  // Threads take disjoint rows of gW^T (columns of gW): no partial sums to add up.
-  constexpr int64_t kRowBlock = 64;
+  // Threads take disjoint rows of gW^T (columns of gW): no partial sums to add up. Each sums
+  // its rows over a few images at a time (their gy^T stays in L1), reading each image's rows
+  // x[n][r0:r1], the large operand, in one sequential pass; its gW^T rows stay in L2.
   parallel_for(0, d.K, std::max<int64_t>(kRows, grain_for(s.N * d.P * C)), [&](int64_t r0,
                                                                                int64_t r1) {
-    std::vector<T> gwt(size_t(kRowBlock * C));
-    for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
-      const int64_t rows = std::min(kRowBlock, r1 - rb);
-      for (int64_t n0 = 0; n0 < s.N; n0 += images_per_chunk) {
-        Operands<T> op;
-        op.a = x + n0 * d.image + rb * d.P, op.a_rs = d.P, op.a_ks = 1, op.a_bs = d.image;
-        op.b = gyt.data() + n0 * d.P * C, op.ldb = C, op.b_bs = d.P * C;
-        op.K = d.P, op.nb = std::min(images_per_chunk, s.N - n0);
-        conv_tile::tiles<T, kRows, kVectors>(op, rows, C, gwt.data(), C,
-                                             n0 == 0 ? Start::zero : Start::accumulate, nullptr);
-      }
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < C; ++c) gw[c * d.K + rb + r] = gwt[size_t(r * C + c)];
+    std::vector<T> gwt(size_t((r1 - r0) * C));
+    for (int64_t n0 = 0; n0 < s.N; n0 += images_per_chunk) {
+      Operands<T> op;
+      op.a = x + n0 * d.image + r0 * d.P, op.a_rs = d.P, op.a_ks = 1, op.a_bs = d.image;
+      op.b = gyt.data() + n0 * d.P * C, op.ldb = C, op.b_bs = d.P * C;
+      op.K = d.P, op.nb = std::min(images_per_chunk, s.N - n0);
+      conv_tile::tiles<T, kRows, kVectors>(op, r1 - r0, C, gwt.data(), C,
+                                           n0 == 0 ? Start::zero : Start::accumulate, nullptr);
     }
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t c = 0; c < C; ++c) gw[c * d.K + r] = gwt[size_t((r - r0) * C + c)];
   });
 }
 
