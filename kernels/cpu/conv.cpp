@@ -229,7 +229,7 @@ Conv2dPath conv2d_path(const Conv2dShape& s) {
   if (!conv_simd::kVectorized || s.groups != 1 || s.N < 1 || s.C_in < 1)
     return Conv2dPath::generic;
   if (columns_are_input(s) && s.H_out() * s.W_out() <= 512) return Conv2dPath::columns;
-  if (s.stride_w == 1 && s.pad_w == 0 && s.dil_w == 1 && s.kW > 1 && s.C_in * s.kH <= 8)
+  if (s.stride_w == 1 && s.dil_w == 1 && s.kW > 1 && s.C_in * s.kH <= 8)
     return Conv2dPath::rows;
   return Conv2dPath::generic;
 }

@@ -3,17 +3,20 @@
 //   x [N, C_in, H, W], w [C_out, C_in/groups, kH, kW], b [C_out], y [N, C_out, H_out, W_out]
 // Each call picks one of these paths by shape (conv2d_path says which):
 //   columns    the column matrix of an image is the image itself (1x1, or a kernel covering the
-//              full height; stride 1 along W, no padding) and its rows are short: register
-//              tiles read the input and the weight in place, every image at once
-//              (conv_columns.cpp);
-//   rows       few input rows per output row (C_in * kH small), stride 1 along W, no padding
-//              or dilation along W: each output row is a sliding dot product of its input
-//              rows with the kW taps, the taps' offsets standing for the column matrix
-//              (conv_rows.cpp; its input gradient takes the generic path);
+//              full height; stride 1 along W, no padding) and it has at most 512 positions:
+//              register tiles read the input and the weight in place, with no im2col and no
+//              GEMM packing (conv_columns.cpp);
+//   rows       at most 8 input rows per output row (C_in * kH), kW > 1, and stride 1 and no
+//              dilation along W: each output row is a sliding dot product of its input rows
+//              with the kW taps, the taps' offsets standing for the column matrix (EEGNet's
+//              padded temporal kernel too; conv_rows.cpp; its input gradient takes the
+//              generic path);
 //   depthwise  one input channel per group: a direct loop, where im2col would make a GEMM
 //              with K = kH*kW only;
-//   generic    everything else: im2col and the GEMM per image and group.
-// The first two need AVX-512 to pay; without it those shapes take the generic path.
+//   generic    everything else: im2col (skipped when the input is its own column matrix)
+//              and the GEMM, per image and group.
+// columns and rows take groups == 1 only, and need AVX-512 to pay: without it those shapes
+// take the generic path.
 #include <cstdint>
 
 namespace shallow::cpu {

@@ -114,6 +114,7 @@ TEST(Conv2d, Gradcheck) {
       {{1, 1, 2, 9}, {3, 1, 1, 4}, true, {1, 1}, {0, 0}, {1, 1}, 1},    // temporal (EEG)
       {{2, 3, 4, 5}, {3, 3, 4, 1}, true, {1, 1}, {0, 0}, {1, 1}, 1},    // full height (EEG spatial)
       {{2, 2, 5, 7}, {3, 2, 2, 3}, false, {2, 1}, {1, 0}, {2, 1}, 1},   // few rows, padded in H
+      {{2, 1, 2, 6}, {3, 1, 1, 4}, true, {1, 1}, {0, 2}, {1, 1}, 1},    // padded in W (EEGNet)
   };
   uint64_t seed = 1;
   for (const Case& c : list) {
@@ -149,6 +150,7 @@ TEST(Conv2d, GradcheckShapesTakeTheDirectPaths) {
   EXPECT_EQ(path({2, 3, 4, 5}, {3, 3, 4, 1}, {1, 1}, {0, 0}, {1, 1}), cpu::Conv2dPath::columns);
   EXPECT_EQ(path({1, 1, 2, 9}, {3, 1, 1, 4}, {1, 1}, {0, 0}, {1, 1}), cpu::Conv2dPath::rows);
   EXPECT_EQ(path({2, 2, 5, 7}, {3, 2, 2, 3}, {2, 1}, {1, 0}, {2, 1}), cpu::Conv2dPath::rows);
+  EXPECT_EQ(path({2, 1, 2, 6}, {3, 1, 1, 4}, {1, 1}, {0, 2}, {1, 1}), cpu::Conv2dPath::rows);
 #else
   GTEST_SKIP() << "the direct paths need AVX-512";
 #endif

@@ -180,15 +180,23 @@ TEST(ConvKernels, RowsPath) {
   Conv2dShape outside = shape(1, 3, 3, 18, 5, 2, 2);  // oh = 0 reads only padding rows
   outside.pad_h = 2;
   shapes.push_back(outside);
+  for (int64_t W : {1, 9, 17, 30}) {  // padding along W, as EEGNet's temporal kernel (1, 64)
+    Conv2dShape padded_w = shape(2, 1, 2, W, 9, 1, 8);
+    padded_w.pad_w = 4;
+    shapes.push_back(padded_w);
+  }
+  Conv2dShape padded_both = shape(3, 2, 4, 13, 5, 3, 4);
+  padded_both.pad_h = 1, padded_both.pad_w = 3, padded_both.stride_h = 2;
+  shapes.push_back(padded_both);
   check_all(shapes, Conv2dPath::rows);
 }
 
 // The other paths, as references for the shapes next to the direct paths' borders.
 TEST(ConvKernels, GenericAndDepthwisePaths) {
   std::vector<Conv2dShape> generic;
-  Conv2dShape padded_w = shape(2, 1, 3, 20, 5, 1, 5);  // padding along W
-  padded_w.pad_w = 2;
-  generic.push_back(padded_w);
+  Conv2dShape dilated_w = shape(2, 1, 3, 20, 5, 1, 5);  // dilation along W
+  dilated_w.dil_w = 2;
+  generic.push_back(dilated_w);
   Conv2dShape strided_w = shape(2, 1, 3, 20, 5, 1, 5);  // stride along W
   strided_w.stride_w = 2;
   generic.push_back(strided_w);
