@@ -59,6 +59,17 @@ void square_and_vit(benchmark::internal::Benchmark* b) {
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
+// The ViT linears at batch 1: B/16's 197 tokens and B/32's 50, x W^T (few rows: the weight
+// is read more than the product is worked).
+void vit_batch1(benchmark::internal::Benchmark* b) {
+  for (int threads : {1, 2})
+    for (int64_t rows : {50, 197}) {
+      b->Args({rows, 2304, 768, threads});
+      b->Args({rows, 768, 3072, threads});
+    }
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
 // The EEG projector (4250 features to 1024) at batch 1024: forward x W^T is NT with K = 4250;
 // its backward is NN (g W) and TN (g^T x) with N = 4250.
 void eeg(benchmark::internal::Benchmark* b, bool forward) {
@@ -69,7 +80,7 @@ void eeg(benchmark::internal::Benchmark* b, bool forward) {
 }
 
 BENCHMARK(BM_Gemm_NN)->Apply(square_and_vit)->Apply([](auto* b) { eeg(b, false); });
-BENCHMARK(BM_Gemm_NT)->Apply(square_and_vit)->Apply([](auto* b) { eeg(b, true); });
+BENCHMARK(BM_Gemm_NT)->Apply(square_and_vit)->Apply([](auto* b) { eeg(b, true); })->Apply(vit_batch1);
 BENCHMARK(BM_Gemm_TN)->Apply([](auto* b) { eeg(b, false); });
 BENCHMARK(BM_Gemm_NT_BiasGelu)
     ->Args({1576, 3072, 768, 1})

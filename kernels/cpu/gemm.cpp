@@ -177,12 +177,36 @@ void run_thread(const Problem<T>& p, const MicroKernel<T>& kern, int t, int thre
 // Below this many flops a gemm stays on one thread (about 20 us of one core's work).
 constexpr double kMinFlopsToSplit = 2e6;
 
+// A is packed once (it is small) as the vector operand; the threads split C's columns, and
+// each applies the epilogue to its own.
+template <class T>
+void run_unpacked(const Problem<T>& p, const MicroKernel<T>& kern, int threads) {
+  const int64_t lanes = kern.nt_unpacked_lanes;
+  T* a_packed = scratch_a.get<T>(size_t(ceil_div(p.M, lanes) * lanes * p.K));
+  kern.pack_b(true, p.A, p.lda, 0, p.K, 0, p.M, lanes, a_packed);
+  constexpr int64_t kColumnGrain = 48;  // whole tiles of C^T (12 columns) and cache lines
+  const int64_t pieces = ceil_div(p.N, kColumnGrain);
+  auto part = [&](int64_t q0, int64_t q1) {
+    const int64_t j0 = q0 * kColumnGrain, j1 = std::min(p.N, q1 * kColumnGrain);
+    kern.nt_unpacked(p.M, j0, j1, p.K, p.alpha, a_packed, p.B, p.ldb, p.beta, p.C, p.ldc);
+    const GemmEpilogue<T>& ep = *p.ep;
+    if (ep.active())
+      kern.epilogue(p.C + j0, p.ldc, p.M, j1 - j0,
+                    ep.bias ? ep.bias + (ep.bias_per_row ? 0 : j0) : nullptr, ep.bias_per_row,
+                    ep.act);
+  };
+  if (threads == 1) return part(0, pieces);
+  parallel_for(0, pieces, 1, part);
+}
+
 template <class T>
 void run(const Problem<T>& p, bool allow_threads) {
   const MicroKernel<T>& kern = kernel_for<T>();
   const GemmBlocking& bl = kern.blocking;
   const double flops = 2.0 * double(p.M) * double(p.N) * double(p.K);
   const int threads = allow_threads && flops >= kMinFlopsToSplit ? num_threads() : 1;
+  if (kern.nt_unpacked && !p.trans_a && p.trans_b && p.M <= gemm_unpacked_max_rows())
+    return run_unpacked(p, kern, threads);
   const int64_t nc_max = ceil_div(std::min(bl.nc, p.N), bl.nr) * bl.nr;
   T* packed_b = scratch_b.get<T>(size_t(std::min(bl.kc, p.K) * nc_max));
   if (threads == 1) {

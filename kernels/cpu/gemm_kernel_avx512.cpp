@@ -161,7 +161,8 @@ void pack_b_avx512(bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_
 //   512 x 4096 floats = 8 MiB of the 32 MiB, and N up to 4096 is packed in one block.
 const MicroKernel<float>& avx512_kernel_f32() {
   static const MicroKernel<float> k{
-      {MR, NR, 168, 512, 4096}, tile, epilogue, pack_a_avx512, pack_b_avx512};
+      {MR, NR, 168, 512, 4096}, tile, epilogue, pack_a_avx512, pack_b_avx512,
+      gemm_nt_unpacked_avx512, 32};
   return k;
 }
 

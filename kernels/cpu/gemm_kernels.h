@@ -21,9 +21,20 @@ struct MicroKernel {
                  int64_t kc, int64_t mr, T* dst);
   void (*pack_b)(bool trans_b, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t j0,
                  int64_t nc, int64_t nr, T* dst);
+  // Optional (null where the ISA has none): columns [j0, j1) of C = alpha * A B^T + beta * C
+  // for all M rows, for products with few rows: B is read in place, A comes packed as
+  // pack_b(true, A, ...) packs it with nr = nt_unpacked_lanes over all K (one panel per
+  // nt_unpacked_lanes rows of A, zero past M).
+  void (*nt_unpacked)(int64_t M, int64_t j0, int64_t j1, int64_t K, T alpha, const T* A_packed,
+                      const T* B, int64_t ldb, T beta, T* C, int64_t ldc) = nullptr;
+  int64_t nt_unpacked_lanes = 0;
 };
 
 const MicroKernel<float>& avx512_kernel_f32();
+// gemm_small_m_avx512.cpp, in AVX-512 builds: the avx512 kernel's nt_unpacked.
+void gemm_nt_unpacked_avx512(int64_t M, int64_t j0, int64_t j1, int64_t K, float alpha,
+                             const float* A_packed, const float* B, int64_t ldb, float beta,
+                             float* C, int64_t ldc);
 const MicroKernel<float>& avx2_kernel_f32();
 const MicroKernel<float>& generic_kernel_f32();
 const MicroKernel<double>& generic_kernel_f64();

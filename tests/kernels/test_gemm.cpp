@@ -196,6 +196,24 @@ TEST(Gemm, SizesAroundEveryBlockEdge) {
   check<double>({true, false, 3, bl.nc + 1, 2, 1, 0, 0});
 }
 
+// Few rows times a transposed B (x W^T at batch 1) runs unpacked where the kernel can: rows
+// around its 32-row panels and the limit, columns around its 12-column tiles and the threads'
+// 48-column pieces, K across its 768-deep blocks (each after the first adds onto C).
+TEST(Gemm, FewRowsTimesTransposedBAroundItsTiles) {
+  const int64_t limit = gemm_unpacked_max_rows();
+  for_each_isa([&](const GemmBlocking&) {
+    int variant = 0;
+    for (int64_t m : {int64_t(1), int64_t(31), int64_t(33), limit, limit + 1})
+      for (int64_t n : {1, 11, 13, 49})
+        for (int64_t k : {1, 17, 769, 1600}) {
+          const bool odd = ++variant % 2;
+          check<float>({false, true, m, n, k, odd ? 1.0 : 0.5, odd ? 0.0 : 0.5, odd ? 0 : 3});
+        }
+    check<float>({false, true, 40, 96, 800, 1, 0.5, 1, GemmActivation::gelu, 1});
+    check<float>({false, true, 40, 30, 20, 1, 0, 0, GemmActivation::relu, 2});
+  });
+}
+
 TEST(Gemm, AnyThreadCountAndNestedCalls) {
   const GemmBlocking bl = gemm_blocking_f32(gemm_isa());
   for (int threads : {1, 2, 3}) {
