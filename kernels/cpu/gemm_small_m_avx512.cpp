@@ -17,30 +17,35 @@ constexpr int kLanes = 32;  // rows of A (rows of C) per tile: two vectors
 
 // C[i, j0 + r] = alpha * sum_k a_t[k][i] b[r][k] + beta * C[i, j0 + r] for i < m, r < n, where
 // a_t is one packed panel of A (k-major, 32 rows of A per k) and b points at row j0 of B.
+// NV vectors of the panel are used: 1 where m <= 16 (a last panel that is half empty).
+template <int NV>
 void tile_transposed(int64_t K, const float* a_t, const float* b, int64_t ldb, int64_t m,
                      int64_t n, float alpha, float beta, float* C, int64_t ldc) {
   const float* rows[kRowsB];
   for (int r = 0; r < kRowsB; ++r) rows[r] = b + (r < n ? r : 0) * ldb;  // spare rows repeat
-  __m512 acc[kRowsB][2];
+  __m512 acc[kRowsB][NV];
 #pragma GCC unroll 12
-  for (int r = 0; r < kRowsB; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int r = 0; r < kRowsB; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
-    const __m512 lo = _mm512_loadu_ps(a_t + k * kLanes), hi = _mm512_loadu_ps(a_t + k * kLanes + 16);
+    __m512 a[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) a[v] = _mm512_loadu_ps(a_t + k * kLanes + 16 * v);
 #pragma GCC unroll 12
     for (int r = 0; r < kRowsB; ++r) {
       const __m512 w = _mm512_set1_ps(rows[r][k]);
-      acc[r][0] = _mm512_fmadd_ps(w, lo, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(w, hi, acc[r][1]);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(w, a[v], acc[r][v]);
     }
   }
-  // The tile is C^T: row r holds column j0 + r of C for 32 rows. Through a buffer, column by
-  // column into C's rows.
-  alignas(64) float t[kRowsB][kLanes];
+  // The tile is C^T: row r holds column j0 + r of C for 16 NV rows. Through a buffer, column
+  // by column into C's rows.
+  alignas(64) float t[kRowsB][16 * NV];
 #pragma GCC unroll 12
-  for (int r = 0; r < kRowsB; ++r) {
-    _mm512_store_ps(t[r], acc[r][0]);
-    _mm512_store_ps(t[r] + 16, acc[r][1]);
-  }
+  for (int r = 0; r < kRowsB; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) _mm512_store_ps(t[r] + 16 * v, acc[r][v]);
   for (int64_t i = 0; i < m; ++i) {
     float* c = C + i * ldc;
     for (int64_t r = 0; r < n; ++r) {
@@ -64,9 +69,12 @@ void gemm_nt_unpacked_avx512(int64_t M, int64_t j0, int64_t j1, int64_t K, float
     const float beta_k = k0 == 0 ? beta : 1.0f;
     for (int64_t j = j0; j < j1; j += kRowsB) {
       const int64_t n = j1 - j < kRowsB ? j1 - j : kRowsB;
-      for (int64_t i = 0; i < M; i += kLanes)
-        tile_transposed(kc, A_packed + i * K + k0 * kLanes, B + j * ldb + k0, ldb,
-                        M - i < kLanes ? M - i : kLanes, n, alpha, beta_k, C + i * ldc + j, ldc);
+      for (int64_t i = 0; i < M; i += kLanes) {
+        const int64_t m = M - i < kLanes ? M - i : kLanes;
+        (m > 16 ? tile_transposed<2> : tile_transposed<1>)(kc, A_packed + i * K + k0 * kLanes,
+                                                          B + j * ldb + k0, ldb, m, n, alpha,
+                                                          beta_k, C + i * ldc + j, ldc);
+      }
     }
   }
 }
