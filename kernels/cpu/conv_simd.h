@@ -25,8 +25,10 @@ struct Simd<float> {
   using V = __m512;
   using Mask = __mmask16;
   static constexpr int L = 16;
-  // Lanes [0, n) of a vector.
-  static Mask first(int64_t n) { return n >= L ? Mask(0xFFFF) : Mask((1u << n) - 1u); }
+  // Lanes [0, n) of a vector (none for n <= 0).
+  static Mask first(int64_t n) {
+    return n >= L ? Mask(0xFFFF) : n <= 0 ? Mask(0) : Mask((1u << n) - 1u);
+  }
   static V zero() { return _mm512_setzero_ps(); }
   static V set1(float x) { return _mm512_set1_ps(x); }
   static V load(const float* p) { return _mm512_loadu_ps(p); }
@@ -39,7 +41,9 @@ struct Simd<float> {
   using H = __m256;
   using HMask = __mmask8;
   static constexpr int LH = 8;
-  static HMask hfirst(int64_t n) { return n >= LH ? HMask(0xFF) : HMask((1u << n) - 1u); }
+  static HMask hfirst(int64_t n) {
+    return n >= LH ? HMask(0xFF) : n <= 0 ? HMask(0) : HMask((1u << n) - 1u);
+  }
   static H hzero() { return _mm256_setzero_ps(); }
   static H hset1(float x) { return _mm256_set1_ps(x); }
   static H hload(const float* p, HMask m) { return _mm256_maskz_loadu_ps(m, p); }
@@ -53,7 +57,9 @@ struct Simd<double> {
   using V = __m512d;
   using Mask = __mmask8;
   static constexpr int L = 8;
-  static Mask first(int64_t n) { return n >= L ? Mask(0xFF) : Mask((1u << n) - 1u); }
+  static Mask first(int64_t n) {
+    return n >= L ? Mask(0xFF) : n <= 0 ? Mask(0) : Mask((1u << n) - 1u);
+  }
   static V zero() { return _mm512_setzero_pd(); }
   static V set1(double x) { return _mm512_set1_pd(x); }
   static V load(const double* p) { return _mm512_loadu_pd(p); }
@@ -71,7 +77,9 @@ struct Simd<double> {
   using H = __m256d;
   using HMask = __mmask8;
   static constexpr int LH = 4;
-  static HMask hfirst(int64_t n) { return n >= LH ? HMask(0xF) : HMask((1u << n) - 1u); }
+  static HMask hfirst(int64_t n) {
+    return n >= LH ? HMask(0xF) : n <= 0 ? HMask(0) : HMask((1u << n) - 1u);
+  }
   static H hzero() { return _mm256_setzero_pd(); }
   static H hset1(double x) { return _mm256_set1_pd(x); }
   static H hload(const double* p, HMask m) { return _mm256_maskz_loadu_pd(m, p); }
