@@ -97,12 +97,19 @@ void store_tile(float* tile, int64_t ldt, int64_t rows, int64_t cols, const floa
   }
 }
 
-// Per-thread buffers, kept across tasks: the packed rows of A (every k) and the C tile.
+// Per-thread buffers, kept across tasks and calls (grown, never shrunk, so that a model's
+// products neither allocate nor touch fresh pages): the packed rows of A (every k) and the C
+// tile. packed_row_block says which rows of this call's A are packed.
 struct Scratch {
   std::vector<uint32_t> a;
   std::vector<float> tile;
   int64_t packed_row_block = -1;
 };
+
+Scratch& thread_scratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
 
 // One task: rows [i0, i0 + rows) and panels [j0, j0 + panels) of C.
 template <class TC>
@@ -176,15 +183,16 @@ const char* gemm_bf16_path_name(GemmBf16Path path) {
 PackedBf16B::PackedBf16B(bool trans_b, int64_t K, int64_t N, const bf16* B, int64_t ldb)
     : K_(K), N_(N) {
   const int64_t pairs = this->pairs(), n_panels = panels();
-  data_.assign(size_t(n_panels * pairs * NR), 0u);
+  data_.reset(new uint32_t[size_t(n_panels * pairs * NR)]);
   const bf16 zero;
   // Each loop reads B along its rows: a transposed B (a linear layer's [N, K] weight) gives one
   // panel column per stored row, a plain one two stored rows per k-pair.
   parallel_for(0, n_panels, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, pairs * NR)),
                [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
-      uint32_t* panel = data_.data() + q * pairs * NR;
+      uint32_t* panel = data_.get() + q * pairs * NR;
       const int64_t j0 = q * NR, cols = std::min(NR, N - j0);
+      if (cols < NR) std::fill(panel, panel + pairs * NR, 0u);  // the columns past N
       if (trans_b) {
         // 16 pairs at a time, so that the panel rows being filled (2 KB) stay in L1.
         for (int64_t p0 = 0; p0 < K / 2; p0 += 16) {
@@ -234,7 +242,8 @@ void gemm_bf16_packed(bool trans_a, int64_t M, const bf16* A, int64_t lda, const
   const int64_t work = std::min(M, MC) * std::min(N, NC) * B.K();
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 20) / std::max<int64_t>(1, work));
   parallel_for(0, row_blocks * col_blocks, grain, [&](int64_t t0, int64_t t1) {
-    Scratch scratch;
+    Scratch& scratch = thread_scratch();
+    scratch.packed_row_block = -1;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t rb = t / col_blocks, cb = t % col_blocks;
       const int64_t i0 = rb * MC, j0 = cb * panels_per_task;

@@ -11,7 +11,7 @@
 // vdpbf16ps; elsewhere a scalar micro-kernel reads the same packed panels and gives the same
 // values up to the order of the f32 additions.
 #include <cstdint>
-#include <vector>
+#include <memory>
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/half.h"
@@ -45,13 +45,13 @@ class PackedBf16B {
   int64_t K() const { return K_; }
   int64_t N() const { return N_; }
   // Panel p (columns p*NR ..): ceil(K/2) rows of NR words, zero-padded past K and N.
-  const uint32_t* panel(int64_t p) const { return data_.data() + p * pairs() * kGemmBf16NR; }
+  const uint32_t* panel(int64_t p) const { return data_.get() + p * pairs() * kGemmBf16NR; }
   int64_t pairs() const { return (K_ + 1) / 2; }
   int64_t panels() const { return (N_ + kGemmBf16NR - 1) / kGemmBf16NR; }
 
  private:
   int64_t K_ = 0, N_ = 0;
-  std::vector<uint32_t> data_;
+  std::unique_ptr<uint32_t[]> data_;  // every word written by the packing: not zeroed first
 };
 
 // C = act(op(A) * B_packed (+ bias)); bias may be null. TC is float or bf16. The activation is
