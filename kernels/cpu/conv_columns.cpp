@@ -73,9 +73,7 @@ void columns_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* g
   std::vector<T> gyt(size_t(s.N * d.P * C));
   parallel_for(0, s.N, grain_for(d.P * C), [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n)
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t p = 0; p < d.P; ++p)
-          gyt[size_t((n * d.P + p) * C + c)] = gy[(n * C + c) * d.P + p];
+      conv_simd::transpose(gy + n * C * d.P, d.P, C, d.P, gyt.data() + n * d.P * C, C);
   });
   const int64_t images_per_chunk =
       std::max<int64_t>(1, kGradChunkBytes / int64_t(sizeof(T) * d.P * C));
@@ -93,8 +91,7 @@ void columns_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* g
       conv_tile::tiles<T, kRows, kVectors>(op, r1 - r0, C, gwt.data(), C,
                                            n0 == 0 ? Start::zero : Start::accumulate, nullptr);
     }
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t c = 0; c < C; ++c) gw[c * d.K + r] = gwt[size_t((r - r0) * C + c)];
+    conv_simd::transpose(gwt.data(), C, r1 - r0, C, gw + r0, d.K);
   });
 }
 

@@ -7,6 +7,7 @@
 // half a vector: Zen 4 runs a 512-bit FMA as two 256-bit halves, so a 36-wide row costs
 // 2.5 full FMAs with a half tail instead of 3 with a masked full one.
 #include <cstdint>
+#include <type_traits>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -88,6 +89,26 @@ struct Simd<double> {
   static H half(V v) { return _mm512_castpd512_pd256(v); }
 };
 
+// dst[j * ld_dst + i] = src[i * ld_src + j] for an 8 x 8 block of floats, in registers.
+inline void transpose8x8(const float* src, int64_t ld_src, float* dst, int64_t ld_dst) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld_src);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+  }
+}
+
 #else
 inline constexpr bool kVectorized = false;
 
@@ -123,5 +144,24 @@ struct Simd {
   static H half(V v) { return v; }
 };
 #endif
+
+// dst [cols, rows] = src [rows, cols]^T, with leading dimensions; 8 x 8 blocks in registers
+// where AVX-512 is there (the machine has AVX2 then too), the edges one by one.
+template <class T>
+void transpose(const T* src, int64_t ld_src, int64_t rows, int64_t cols, T* dst, int64_t ld_dst) {
+  int64_t i0 = 0, j0 = 0;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    for (i0 = 0; i0 + 8 <= rows; i0 += 8)
+      for (j0 = 0; j0 + 8 <= cols; j0 += 8)
+        transpose8x8(src + i0 * ld_src + j0, ld_src, dst + j0 * ld_dst + i0, ld_dst);
+    // Left: columns [j0, cols) of the first i0 rows, and every column of rows [i0, rows).
+    for (int64_t i = 0; i < i0; ++i)
+      for (int64_t j = j0; j < cols; ++j) dst[j * ld_dst + i] = src[i * ld_src + j];
+  }
+#endif
+  for (int64_t i = i0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) dst[j * ld_dst + i] = src[i * ld_src + j];
+}
 
 }  // namespace shallow::cpu::conv_simd
