@@ -1,11 +1,12 @@
-// One training epoch of EEGProject with the contrastive head on THINGS-EEG2-sized random data
+// One training epoch of an EEG encoder (EEGProject unless --encoder names another of
+// models/eeg/registry.cpp) with the contrastive head on THINGS-EEG2-sized random data
 // (16540 trials x 17 channels x 250 times, image features of 1024, batch 1024 with the last
 // batch partial, AdamW lr 1e-4 and weight decay 1e-4 as the paper), in seconds per epoch.
 // bench/compare_eeg_epoch.py runs it beside the same epoch in PyTorch and prints the ratio.
 //
-//   bench_eeg_epoch [--threads N] [--epochs N] [--samples N] [--channels C] [--times T]
-//                   [--batch B] [--image-dim D] [--device cpu|cuda|cuda:N] [--breakdown]
-//                   [Google Benchmark flags]
+//   bench_eeg_epoch [--encoder NAME] [--threads N] [--epochs N] [--samples N] [--channels C]
+//                   [--times T] [--batch B] [--image-dim D] [--device cpu|cuda|cuda:N]
+//                   [--breakdown] [Google Benchmark flags]
 //
 // On a CUDA device the data, the model and the optimizer's state live on the device; the epoch's
 // shuffled order is drawn on the host and each batch's rows sent with a queued copy, and the
@@ -21,6 +22,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/cuda/api.h"
@@ -38,6 +40,7 @@ struct Config {
   int64_t epochs = 1;
   int threads = 0;  // 0: the engine's default
   Device device = Device::cpu();
+  std::string encoder = "eegproject";
   bool breakdown = false;  // --breakdown: print print_step_breakdown's table first
 };
 
@@ -160,7 +163,7 @@ void run(benchmark::State& state, const Config& c) {
   Generator data(1);
   s.eeg = randn({c.samples, c.channels, c.times}, DType::f32, &data);
   s.image = randn({c.samples, c.image_dim}, DType::f32, &data);
-  s.encoder = models::make_eeg_encoder("eegproject", {c.channels, c.times});
+  s.encoder = models::make_eeg_encoder(c.encoder, {c.channels, c.times});
   s.head = std::make_shared<models::ContrastiveHead>(models::ContrastiveConfig{
       .eeg_dim = s.encoder->embed_dim(), .image_dim = c.image_dim, .shared_dim = 1024});
   if (c.device != Device::cpu()) {  // before the optimizer, which keeps state beside the parameters
@@ -188,21 +191,29 @@ void run(benchmark::State& state, const Config& c) {
 }
 
 // Takes "--name value" out of argv (what is left goes to Google Benchmark).
-bool take_flag(int& argc, char** argv, const char* name, int64_t* value) {
+bool take_string_flag(int& argc, char** argv, const char* name, std::string* value) {
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], name) != 0) continue;
-    char* end = nullptr;
-    const long long v = std::strtoll(argv[i + 1], &end, 10);
-    if (*end != '\0' || v <= 0) {
-      std::fprintf(stderr, "error: %s needs a positive integer, got '%s'\n", name, argv[i + 1]);
-      std::exit(2);
-    }
-    *value = v;
+    *value = argv[i + 1];
     for (int j = i; j + 2 <= argc; ++j) argv[j] = argv[j + 2];  // argv[argc] is the null
     argc -= 2;
     return true;
   }
   return false;
+}
+
+// The same for a positive integer.
+bool take_flag(int& argc, char** argv, const char* name, int64_t* value) {
+  std::string text;
+  if (!take_string_flag(argc, argv, name, &text)) return false;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || v <= 0) {
+    std::fprintf(stderr, "error: %s needs a positive integer, got '%s'\n", name, text.c_str());
+    std::exit(2);
+  }
+  *value = v;
+  return true;
 }
 
 }  // namespace
@@ -225,22 +236,30 @@ int main(int argc, char** argv) {
     --argc;
     break;
   }
-  for (int i = 1; i + 1 < argc; ++i) {  // --device NAME
-    if (std::strcmp(argv[i], "--device") != 0) continue;
+  std::string device_name;
+  if (take_string_flag(argc, argv, "--device", &device_name)) {
     try {
-      c.device = Device::parse(argv[i + 1]);
+      c.device = Device::parse(device_name);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "error: --device: %s\n", e.what());
       return 2;
     }
-    for (int j = i; j + 2 <= argc; ++j) argv[j] = argv[j + 2];
-    argc -= 2;
-    break;
+  }
+  take_string_flag(argc, argv, "--encoder", &c.encoder);
+  const std::vector<std::string> known = models::eeg_encoder_names();
+  if (std::find(known.begin(), known.end(), c.encoder) == known.end()) {
+    std::string list;
+    for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+    std::fprintf(stderr, "error: --encoder: unknown encoder '%s' (known: %s)\n", c.encoder.c_str(),
+                 list.c_str());
+    return 2;
   }
 
-  const std::string name = std::string(c.device.is_cuda() ? "EegProjectEpochCuda/" : "EegProjectEpoch/") + std::to_string(c.samples) + "x" +
-                           std::to_string(c.channels) + "x" + std::to_string(c.times) + "/batch:" +
-                           std::to_string(c.batch);
+  // EEGProject keeps the name it always had, so that earlier results line up.
+  const std::string model = c.encoder == "eegproject" ? "EegProject" : "Eeg_" + c.encoder + "_";
+  const std::string name = model + (c.device.is_cuda() ? "EpochCuda/" : "Epoch/") +
+                           std::to_string(c.samples) + "x" + std::to_string(c.channels) + "x" +
+                           std::to_string(c.times) + "/batch:" + std::to_string(c.batch);
   benchmark::RegisterBenchmark(name.c_str(), [c](benchmark::State& st) { run(st, c); })
       ->Iterations(c.epochs)
       ->Unit(benchmark::kSecond)

@@ -1,12 +1,13 @@
-"""One training epoch of EEGProject with the contrastive head, ours against PyTorch, on the same
-machine, shapes and thread count; prints seconds per epoch for each and the ratio.
+"""One training epoch of an EEG encoder with the contrastive head, ours against PyTorch, on the
+same machine, shapes and thread count; prints seconds per epoch for each and the ratio.
 
-    python3 bench/compare_eeg_epoch.py [--binary build/bin/bench_eeg_epoch] [--threads N]
-        [--epochs 1] [--samples 16540] [--channels 17] [--times 250] [--batch 1024]
-        [--image-dim 1024] [--device cpu|cuda] [--json FILE]
+    python3 bench/compare_eeg_epoch.py [--binary build/bin/bench_eeg_epoch] [--encoder eegproject]
+        [--threads N] [--epochs 1] [--samples 16540] [--channels 17] [--times 250]
+        [--batch 1024] [--image-dim 1024] [--device cpu|cuda] [--json FILE]
 
 Both sides: random data [samples, channels, times] and image features [samples, image_dim],
-EEGProject (tests/reference/eeg_models.py) to 1024, the head to a shared 1024, AdamW lr 1e-4
+the encoder (EEGProject by default; any of tests/reference/eeg_models.py's ENCODERS, each with
+its published defaults on both sides), the head to a shared 1024, AdamW lr 1e-4
 and weight decay 1e-4, one untimed step first, then shuffled epochs with the last batch partial.
 Our binary runs first (so the two never share the CPUs). With --device cuda both sides keep the
 data, the model and the optimizer on the GPU and wait for it once per epoch.
@@ -23,12 +24,13 @@ import torch
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "reference"))
-from eeg_models import ContrastiveHead, EEGProject  # noqa: E402
+from eeg_models import ENCODERS, ContrastiveHead  # noqa: E402
 
 
 def ours(args):
     cmd = [args.binary, "--benchmark_format=json"]
-    for flag in ["threads", "epochs", "samples", "channels", "times", "batch", "image_dim", "device"]:
+    for flag in ["encoder", "threads", "epochs", "samples", "channels", "times", "batch", "image_dim",
+                 "device"]:
         cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     result = subprocess.run(cmd, check=True, capture_output=True, text=True)
     bench = json.loads(result.stdout)["benchmarks"][0]
@@ -42,8 +44,10 @@ def pytorch(args):
     dev = torch.device(args.device)
     eeg = torch.randn(args.samples, args.channels, args.times, device=dev)
     image = torch.randn(args.samples, args.image_dim, device=dev)
-    encoder = EEGProject(args.channels, args.times).to(dev)
-    head = ContrastiveHead(1024, args.image_dim, 1024).to(dev)
+    encoder = ENCODERS[args.encoder](args.channels, args.times).to(dev)
+    with torch.no_grad():
+        embed_dim = encoder.eval()(eeg[:2]).shape[1]
+    head = ContrastiveHead(embed_dim, args.image_dim, 1024).to(dev)
     encoder.train()
     head.train()
     opt = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), lr=1e-4,
@@ -77,6 +81,7 @@ def pytorch(args):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--binary", default=str(ROOT / "build" / "bin" / "bench_eeg_epoch"))
+    p.add_argument("--encoder", default="eegproject", choices=sorted(ENCODERS))
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--samples", type=int, default=16540)
@@ -88,7 +93,7 @@ def main():
     p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args()
 
-    print(f"EEGProject + head, {args.samples} x {args.channels} x {args.times}, batch {args.batch}, "
+    print(f"{args.encoder} + head, {args.samples} x {args.channels} x {args.times}, batch {args.batch}, "
           f"image features {args.image_dim}, {args.threads} threads, {args.epochs} epoch(s) each, "
           f"on {args.device}")
     ours_s, ours_peak = ours(args)
@@ -98,7 +103,7 @@ def main():
     print(f"  speed-up of shallow over PyTorch: {torch_s / ours_s:.2f}x")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"device": args.device, "samples": args.samples, "batch": args.batch,
+            json.dump({"encoder": args.encoder, "device": args.device, "samples": args.samples, "batch": args.batch,
                        "epochs": args.epochs, "shallow_s": ours_s, "torch_s": torch_s,
                        "speedup": torch_s / ours_s, "shallow_peak_MiB": ours_peak,
                        "torch_peak_MiB": torch_peak, "torch": torch.__version__}, f, indent=2)

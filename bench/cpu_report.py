@@ -395,19 +395,35 @@ def part_vit(ctx):
     return rows
 
 
+# The encoders timed beside EEGProject, on fewer trials: their convolutions make an epoch of
+# 16540 trials take minutes on two cores, for both libraries alike.
+CONV_ENCODERS = [("tsconv", "TSConv"), ("shallownet", "ShallowNet"), ("eegnet", "EEGNet"),
+                 ("atms", "ATM-S")]
+
+
 def part_eeg(ctx):
     binary = ctx.bin("bench_eeg_epoch")
     if not binary:
         ctx.notes.append("bench_eeg_epoch is not built: no training epoch row.")
         return []
     import compare_eeg_epoch
-    args = argparse.Namespace(binary=binary, threads=ctx.threads, epochs=1,
-                              samples=2048 if ctx.quick else 16540, channels=17, times=250,
-                              batch=1024, image_dim=1024, device="cpu")
-    ours, _ = compare_eeg_epoch.ours(args)
-    theirs, _ = compare_eeg_epoch.pytorch(args)
-    return [row("EEG training", f"EEGProject + head, 1 epoch of {args.samples} x 17 x 250, batch 1024",
+
+    def epoch(encoder, samples):
+        args = argparse.Namespace(binary=binary, encoder=encoder, threads=ctx.threads, epochs=1,
+                                  samples=samples, channels=17, times=250, batch=1024,
+                                  image_dim=1024, device="cpu")
+        return compare_eeg_epoch.ours(args)[0], compare_eeg_epoch.pytorch(args)[0]
+
+    samples = 2048 if ctx.quick else 16540
+    ours, theirs = epoch("eegproject", samples)
+    rows = [row("EEG training", f"EEGProject + head, 1 epoch of {samples} x 17 x 250, batch 1024",
                 "s/epoch", ours, theirs, lower_is_better=True)]
+    conv_samples = 1024 if ctx.quick else 2048
+    for name, title in CONV_ENCODERS[:1] if ctx.quick else CONV_ENCODERS:
+        ours, theirs = epoch(name, conv_samples)
+        rows.append(row("EEG training", f"{title} + head, {conv_samples} x 17 x 250, batch 1024",
+                        "s/epoch", ours, theirs, lower_is_better=True))
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
