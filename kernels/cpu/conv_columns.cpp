@@ -68,26 +68,25 @@ template <class T>
 void columns_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* gw) {
   const Dims d(s);
   const int64_t C = s.C_out;
-  // gy^T per image, [P, C_out], so that its rows are contiguous over the output channels
-  // (a small copy: the output is the smallest tensor here).
-  std::vector<T> gyt(size_t(s.N * d.P * C));
-  parallel_for(0, s.N, grain_for(d.P * C), [&](int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1; ++n)
-      conv_simd::transpose(gy + n * C * d.P, d.P, C, d.P, gyt.data() + n * d.P * C, C);
-  });
   const int64_t images_per_chunk =
       std::max<int64_t>(1, kGradChunkBytes / int64_t(sizeof(T) * d.P * C));
   // Threads take disjoint rows of gW^T (columns of gW): no partial sums to add up. Each sums
-  // its rows over a few images at a time (their gy^T stays in L1), reading each image's rows
-  // x[n][r0:r1], the large operand, in one sequential pass; its gW^T rows stay in L2.
+  // its rows over a few images at a time, reading each image's rows x[n][r0:r1], the large
+  // operand, in one sequential pass; its gW^T rows stay in L2. The chunk's gy^T, [P, C_out]
+  // per image so that its rows are contiguous over the output channels, is made by each
+  // thread into L1: a small copy (gy is the smallest tensor here), cheaper than a parallel
+  // pass of its own with the threads' wake-up and join.
   parallel_for(0, d.K, std::max<int64_t>(kRows, grain_for(s.N * d.P * C)), [&](int64_t r0,
                                                                                int64_t r1) {
-    std::vector<T> gwt(size_t((r1 - r0) * C));
+    std::vector<T> gwt(size_t((r1 - r0) * C)), gyt(size_t(images_per_chunk * d.P * C));
     for (int64_t n0 = 0; n0 < s.N; n0 += images_per_chunk) {
+      const int64_t images = std::min(images_per_chunk, s.N - n0);
+      for (int64_t n = 0; n < images; ++n)
+        conv_simd::transpose(gy + (n0 + n) * C * d.P, d.P, C, d.P, gyt.data() + n * d.P * C, C);
       Operands<T> op;
       op.a = x + n0 * d.image + r0 * d.P, op.a_rs = d.P, op.a_ks = 1, op.a_bs = d.image;
-      op.b = gyt.data() + n0 * d.P * C, op.ldb = C, op.b_bs = d.P * C;
-      op.K = d.P, op.nb = std::min(images_per_chunk, s.N - n0);
+      op.b = gyt.data(), op.ldb = C, op.b_bs = d.P * C;
+      op.K = d.P, op.nb = images;
       conv_tile::tiles<T, kRows, kVectors>(op, r1 - r0, C, gwt.data(), C,
                                            n0 == 0 ? Start::zero : Start::accumulate, nullptr);
     }
