@@ -1,6 +1,10 @@
 // The allocator's counters, and that inference under NoGrad keeps no activations alive.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstring>
+
+#include "engine/allocator.h"
 #include "engine/ops.h"
 
 using namespace shallow;
@@ -54,4 +58,43 @@ TEST(Memory, InferenceUnderNoGradFreesActivations) {
     EXPECT_GE(memory_stats().current_bytes - base, 20 * bytes);  // the graph holds them
   }
   EXPECT_EQ(memory_stats().current_bytes, base);  // and frees them with the graph
+}
+
+// Blocks of 1 MiB and more are rounded up to 2 MiB pages and, once freed, kept for the next
+// request of the same rounded size (except under AddressSanitizer, which must see the free);
+// release_cache gives them back. Small blocks count their 64-byte rounding as reserved.
+TEST(Memory, LargeBlocksAreKeptForTheNextRequestOfTheirSize) {
+  Allocator& cpu = allocator_for(Device::cpu());
+  cpu.release_cache();
+  const MemoryStats base = memory_stats();
+  const size_t three_mib = size_t(3) << 20, four_mib = size_t(4) << 20;
+
+  void* p = cpu.allocate(three_mib);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % (size_t(2) << 20), 0u);
+  std::memset(p, 0x5a, three_mib);  // all of it is ours to write
+  EXPECT_EQ(memory_stats().current_bytes - base.current_bytes, int64_t(three_mib));
+  EXPECT_EQ(memory_stats().reserved_bytes - base.reserved_bytes, int64_t(four_mib));
+  cpu.deallocate(p, three_mib);
+  EXPECT_EQ(memory_stats().current_bytes, base.current_bytes);
+#if defined(__SANITIZE_ADDRESS__)
+  EXPECT_EQ(memory_stats().reserved_bytes, base.reserved_bytes);
+#else
+  EXPECT_EQ(memory_stats().reserved_bytes - base.reserved_bytes, int64_t(four_mib));
+  void* q = cpu.allocate(three_mib + 12345);  // the same 4 MiB block
+  EXPECT_EQ(q, p);
+  void* r = cpu.allocate(three_mib);  // the kept block is taken: a new one
+  EXPECT_NE(r, q);
+  EXPECT_EQ(memory_stats().reserved_bytes - base.reserved_bytes, int64_t(2 * four_mib));
+  cpu.deallocate(q, three_mib + 12345);
+  cpu.deallocate(r, three_mib);
+  EXPECT_EQ(memory_stats().reserved_bytes - base.reserved_bytes, int64_t(2 * four_mib));
+  cpu.release_cache();
+  EXPECT_EQ(memory_stats().reserved_bytes, base.reserved_bytes);
+#endif
+
+  void* small = cpu.allocate(1000);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small) % 64, 0u);
+  EXPECT_EQ(memory_stats().reserved_bytes - base.reserved_bytes, 1024);
+  cpu.deallocate(small, 1000);
+  EXPECT_EQ(memory_stats().reserved_bytes, base.reserved_bytes);
 }
