@@ -85,12 +85,22 @@ void accumulate(Tensor& slot, const Tensor& g) {
   slot = slot.defined() ? add(slot, g) : g;
 }
 
-// Adds g into a leaf's .grad. The first gradient is copied: it may be a view of a tensor that
-// something else still uses (an expanded gradient, the seed passed to backward()).
-void accumulate_leaf(Tensor leaf, const Tensor& g) {
-  Tensor gi = g.dtype() == leaf.dtype() ? g : g.to(leaf.dtype());
+// Whether g is the only handle on its tensor and its tensor alone covers its whole storage:
+// then nothing else can see it, and it can become a leaf's .grad as it is.
+bool owned_outright(const Tensor& g) {
+  return g.impl_shared().use_count() == 1 && g.storage().use_count() == 1 && g.offset() == 0 &&
+         g.is_contiguous() && size_t(g.numel()) * dtype_size(g.dtype()) == g.storage()->nbytes();
+}
+
+// Adds g into a leaf's .grad. A first gradient that something else may still use (a view of
+// another tensor, the seed passed to backward(), the same gradient handed to two inputs) is
+// copied, so that updating the .grad in place never reaches it; one owned outright is taken
+// (a weight gradient is megabytes, copied on every step otherwise).
+void accumulate_leaf(Tensor leaf, Tensor g) {
+  if (g.dtype() != leaf.dtype()) g = g.to(leaf.dtype());
   Tensor old = leaf.grad();
-  leaf.set_grad(old.defined() ? add(old, gi) : gi.clone());
+  if (old.defined()) leaf.set_grad(add(old, g));
+  else leaf.set_grad(owned_outright(g) ? g : g.clone());
 }
 
 }  // namespace
@@ -137,7 +147,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
       if (e.fn) {
         accumulate(grads[e.fn.get()], gi);
       } else {
-        accumulate_leaf(Tensor(e.leaf), gi);
+        accumulate_leaf(Tensor(e.leaf), std::move(gi));
       }
     }
     if (observer) observer(node->name, true);

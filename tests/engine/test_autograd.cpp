@@ -63,6 +63,41 @@ TEST(Autograd, GradientsAccumulateUntilZeroed) {
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{1, 1}));
 }
 
+// A leaf's first gradient becomes its .grad as it is when nothing else holds it, and is copied
+// when something does: the same gradient handed to two inputs (add), a gradient the op keeps,
+// the seed of backward() itself. Updating one .grad in place then never reaches another tensor.
+TEST(Autograd, FirstGradientTakenWhenUnsharedCopiedOtherwise) {
+  Tensor a = leaf({1.0, 2.0}), b = leaf({3.0, 4.0});
+  add(a, b).backward(Tensor::from_vector(std::vector<double>{1, 1}, {2}));
+  EXPECT_NE(a.grad().storage(), b.grad().storage());
+
+  Tensor s = leaf({5.0, 6.0});
+  const Tensor seed = Tensor::from_vector(std::vector<double>{0.5, 0.25}, {2});
+  s.backward(seed);
+  EXPECT_NE(s.grad().storage(), seed.storage());
+
+  // A node whose backward returns a fresh tensor, and one whose backward returns a tensor it
+  // also keeps for itself.
+  Tensor w = leaf({1.0, 2.0, 3.0});
+  const void* fresh_data = nullptr;
+  Tensor fresh_out = Tensor::zeros({3}, DType::f64);
+  record(fresh_out, "fresh", {&w}, [&](const Tensor&) -> std::vector<Tensor> {
+    Tensor g = Tensor::full({3}, 2.0, DType::f64);
+    fresh_data = g.raw_data();
+    return {g};
+  });
+  fresh_out.backward(Tensor::ones({3}, DType::f64));
+  EXPECT_EQ(w.grad().raw_data(), fresh_data);  // taken, not copied
+
+  Tensor v = leaf({1.0, 2.0, 3.0});
+  const Tensor kept = Tensor::full({3}, 7.0, DType::f64);
+  Tensor kept_out = Tensor::zeros({3}, DType::f64);
+  record(kept_out, "kept", {&v}, [kept](const Tensor&) -> std::vector<Tensor> { return {kept}; });
+  kept_out.backward(Tensor::ones({3}, DType::f64));
+  EXPECT_NE(v.grad().raw_data(), kept.raw_data());  // copied: the node still holds it
+  EXPECT_EQ(v.grad().to_vector<double>(), (std::vector<double>{7, 7, 7}));
+}
+
 TEST(Autograd, SecondBackwardNeedsRetainGraph) {
   Tensor x = leaf({1.0, 2.0});
   Tensor y = sum(exp(x));
