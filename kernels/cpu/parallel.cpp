@@ -1,6 +1,7 @@
 #include "kernels/cpu/parallel.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -21,56 +22,93 @@ class ThreadPool {
 
   void resize(int n) {
     stop();
-    stopping_ = false;
+    stopping_.store(false, std::memory_order_relaxed);
     // New workers wait for the next job, not for one that ran before a resize.
-    const uint64_t current = generation_;
+    const uint64_t current = generation_.load(std::memory_order_relaxed);
     for (int i = 0; i + 1 < n; ++i) workers_.emplace_back([this, i, current] { loop(i, current); });
   }
 
   // Runs job(i) for i in [0, size()) with the caller taking index 0; rethrows the first error.
   void run(const std::function<void(int)>& job) {
-    std::unique_lock<std::mutex> lock(mu_);
-    job_ = &job;
-    pending_ = int(workers_.size());
-    error_ = nullptr;
-    ++generation_;
-    cv_work_.notify_all();
-    lock.unlock();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = &job;
+      pending_.store(int(workers_.size()), std::memory_order_relaxed);
+      error_ = nullptr;
+      generation_.fetch_add(1, std::memory_order_release);  // publishes job_ to spinning workers
+      cv_work_.notify_all();                                // and wakes the sleeping ones
+    }
 
     std::exception_ptr mine;
     in_worker = true;
     try { job(0); } catch (...) { mine = std::current_exception(); }
     in_worker = false;
 
-    lock.lock();
-    cv_done_.wait(lock, [this] { return pending_ == 0; });
+    if (!spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
+    std::lock_guard<std::mutex> lock(mu_);
     job_ = nullptr;
     if (mine) std::rethrow_exception(mine);
     if (error_) std::rethrow_exception(error_);
   }
 
  private:
+  // Ops run one parallel region after another, microseconds apart; a thread put to sleep
+  // between them takes tens of microseconds to wake (more under a hypervisor). So a worker that
+  // finished, and the caller waiting for the workers, first spin for a short while (about
+  // 50 us), and only then sleep: long gaps cost no CPU beyond that.
+  template <class Ready>
+  static bool spin_until(Ready ready) {
+    for (int i = 0; i < kSpins; ++i) {
+      if (ready()) return true;
+      pause();
+    }
+    return ready();
+  }
+
+  static void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+
+  static constexpr int kSpins = 4000;
+
   void loop(int i, uint64_t seen) {
     in_worker = true;
-    std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
-      cv_work_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
+      auto has_news = [&] {
+        return stopping_.load(std::memory_order_acquire) ||
+               generation_.load(std::memory_order_acquire) != seen;
+      };
+      if (!spin_until(has_news)) {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_work_.wait(lock, has_news);
+      }
+      if (stopping_.load(std::memory_order_acquire)) return;
+      seen = generation_.load(std::memory_order_acquire);
       const auto* job = job_;
-      lock.unlock();
       std::exception_ptr err;
       try { (*job)(i + 1); } catch (...) { err = std::current_exception(); }
-      lock.lock();
-      if (err && !error_) error_ = err;
-      if (--pending_ == 0) cv_done_.notify_one();
+      if (err) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!error_) error_ = err;
+      }
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mu_);  // the caller checks pending_ under it to sleep
+        cv_done_.notify_one();
+      }
     }
   }
 
   void stop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
+      stopping_.store(true, std::memory_order_release);
       cv_work_.notify_all();
     }
     for (auto& t : workers_) t.join();
@@ -81,9 +119,9 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable cv_work_, cv_done_;
   const std::function<void(int)>* job_ = nullptr;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stopping_ = false;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stopping_{false};
   std::exception_ptr error_;
 };
 

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
@@ -45,5 +47,34 @@ TEST(ParallelFor, ExceptionsReachTheCaller) {
   std::atomic<int64_t> n{0};
   parallel_for(0, 10, 1, [&](int64_t b, int64_t e) { n += e - b; });
   EXPECT_EQ(n.load(), 10);
+  shallow::cpu::set_num_threads(0);
+}
+
+// Regions back to back (the workers still spinning from the last one), regions after a pause
+// long enough for them to fall asleep, and two user threads starting regions at once; more
+// threads than cores too. Every index is visited exactly once each time.
+TEST(ParallelFor, BackToBackRegionsAfterPausesAndFromTwoCallers) {
+  for (int threads : {2, 4}) {
+    shallow::cpu::set_num_threads(threads);
+    auto region = [](std::vector<std::atomic<int>>& hits) {
+      parallel_for(0, int64_t(hits.size()), 1, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+      });
+    };
+    std::vector<std::atomic<int>> hits(64);
+    for (int r = 0; r < 2000; ++r) region(hits);
+    for (int r = 0; r < 3; ++r) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      region(hits);
+    }
+    for (auto& h : hits) EXPECT_EQ(h.load(), 2003);
+
+    std::vector<std::atomic<int>> a(50), b(70);
+    std::thread other([&] { for (int r = 0; r < 300; ++r) region(b); });
+    for (int r = 0; r < 300; ++r) region(a);
+    other.join();
+    for (auto& h : a) EXPECT_EQ(h.load(), 300);
+    for (auto& h : b) EXPECT_EQ(h.load(), 300);
+  }
   shallow::cpu::set_num_threads(0);
 }
