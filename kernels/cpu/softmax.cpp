@@ -4,30 +4,37 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/rows.h"
 
 namespace shallow::cpu {
 namespace {
 
-// One row of n elements, `stride` apart. Called with stride 1 for the common case so that the
-// inlined loops are plain contiguous loops the compiler vectorizes.
+inline float exp_of(float v) { return fast_math::exp(v); }  // vectorizes (fast_math.h)
+inline double exp_of(double v) { return std::exp(v); }
+
+// One row of n elements, `stride` apart. Called with stride 1 for the common case: there the
+// exponentials go to y first and are summed in vector lanes, loops the compiler vectorizes.
 template <class T>
 inline void softmax_row(int64_t n, int64_t stride, const T* x, T* y, bool log) {
   T mx = -std::numeric_limits<T>::infinity();
   for (int64_t k = 0; k < n; ++k) mx = std::max(mx, x[k * stride]);
   T total = 0;
+  if (stride == 1) {
+    for (int64_t k = 0; k < n; ++k) y[k] = exp_of(x[k] - mx);
+    total = fast_math::sum(y, n);
+  } else {
+    for (int64_t k = 0; k < n; ++k) total += exp_of(x[k * stride] - mx);
+  }
   if (log) {
-    for (int64_t k = 0; k < n; ++k) total += std::exp(x[k * stride] - mx);
     const T shift = mx + std::log(total);
     for (int64_t k = 0; k < n; ++k) y[k * stride] = x[k * stride] - shift;
   } else {
-    for (int64_t k = 0; k < n; ++k) {
-      const T e = std::exp(x[k * stride] - mx);
-      y[k * stride] = e;
-      total += e;
-    }
     const T scale = T(1) / total;
-    for (int64_t k = 0; k < n; ++k) y[k * stride] *= scale;
+    if (stride == 1)
+      for (int64_t k = 0; k < n; ++k) y[k] *= scale;
+    else
+      for (int64_t k = 0; k < n; ++k) y[k * stride] = exp_of(x[k * stride] - mx) * scale;
   }
 }
 
@@ -37,7 +44,7 @@ inline void softmax_backward_row(int64_t n, int64_t stride, const T* y, const T*
   T dot = 0;
   if (log) {
     for (int64_t k = 0; k < n; ++k) dot += gy[k * stride];
-    for (int64_t k = 0; k < n; ++k) gx[k * stride] = gy[k * stride] - std::exp(y[k * stride]) * dot;
+    for (int64_t k = 0; k < n; ++k) gx[k * stride] = gy[k * stride] - exp_of(y[k * stride]) * dot;
   } else {
     for (int64_t k = 0; k < n; ++k) dot += gy[k * stride] * y[k * stride];
     for (int64_t k = 0; k < n; ++k) gx[k * stride] = y[k * stride] * (gy[k * stride] - dot);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/parallel.h"
 
 namespace shallow::cpu {
@@ -23,13 +24,42 @@ void map_grad(int64_t n, const T* x, const T* y, const T* gy, T* gx, F f) {
   });
 }
 
-template <class T> T sigmoid(T v) { return T(1) / (T(1) + std::exp(-v)); }
-
 // Constants of the GELU forms.
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
 constexpr double kQuick = 1.702;
+
+// The exponential family in float runs on fast_math.h, whose loops vectorize (the library's
+// erff and expf are calls, one element at a time: GELU over a 1024 x 1024 activation took
+// 6 ms); double, which the gradient checks use, on the library.
+inline float exp_of(float v) { return fast_math::exp(v); }
+inline double exp_of(double v) { return std::exp(v); }
+inline float sigmoid(float v) { return fast_math::sigmoid(v); }
+inline double sigmoid(double v) { return 1.0 / (1.0 + std::exp(-v)); }
+inline float gelu(float v) { return fast_math::gelu_erf(v); }
+inline double gelu(double v) { return 0.5 * v * (1.0 + std::erf(v * kInvSqrt2)); }
+inline float gelu_grad(float v) { return fast_math::gelu_erf_grad(v); }
+inline double gelu_grad(double v) {
+  return 0.5 * (1.0 + std::erf(v * kInvSqrt2)) + v * kInvSqrt2Pi * std::exp(-0.5 * v * v);
+}
+inline float gelu_tanh(float v) { return fast_math::gelu_tanh(v); }
+inline double gelu_tanh(double v) {
+  return 0.5 * v * (1.0 + std::tanh(kSqrt2OverPi * (v + 0.044715 * v * v * v)));
+}
+inline float gelu_tanh_grad(float v) { return fast_math::gelu_tanh_grad(v); }
+inline double gelu_tanh_grad(double v) {
+  const double th = std::tanh(kSqrt2OverPi * (v + 0.044715 * v * v * v));
+  const double dinner = kSqrt2OverPi * (1.0 + 3 * 0.044715 * v * v);
+  return 0.5 * (1.0 + th) + 0.5 * v * (1.0 - th * th) * dinner;
+}
+inline float quick_gelu(float v) { return fast_math::quick_gelu(v); }
+inline double quick_gelu(double v) { return v * sigmoid(kQuick * v); }
+inline float quick_gelu_grad(float v) { return fast_math::quick_gelu_grad(v); }
+inline double quick_gelu_grad(double v) {
+  const double s = sigmoid(kQuick * v);
+  return s + v * kQuick * s * (1.0 - s);
+}
 
 }  // namespace
 
@@ -37,7 +67,7 @@ template <class T>
 void unary(UnaryOp op, int64_t n, const T* x, T* y, UnaryParams p) {
   switch (op) {
     case UnaryOp::neg: return map(n, x, y, [](T v) { return -v; });
-    case UnaryOp::exp: return map(n, x, y, [](T v) { return std::exp(v); });
+    case UnaryOp::exp: return map(n, x, y, [](T v) { return exp_of(v); });
     case UnaryOp::log: return map(n, x, y, [](T v) { return std::log(v); });
     case UnaryOp::sqrt: return map(n, x, y, [](T v) { return std::sqrt(v); });
     case UnaryOp::rsqrt: return map(n, x, y, [](T v) { return T(1) / std::sqrt(v); });
@@ -45,13 +75,9 @@ void unary(UnaryOp op, int64_t n, const T* x, T* y, UnaryParams p) {
     case UnaryOp::tanh: return map(n, x, y, [](T v) { return std::tanh(v); });
     case UnaryOp::sigmoid: return map(n, x, y, [](T v) { return sigmoid(v); });
     case UnaryOp::relu: return map(n, x, y, [](T v) { return v > T(0) ? v : (v != v ? v : T(0)); });
-    case UnaryOp::gelu:
-      return map(n, x, y, [](T v) { return T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2))); });
-    case UnaryOp::gelu_tanh:
-      return map(n, x, y, [](T v) {
-        return T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v)));
-      });
-    case UnaryOp::quick_gelu: return map(n, x, y, [](T v) { return v * sigmoid(T(kQuick) * v); });
+    case UnaryOp::gelu: return map(n, x, y, [](T v) { return gelu(v); });
+    case UnaryOp::gelu_tanh: return map(n, x, y, [](T v) { return gelu_tanh(v); });
+    case UnaryOp::quick_gelu: return map(n, x, y, [](T v) { return quick_gelu(v); });
     case UnaryOp::elu: {
       const T alpha = T(p.p0);
       return map(n, x, y, [alpha](T v) { return v > T(0) ? v : alpha * std::expm1(v); });
@@ -79,24 +105,11 @@ void unary_backward(UnaryOp op, int64_t n, const T* x, const T* y, const T* gy, 
     case UnaryOp::tanh: return map_grad(n, x, y, gy, gx, [](T, T o) { return T(1) - o * o; });
     case UnaryOp::sigmoid: return map_grad(n, x, y, gy, gx, [](T, T o) { return o * (T(1) - o); });
     case UnaryOp::relu: return map_grad(n, x, y, gy, gx, [](T v, T) { return v > T(0) ? T(1) : T(0); });
-    case UnaryOp::gelu:
-      return map_grad(n, x, y, gy, gx, [](T v, T) {
-        const T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
-        const T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
-        return cdf + v * pdf;
-      });
+    case UnaryOp::gelu: return map_grad(n, x, y, gy, gx, [](T v, T) { return gelu_grad(v); });
     case UnaryOp::gelu_tanh:
-      return map_grad(n, x, y, gy, gx, [](T v, T) {
-        const T inner = T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v);
-        const T th = std::tanh(inner);
-        const T dinner = T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * v * v);
-        return T(0.5) * (T(1) + th) + T(0.5) * v * (T(1) - th * th) * dinner;
-      });
+      return map_grad(n, x, y, gy, gx, [](T v, T) { return gelu_tanh_grad(v); });
     case UnaryOp::quick_gelu:
-      return map_grad(n, x, y, gy, gx, [](T v, T) {
-        const T s = sigmoid(T(kQuick) * v);
-        return s + v * T(kQuick) * s * (T(1) - s);
-      });
+      return map_grad(n, x, y, gy, gx, [](T v, T) { return quick_gelu_grad(v); });
     case UnaryOp::elu: {
       const T alpha = T(p.p0);
       return map_grad(n, x, y, gy, gx, [alpha](T v, T o) { return v > T(0) ? T(1) : o + alpha; });
