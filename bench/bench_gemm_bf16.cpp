@@ -94,6 +94,9 @@ void BM_GemmF32_NT(benchmark::State& state) {
   ->UseRealTime()
 
 BENCHMARK(BM_GemmBf16_NT) SHAPES;
+// The same linears at batch 1: B/16's 197 tokens and B/32's 50 (the weight read in place).
+BENCHMARK(BM_GemmBf16_NT)->Args({197, 2304, 768})->Args({197, 768, 3072})->Args({50, 2304, 768})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_GemmBf16_NT_Prepacked) SHAPES;
 BENCHMARK(BM_GemmBf16_NN) SHAPES;
 BENCHMARK(BM_GemmBf16_Scalar)->Args({1024, 1024, 1024})->Unit(benchmark::kMillisecond)->UseRealTime();

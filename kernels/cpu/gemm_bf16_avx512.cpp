@@ -48,10 +48,36 @@ void micro_avx512(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws
   }
 }
 
+void micro_transposed_avx512(int64_t pairs, const uint16_t* const* rows, const uint32_t* panel,
+                             float* ws) {
+  __m512 lo[kRows], hi[kRows];
+#pragma GCC unroll 12
+  for (int r = 0; r < kRows; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < pairs; ++p) {
+    const __m512bh b0 = (__m512bh)_mm512_loadu_si512(panel);
+    const __m512bh b1 = (__m512bh)_mm512_loadu_si512(panel + 16);
+#pragma GCC unroll 12
+    for (int r = 0; r < kRows; ++r) {
+      int pair;  // elements 2p and 2p + 1 of row r, as vdpbf16ps takes them
+      __builtin_memcpy(&pair, rows[r] + 2 * p, 4);
+      const __m512bh ar = (__m512bh)_mm512_set1_epi32(pair);
+      lo[r] = _mm512_dpbf16_ps(lo[r], ar, b0);
+      hi[r] = _mm512_dpbf16_ps(hi[r], ar, b1);
+    }
+    panel += kCols;
+  }
+#pragma GCC unroll 12
+  for (int r = 0; r < kRows; ++r) {
+    _mm512_storeu_ps(ws + r * kCols, lo[r]);
+    _mm512_storeu_ps(ws + r * kCols + 16, hi[r]);
+  }
+}
+
 #else
 
 bool avx512_compiled() { return false; }
 void micro_avx512(int64_t, const uint32_t*, const uint32_t*, float*, int64_t, bool) {}
+void micro_transposed_avx512(int64_t, const uint16_t* const*, const uint32_t*, float*) {}
 
 #endif
 

@@ -257,4 +257,37 @@ TEST(GemmBf16Paths, AvxAndScalarAgree) {
     ASSERT_NEAR(fast[size_t(i)], plain[size_t(i)], 2 * f32_bound(K, ref.magnitude[size_t(i)]));
 }
 
+// x W^T with few rows (up to kGemmBf16FewRows, an even K) reads W in place and packs x: around
+// its 12-row tiles of W and 32-row panels of x, on both sides of the limit, with a bias and every
+// activation, bf16 out; the same sums as the packed path (the scalar one), to f32 summation order.
+TEST(GemmBf16Paths, FewRowsTimesTransposedBAroundItsTiles) {
+  if (!gemm_bf16_avx512_available()) GTEST_SKIP() << "this CPU or build has no AVX512_BF16";
+  std::mt19937 rng(17);
+  for (const Case& c : {Case{1, 13, 2}, Case{31, 11, 30}, Case{33, 25, 258},
+                        Case{kGemmBf16FewRows, 12, 64}, Case{kGemmBf16FewRows + 1, 37, 64}})
+    for (GemmActivation act : {GemmActivation::none, GemmActivation::quick_gelu}) {
+      const Matrix A(c.M, c.K, 1, rng), B(c.N, c.K, 3, rng);
+      std::vector<float> bias(static_cast<size_t>(c.N));
+      for (float& b : bias) b = float(rng() % 1000) / 500.0f - 1.0f;
+      const Reference ref = reference(false, true, c.M, c.N, c.K, A, B, &bias);
+      std::vector<float> fast(static_cast<size_t>(c.M * c.N)), plain(fast.size());
+      std::vector<bf16> fast16(fast.size());
+      gemm_bf16<float>(false, true, c.M, c.N, c.K, A.v.data(), A.ld, B.v.data(), B.ld,
+                       bias.data(), fast.data(), c.N, act);
+      gemm_bf16<bf16>(false, true, c.M, c.N, c.K, A.v.data(), A.ld, B.v.data(), B.ld,
+                      bias.data(), fast16.data(), c.N, act);
+      set_gemm_bf16_path(GemmBf16Path::scalar);
+      gemm_bf16<float>(false, true, c.M, c.N, c.K, A.v.data(), A.ld, B.v.data(), B.ld,
+                       bias.data(), plain.data(), c.N, act);
+      set_gemm_bf16_path(GemmBf16Path::automatic);
+      const std::string name = name_of(c, false, true) + " act " + std::to_string(int(act));
+      for (int64_t i = 0; i < c.M * c.N; ++i) {
+        // quick_gelu's slope is below 1.1: the sums' bound carries through it.
+        ASSERT_NEAR(fast[size_t(i)], plain[size_t(i)], 2.2 * f32_bound(c.K, ref.magnitude[size_t(i)]))
+            << name << " at " << i;
+        ASSERT_EQ(fast16[size_t(i)].bits, bf16(fast[size_t(i)]).bits) << name << " at " << i;
+      }
+    }
+}
+
 }  // namespace
