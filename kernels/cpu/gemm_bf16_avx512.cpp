@@ -19,9 +19,11 @@ bool avx512_compiled() { return true; }
 constexpr int kRows = 12;
 constexpr int kCols = 32;
 
-void micro_avx512(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws, int64_t ldws,
-                  bool accumulate) {
-  __m512 lo[kRows], hi[kRows];
+// The sums of one tile into lo (columns 0-15) and hi (16-31) of its 12 rows: at pair step p,
+// row r's pair of bf16 is pair_of(p, r), and the 32 columns' pairs are the words at b + 32 p.
+template <class PairOf>
+inline void tile_sums(int64_t pairs, PairOf pair_of, const uint32_t* b, __m512 lo[kRows],
+                      __m512 hi[kRows]) {
 #pragma GCC unroll 12
   for (int r = 0; r < kRows; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
   for (int64_t p = 0; p < pairs; ++p) {
@@ -29,48 +31,47 @@ void micro_avx512(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws
     const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + 16);
 #pragma GCC unroll 12
     for (int r = 0; r < kRows; ++r) {
-      const __m512bh ar = (__m512bh)_mm512_set1_epi32(int(a[r]));
+      const __m512bh ar = (__m512bh)_mm512_set1_epi32(pair_of(p, r));
       lo[r] = _mm512_dpbf16_ps(lo[r], ar, b0);
       hi[r] = _mm512_dpbf16_ps(hi[r], ar, b1);
     }
-    a += kRows;
     b += kCols;
   }
+}
+
+inline void store_sums(const __m512 lo[kRows], const __m512 hi[kRows], float* ws, int64_t ldws,
+                       bool accumulate) {
 #pragma GCC unroll 12
   for (int r = 0; r < kRows; ++r) {
     float* row = ws + r * ldws;
+    __m512 l = lo[r], h = hi[r];
     if (accumulate) {
-      lo[r] = _mm512_add_ps(lo[r], _mm512_loadu_ps(row));
-      hi[r] = _mm512_add_ps(hi[r], _mm512_loadu_ps(row + 16));
+      l = _mm512_add_ps(l, _mm512_loadu_ps(row));
+      h = _mm512_add_ps(h, _mm512_loadu_ps(row + 16));
     }
-    _mm512_storeu_ps(row, lo[r]);
-    _mm512_storeu_ps(row + 16, hi[r]);
+    _mm512_storeu_ps(row, l);
+    _mm512_storeu_ps(row + 16, h);
   }
+}
+
+void micro_avx512(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws, int64_t ldws,
+                  bool accumulate) {
+  __m512 lo[kRows], hi[kRows];
+  tile_sums(pairs, [a](int64_t p, int r) { return int(a[p * kRows + r]); }, b, lo, hi);
+  store_sums(lo, hi, ws, ldws, accumulate);
 }
 
 void micro_transposed_avx512(int64_t pairs, const uint16_t* const* rows, const uint32_t* panel,
                              float* ws) {
   __m512 lo[kRows], hi[kRows];
-#pragma GCC unroll 12
-  for (int r = 0; r < kRows; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < pairs; ++p) {
-    const __m512bh b0 = (__m512bh)_mm512_loadu_si512(panel);
-    const __m512bh b1 = (__m512bh)_mm512_loadu_si512(panel + 16);
-#pragma GCC unroll 12
-    for (int r = 0; r < kRows; ++r) {
-      int pair;  // elements 2p and 2p + 1 of row r, as vdpbf16ps takes them
-      __builtin_memcpy(&pair, rows[r] + 2 * p, 4);
-      const __m512bh ar = (__m512bh)_mm512_set1_epi32(pair);
-      lo[r] = _mm512_dpbf16_ps(lo[r], ar, b0);
-      hi[r] = _mm512_dpbf16_ps(hi[r], ar, b1);
-    }
-    panel += kCols;
-  }
-#pragma GCC unroll 12
-  for (int r = 0; r < kRows; ++r) {
-    _mm512_storeu_ps(ws + r * kCols, lo[r]);
-    _mm512_storeu_ps(ws + r * kCols + 16, hi[r]);
-  }
+  // Row r's pair p is elements 2p and 2p + 1 of the row, one 32-bit word as vdpbf16ps takes it.
+  auto pair_of = [rows](int64_t p, int r) {
+    int pair;
+    __builtin_memcpy(&pair, rows[r] + 2 * p, 4);
+    return pair;
+  };
+  tile_sums(pairs, pair_of, panel, lo, hi);
+  store_sums(lo, hi, ws, kCols, false);
 }
 
 #else
