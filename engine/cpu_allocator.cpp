@@ -5,10 +5,12 @@
 // faults against 15 ms of work). So large blocks are rounded up to whole 2 MiB pages, aligned
 // to 2 MiB and marked for transparent huge pages (a fault per 2 MiB where the kernel allows it),
 // and on free kept for the next request of the same rounded size, up to a cap on the bytes
-// kept (SHALLOW_CPU_CACHE_MB, default 4096; 0 keeps nothing). Under AddressSanitizer nothing is
-// kept, so that a use after free still shows.
+// kept (SHALLOW_CPU_CACHE_MB; by default 4096, or an eighth of the memory where that is less;
+// 0 keeps nothing). Under AddressSanitizer nothing is kept, so that a use after free still
+// shows.
 #include "engine/cpu_allocator.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
@@ -17,6 +19,7 @@
 
 #if defined(__linux__)
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 #include "engine/error.h"
@@ -35,7 +38,14 @@ size_t cache_cap_bytes() {
   return 0;
 #else
   const char* env = std::getenv("SHALLOW_CPU_CACHE_MB");
-  if (!env || !*env) return size_t(4096) << 20;
+  if (!env || !*env) {  // 4 GiB, or an eighth of the memory on a smaller machine
+    size_t cap = size_t(4096) << 20;
+#if defined(__linux__)
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page > 0) cap = std::min(cap, size_t(pages) * size_t(page) / 8);
+#endif
+    return cap;
+  }
   char* end = nullptr;
   const long long mb = std::strtoll(env, &end, 10);
   if (*end != '\0' || mb < 0)
