@@ -271,7 +271,9 @@ void gemm_bf16_few_rows(int64_t M, int64_t N, int64_t K, const bf16* A, int64_t 
                         GemmActivation act) {
   const PackedBf16B a_packed(true, K, M, A, lda);
   const int64_t row_blocks = (N + MR - 1) / MR;
-  parallel_for(0, row_blocks, 1, [&](int64_t b0, int64_t b1) {
+  // A thread takes at least ~1 M multiply-adds, as in gemm_bf16_packed.
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 20) / std::max<int64_t>(1, M * MR * K));
+  parallel_for(0, row_blocks, grain, [&](int64_t b0, int64_t b1) {
     float ws[MR * NR], t[NR * MR];
     for (int64_t rb = b0; rb < b1; ++rb) {
       const int64_t j0 = rb * MR, n = std::min(MR, N - j0);

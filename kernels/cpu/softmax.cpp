@@ -14,27 +14,25 @@ inline float exp_of(float v) { return fast_math::exp(v); }  // vectorizes (fast_
 inline double exp_of(double v) { return std::exp(v); }
 
 // One row of n elements, `stride` apart. Called with stride 1 for the common case: there the
-// exponentials go to y first and are summed in vector lanes, loops the compiler vectorizes.
+// loops are contiguous and vectorize, the exponentials summed in vector lanes. The
+// exponentials go to y first (log-softmax then overwrites them).
 template <class T>
 inline void softmax_row(int64_t n, int64_t stride, const T* x, T* y, bool log) {
   T mx = -std::numeric_limits<T>::infinity();
   for (int64_t k = 0; k < n; ++k) mx = std::max(mx, x[k * stride]);
+  for (int64_t k = 0; k < n; ++k) y[k * stride] = exp_of(x[k * stride] - mx);
   T total = 0;
   if (stride == 1) {
-    for (int64_t k = 0; k < n; ++k) y[k] = exp_of(x[k] - mx);
     total = fast_math::sum(y, n);
   } else {
-    for (int64_t k = 0; k < n; ++k) total += exp_of(x[k * stride] - mx);
+    for (int64_t k = 0; k < n; ++k) total += y[k * stride];
   }
   if (log) {
     const T shift = mx + std::log(total);
     for (int64_t k = 0; k < n; ++k) y[k * stride] = x[k * stride] - shift;
   } else {
     const T scale = T(1) / total;
-    if (stride == 1)
-      for (int64_t k = 0; k < n; ++k) y[k] *= scale;
-    else
-      for (int64_t k = 0; k < n; ++k) y[k * stride] = exp_of(x[k * stride] - mx) * scale;
+    for (int64_t k = 0; k < n; ++k) y[k * stride] *= scale;
   }
 }
 
