@@ -3,14 +3,17 @@ same machine, shapes and thread count; prints seconds per epoch for each and the
 
     python3 bench/compare_eeg_epoch.py [--binary build/bin/bench_eeg_epoch] [--encoder eegproject]
         [--threads N] [--epochs 1] [--samples 16540] [--channels 17] [--times 250]
-        [--batch 1024] [--image-dim 1024] [--device cpu|cuda] [--json FILE]
+        [--batch 1024] [--image-dim 1024] [--device cpu|cuda] [--rounds 1] [--json FILE]
 
 Both sides: random data [samples, channels, times] and image features [samples, image_dim],
 the encoder (EEGProject by default; any of tests/reference/eeg_models.py's ENCODERS, each with
 its published defaults on both sides), the head to a shared 1024, AdamW lr 1e-4
 and weight decay 1e-4, one untimed step first, then shuffled epochs with the last batch partial.
-Our binary runs first (so the two never share the CPUs). With --device cuda both sides keep the
-data, the model and the optimizer on the GPU and wait for it once per epoch.
+Our binary runs first (so the two never share the CPUs). With --rounds R the two take turns R
+times and each side's fastest round counts: on a shared host whose speed drifts over minutes,
+the best of interleaved rounds compares the two at the same machine speed, where one round each
+can put one side in a slow spell. With --device cuda both sides keep the data, the model and
+the optimizer on the GPU and wait for it once per epoch.
 """
 import argparse
 import json
@@ -78,6 +81,20 @@ def pytorch(args):
     return seconds, peak
 
 
+def compare(args, rounds=1):
+    """Ours and PyTorch in turns, `rounds` times: the fastest seconds per epoch of each side,
+    with the device peaks of our first round and PyTorch's, and every round's figures."""
+    rounds_s = []
+    peaks = (None, None)
+    for r in range(max(1, rounds)):
+        ours_s, ours_peak = ours(args)
+        torch_s, torch_peak = pytorch(args)
+        rounds_s.append((ours_s, torch_s))
+        if r == 0:
+            peaks = (ours_peak, torch_peak)
+    return min(o for o, _ in rounds_s), min(t for _, t in rounds_s), peaks, rounds_s
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--binary", default=str(ROOT / "build" / "bin" / "bench_eeg_epoch"))
@@ -90,21 +107,26 @@ def main():
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--image-dim", type=int, default=1024)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="turns of ours then PyTorch; each side's fastest counts")
     p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args()
 
     print(f"{args.encoder} + head, {args.samples} x {args.channels} x {args.times}, batch {args.batch}, "
           f"image features {args.image_dim}, {args.threads} threads, {args.epochs} epoch(s) each, "
           f"on {args.device}")
-    ours_s, ours_peak = ours(args)
+    ours_s, torch_s, (ours_peak, torch_peak), rounds_s = compare(args, args.rounds)
+    if len(rounds_s) > 1:
+        for r, (o, t) in enumerate(rounds_s):
+            print(f"  round {r + 1}: shallow {o:.3f} s, PyTorch {t:.3f} s ({t / o:.2f}x)")
+        print(f"  fastest of {len(rounds_s)} rounds each:")
     print(f"  shallow   {ours_s:8.3f} s/epoch")
-    torch_s, torch_peak = pytorch(args)
     print(f"  PyTorch   {torch_s:8.3f} s/epoch  (torch {torch.__version__})")
     print(f"  speed-up of shallow over PyTorch: {torch_s / ours_s:.2f}x")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"encoder": args.encoder, "device": args.device, "samples": args.samples, "batch": args.batch,
-                       "epochs": args.epochs, "shallow_s": ours_s, "torch_s": torch_s,
+                       "epochs": args.epochs, "rounds": rounds_s, "shallow_s": ours_s, "torch_s": torch_s,
                        "speedup": torch_s / ours_s, "shallow_peak_MiB": ours_peak,
                        "torch_peak_MiB": torch_peak, "torch": torch.__version__}, f, indent=2)
 

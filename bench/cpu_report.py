@@ -412,7 +412,8 @@ def part_eeg(ctx):
         args = argparse.Namespace(binary=binary, encoder=encoder, threads=ctx.threads, epochs=1,
                                   samples=samples, channels=17, times=250, batch=1024,
                                   image_dim=1024, device="cpu")
-        return compare_eeg_epoch.ours(args)[0], compare_eeg_epoch.pytorch(args)[0]
+        ours_s, torch_s, _, _ = compare_eeg_epoch.compare(args, ctx.reps)
+        return ours_s, torch_s
 
     samples = 2048 if ctx.quick else 16540
     ours, theirs = epoch("eegproject", samples)

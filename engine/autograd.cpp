@@ -135,6 +135,9 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
     const BackwardObserver observer = g_backward_observer.load();
     if (observer) observer(node->name, false);
     std::vector<Tensor> in_grads = node->backward(g);
+    // A view op returns a gradient sharing g's storage: let go of g, so that a leaf can take
+    // that gradient as its own instead of copying it (a weight reached through weight.t()).
+    g = Tensor();
     SH_CHECK(in_grads.size() == node->edges.size(), "internal: ", node->name, " returned ",
              in_grads.size(), " gradients for ", node->edges.size(), " inputs");
     if (!retain_graph) node->backward = nullptr;  // frees what the op saved

@@ -98,6 +98,24 @@ TEST(Autograd, FirstGradientTakenWhenUnsharedCopiedOtherwise) {
   EXPECT_EQ(v.grad().to_vector<double>(), (std::vector<double>{7, 7, 7}));
 }
 
+// A weight used through a view (a linear layer's weight.t()) takes the gradient that comes back
+// through the view's backward when it is laid out as the weight: the view node's incoming
+// gradient is let go of before the leaf is reached, so nothing else holds that storage.
+TEST(Autograd, FirstGradientTakenThroughATranspose) {
+  Tensor w = Tensor::from_vector(std::vector<double>{1, 2, 3, 4, 5, 6}, {2, 3}).set_requires_grad(true);
+  const Tensor wt = w.t();
+  const void* fresh_data = nullptr;
+  Tensor out = Tensor::zeros({3, 2}, DType::f64);
+  record(out, "fresh_transposed", {&wt}, [&](const Tensor&) -> std::vector<Tensor> {
+    const Tensor g = Tensor::from_vector(std::vector<double>{10, 20, 30, 40, 50, 60}, {2, 3});
+    fresh_data = g.raw_data();
+    return {g.t()};  // [3, 2], laid out as w
+  });
+  out.backward(Tensor::ones({3, 2}, DType::f64));
+  EXPECT_EQ(w.grad().raw_data(), fresh_data);  // taken, not copied
+  EXPECT_EQ(w.grad().to_vector<double>(), (std::vector<double>{10, 20, 30, 40, 50, 60}));
+}
+
 TEST(Autograd, SecondBackwardNeedsRetainGraph) {
   Tensor x = leaf({1.0, 2.0});
   Tensor y = sum(exp(x));

@@ -55,27 +55,42 @@ TEST(Dropout, SameSeedSameMask) {
 }
 
 // The kernel's draws are philox's: unit u is kept when uniform01(philox(seed, offset + u / 4)
-// .v[u % 4]) >= p, for every unit, in batches of 64 units and in the single groups around them
-// (unit counts off a multiple of 64, counters crossing 2^32, units of several elements).
-TEST(Dropout, KernelDrawsArePhiloxs) {
+// .v[u % 4]) >= p, for every unit, in batches of 64 units (the vector path) and in the single
+// groups around them (unit counts off a multiple of 64, counters crossing 2^32, units of several
+// elements), in float and double, at several p; a dropped NaN stays NaN (x * 0).
+template <class T>
+void expect_philox_draws(double p) {
   const uint64_t seed = 0x1234'5678'9ABC'DEF0ull;
+  const T scale = p >= 1.0 ? T(0) : T(1.0 / (1.0 - p));
   for (int64_t S : {1, 3}) {
     for (int64_t units : {1, 63, 64, 65, 1000, 4099}) {
       for (uint64_t offset : {uint64_t(0), (uint64_t(1) << 32) - 7}) {
-        std::vector<float> x(size_t(units * S)), y(x.size(), -1.0f);
-        for (size_t i = 0; i < x.size(); ++i) x[i] = 1.0f + float(i % 5);
-        cpu::dropout<float>(units, S, x.data(), y.data(), 0.3, seed, offset);
+        std::vector<T> x(size_t(units * S)), y(x.size(), T(-1));
+        for (size_t i = 0; i < x.size(); ++i) x[i] = i % 7 == 6 ? T(NAN) : T(1) + T(i % 5);
+        cpu::dropout<T>(units, S, x.data(), y.data(), p, seed, offset);
         for (int64_t u = 0; u < units; ++u) {
           const cpu::Philox4 r = cpu::philox(seed, offset + uint64_t(u / 4));
-          const bool keep = !(cpu::uniform01(r.v[u % 4]) < 0.3f);
+          const bool keep = !(cpu::uniform01(r.v[u % 4]) < float(p));
           for (int64_t j = 0; j < S; ++j) {
             const size_t i = size_t(u * S + j);
-            ASSERT_EQ(y[i], keep ? x[i] * float(1.0 / 0.7) : 0.0f)
-                << "unit " << u << " of " << units << ", S " << S << ", offset " << offset;
+            const T want = x[i] * (keep ? scale : T(0));
+            if (std::isnan(want)) {
+              ASSERT_TRUE(std::isnan(y[i])) << "unit " << u << " of " << units;
+            } else {
+              ASSERT_EQ(y[i], want) << "unit " << u << " of " << units << ", S " << S
+                                    << ", offset " << offset << ", p " << p;
+            }
           }
         }
       }
     }
+  }
+}
+
+TEST(Dropout, KernelDrawsArePhiloxs) {
+  for (double p : {0.3, 0.1, 0.5, 0.999, 1.0}) {
+    expect_philox_draws<float>(p);
+    expect_philox_draws<double>(p);
   }
 }
 
