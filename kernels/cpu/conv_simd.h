@@ -13,6 +13,11 @@
 #include <immintrin.h>
 #endif
 
+// GCC 12 takes the undefined pass-through operand inside the half-vector extracts for an
+// uninitialized variable (-Wmaybe-uninitialized, a false report).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace shallow::cpu::conv_simd {
 
 #if defined(__AVX512F__)
@@ -165,3 +170,5 @@ void transpose(const T* src, int64_t ld_src, int64_t rows, int64_t cols, T* dst,
 }
 
 }  // namespace shallow::cpu::conv_simd
+
+#pragma GCC diagnostic pop

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
@@ -9,7 +10,40 @@
 namespace shallow::cpu {
 namespace {
 constexpr int64_t kGrain = 16384;
+
+// Adam's per-element constants, rounded to T.
+template <class T>
+struct AdamScalars {
+  T param_scale, wd, w1, beta2, w2, neg_step_size, bc2_sqrt, eps;
+};
+
+// Elements [b, e) of one Adam step: a plain function of restrict pointers, which the compiler
+// vectorizes (the same loop inside the parallel_for lambda stayed scalar).
+template <class T, bool kDecoupled, bool kCoupled, bool kAmsgrad>
+void adam_range(int64_t b, int64_t e, T* __restrict param, const T* __restrict grad,
+                T* __restrict exp_avg, T* __restrict exp_avg_sq, T* __restrict max_exp_avg_sq,
+                const AdamScalars<T> c) {
+  for (int64_t i = b; i < e; ++i) {
+    T g = grad[i];
+    T p = param[i];
+    if constexpr (kDecoupled) p = p * c.param_scale;
+    if constexpr (kCoupled) g = g + c.wd * p;
+    // lerp with a weight below 0.5: start + w * (end - start)
+    const T m = exp_avg[i] + c.w1 * (g - exp_avg[i]);
+    const T v = exp_avg_sq[i] * c.beta2 + c.w2 * g * g;
+    exp_avg[i] = m;
+    exp_avg_sq[i] = v;
+    T v_used = v;
+    if constexpr (kAmsgrad) {
+      max_exp_avg_sq[i] = std::max(max_exp_avg_sq[i], v);
+      v_used = max_exp_avg_sq[i];
+    }
+    const T denom = std::sqrt(v_used) / c.bc2_sqrt + c.eps;
+    param[i] = p + c.neg_step_size * m / denom;
+  }
 }
+
+}  // namespace
 
 template <class T>
 void sgd_update(int64_t n, T* param, const T* grad, T* buf, bool first_step, const SgdHyper& h) {
@@ -45,28 +79,27 @@ void adam_update(int64_t n, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, 
   const T neg_step_size = T(-(h.lr / bias_correction1));
   const T bc2_sqrt = T(std::sqrt(bias_correction2));
   const T eps = T(h.eps);
-  parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      T g = grad[i];
-      T p = param[i];
-      if (decay) {
-        if (h.decoupled_weight_decay) p = p * param_scale;
-        else g = g + wd * p;
-      }
-      // lerp with a weight below 0.5: start + w * (end - start)
-      const T m = exp_avg[i] + w1 * (g - exp_avg[i]);
-      const T v = exp_avg_sq[i] * beta2 + w2 * g * g;
-      exp_avg[i] = m;
-      exp_avg_sq[i] = v;
-      T v_used = v;
-      if (h.amsgrad) {
-        max_exp_avg_sq[i] = std::max(max_exp_avg_sq[i], v);
-        v_used = max_exp_avg_sq[i];
-      }
-      const T denom = std::sqrt(v_used) / bc2_sqrt + eps;
-      param[i] = p + neg_step_size * m / denom;
-    }
-  });
+  // The choices are made once, outside the loop (compile-time flags of adam_range), so that
+  // the loop over the elements has no branch and vectorizes; each element's arithmetic is the
+  // same.
+  const AdamScalars<T> c{param_scale, wd, w1, beta2, w2, neg_step_size, bc2_sqrt, eps};
+  auto run = [&](auto decoupled, auto coupled, auto amsgrad) {
+    parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
+      adam_range<T, decltype(decoupled)::value, decltype(coupled)::value, decltype(amsgrad)::value>(
+          b, e, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, c);
+    });
+  };
+  using yes = std::true_type;
+  using no = std::false_type;
+  const bool decoupled = decay && h.decoupled_weight_decay, coupled = decay && !h.decoupled_weight_decay;
+  if (h.amsgrad) {
+    if (decoupled) return run(yes{}, no{}, yes{});
+    if (coupled) return run(no{}, yes{}, yes{});
+    return run(no{}, no{}, yes{});
+  }
+  if (decoupled) return run(yes{}, no{}, no{});
+  if (coupled) return run(no{}, yes{}, no{});
+  run(no{}, no{}, no{});
 }
 
 template <class T>
