@@ -56,15 +56,21 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, double label
   Tensor t = checked_targets(target, logits_in, classes);
   const int64_t rows = logits_in.numel() / classes;
   const DType dt = logits_in.dtype();
-  Tensor x = logits_in.detach().contiguous();
+  // On the CPU, logits stored by class (the transpose of a contiguous matrix: CLIP's loss over
+  // logits.t()) are read in place, and their gradient is made in that same layout, so that
+  // neither direction copies the matrix.
+  const bool by_class = logits_in.device().is_cpu() && logits_in.dim() == 2 && rows > 1 &&
+                        classes > 1 && logits_in.strides()[0] == 1 && logits_in.strides()[1] == rows;
+  Tensor x = by_class ? logits_in.detach() : logits_in.detach().contiguous();
   const Device device = x.device();
   Tensor per_row = Tensor::empty({rows}, dt, device), lse = Tensor::empty({rows}, dt, device);
   if (device.is_cuda()) {
     gpu::cross_entropy(rows, classes, x, t, label_smoothing, per_row, lse, name);
   } else {
     SH_DISPATCH_FLOAT(dt, name, [&] {
-      cpu::cross_entropy<scalar_t>(rows, classes, x.data<scalar_t>(), t.data<int64_t>(),
-                                   label_smoothing, per_row.data<scalar_t>(), lse.data<scalar_t>());
+      (by_class ? cpu::cross_entropy_columns<scalar_t> : cpu::cross_entropy<scalar_t>)(
+          rows, classes, x.data<scalar_t>(), t.data<int64_t>(), label_smoothing,
+          per_row.data<scalar_t>(), lse.data<scalar_t>());
     });
   }
   Tensor out;
@@ -85,15 +91,17 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, double label
                      : reduction == "sum" ? g.reshape({1}).expand(row_shape)
                                           : div(g, double(rows)).reshape({1}).expand(row_shape);
       scale = scale.contiguous();
-      Tensor gx = Tensor::empty(x.shape(), dt, device);
+      Tensor gx = by_class ? Tensor::empty({classes, rows}, dt, device).t()
+                           : Tensor::empty(x.shape(), dt, device);
       if (device.is_cuda()) {
         gpu::cross_entropy_backward(rows, classes, x, t, label_smoothing, lse, scale, gx, name);
         return {gx};
       }
       SH_DISPATCH_FLOAT(dt, name, [&] {
-        cpu::cross_entropy_backward<scalar_t>(rows, classes, x.data<scalar_t>(), t.data<int64_t>(),
-                                              label_smoothing, lse.data<scalar_t>(),
-                                              scale.data<scalar_t>(), gx.data<scalar_t>());
+        (by_class ? cpu::cross_entropy_columns_backward<scalar_t>
+                  : cpu::cross_entropy_backward<scalar_t>)(
+            rows, classes, x.data<scalar_t>(), t.data<int64_t>(), label_smoothing,
+            lse.data<scalar_t>(), scale.data<scalar_t>(), gx.data<scalar_t>());
       });
       return {gx};
     });
