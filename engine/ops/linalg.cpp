@@ -107,6 +107,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   if (bf16_gemm_applies({&x, &weight, &bias})) return linear_bf16(x, weight, bias);
   // Inference in f32/f64: the bias is added by the gemm as it writes each tile.
   if (fused_linear_applies(x, weight, bias)) return fused_linear(x, weight, bias, LinearAct::none);
+  if (fused_linear_trains(x, weight, bias)) return fused_linear_with_grad(x, weight, bias);
   Shape out_shape = x.shape();
   out_shape.back() = weight.size(0);
   Tensor y = matmul(x.reshape({-1, weight.size(1)}), weight.t());

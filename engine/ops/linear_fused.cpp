@@ -5,6 +5,7 @@
 #include "engine/ops/common.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/linalg_bf16.h"
+#include "engine/ops/reduce.h"
 #include "kernels/cpu/gemm.h"
 
 namespace shallow {
@@ -95,6 +96,38 @@ Tensor fused_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, L
   Shape out_shape = x.shape();
   out_shape.back() = out_features;
   return y.reshape(out_shape);
+}
+
+bool fused_linear_trains(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (!bias.defined() || !needs_record({&x, &weight, &bias})) return false;
+  if (!x.device().is_cpu() || (x.dtype() != DType::f32 && x.dtype() != DType::f64)) return false;
+  for (const Tensor* t : {&weight, &bias})
+    if (t->dtype() != x.dtype() || t->device() != x.device()) return false;
+  return true;
+}
+
+Tensor fused_linear_with_grad(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_linear_shapes(x, weight, bias, "linear");
+  Tensor y;
+  {
+    NoGrad no_grad;
+    y = fused_linear(x, weight, bias, LinearAct::none);
+  }
+  const int64_t in = weight.size(1), out = weight.size(0);
+  const Tensor x2 = x.detach().reshape({-1, in}), w = weight.detach();
+  const Shape x_shape = x.shape(), bias_shape = bias.shape();
+  const bool need_x = x.requires_grad(), need_w = weight.requires_grad(),
+             need_b = bias.requires_grad();
+  // The same products and sum as matmul(x, weight.t()) + bias would take backward.
+  record(y, "linear", {&x, &weight, &bias}, [=](const Tensor& g) -> std::vector<Tensor> {
+    const Tensor g2 = g.reshape({-1, out});
+    Tensor gx, gw, gb;
+    if (need_x) gx = matmul(g2, w).reshape(x_shape);
+    if (need_w) gw = matmul(g2.t(), x2);
+    if (need_b) gb = sum_to_shape(g2, bias_shape);
+    return {gx, gw, gb};
+  });
+  return y;
 }
 
 Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, LinearAct act) {

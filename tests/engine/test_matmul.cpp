@@ -122,6 +122,41 @@ TEST(Matmul, LinearGradients) {
                         {rand_input({4}, 333), W, b}));
 }
 
+// Training with a bias runs one fused "linear" node (the bias added by the GEMM as it writes):
+// its output and the gradients of x, weight and bias are bit for bit those of matmul(x, W^T) +
+// bias for a 2-D x (the same GEMMs), at a size that crosses the GEMM's blocks, with any subset
+// of the inputs trained. (A 3-D x is one GEMM here and batched GEMMs there: equal to rounding.)
+TEST(Matmul, LinearWithGradientIsTheOpsBitForBit) {
+  const Tensor x0 = rand_input({90, 1100}, 340).detach().to(DType::f32),
+               w0 = rand_input({40, 1100}, 341).detach().to(DType::f32),
+               b0 = rand_input({40}, 342).detach().to(DType::f32),
+               seed = rand_input({90, 40}, 343).detach().to(DType::f32);
+  for (int trained = 1; trained < 8; ++trained) {
+    SCOPED_TRACE(trained);
+    auto leaves = [&] {
+      std::vector<Tensor> v{x0.clone(), w0.clone(), b0.clone()};
+      for (int i = 0; i < 3; ++i) v[size_t(i)].set_requires_grad((trained >> i) & 1);
+      return v;
+    };
+    std::vector<Tensor> fused = leaves(), ops = leaves();
+    const Tensor y_fused = linear(fused[0], fused[1], fused[2]);
+    EXPECT_EQ(y_fused.grad_fn()->name, "linear");
+    const Tensor y_ops = add(matmul(ops[0], ops[1].t()), ops[2]);
+    EXPECT_EQ(y_fused.to_vector<float>(), y_ops.to_vector<float>());
+    sum(mul(y_fused, seed)).backward();
+    sum(mul(y_ops, seed)).backward();
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_EQ(fused[size_t(i)].grad().defined(), bool((trained >> i) & 1)) << i;
+      if (fused[size_t(i)].grad().defined()) {
+        EXPECT_EQ(fused[size_t(i)].grad().to_vector<float>(), ops[size_t(i)].grad().to_vector<float>()) << i;
+      }
+    }
+  }
+  const Tensor x3 = rand_input({3, 30, 1100}, 344).detach().to(DType::f32);
+  EXPECT_TRUE(all_close(linear(x3, w0.clone().set_requires_grad(true), b0),
+                        add(matmul(x3, w0.t()), b0), 1e-5, 1e-5));
+}
+
 TEST(Matmul, Errors) {
   Tensor a = Tensor::zeros({2, 3});
   EXPECT_ERROR_HAS(matmul(a, a), "matmul: shapes [2, 3] and [2, 3] cannot be multiplied (3 vs 2)");
