@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/cpu/fast_math.h"
+#include "kernels/cpu/lane_reduce.h"
 #include "kernels/cpu/parallel.h"
 
 namespace shallow::cpu {
@@ -18,25 +19,41 @@ inline double exp_of(double v) { return std::exp(v); }
 
 }  // namespace
 
+namespace {
+
+// One row's loss and log-sum-exp; `exps` has room for the row. Functions of their own rather
+// than bodies of the parallel_for lambdas: GCC vectorizes their loops only here.
+template <class T>
+void cross_entropy_row(int64_t classes, const T* __restrict x, int64_t target, T s,
+                       T s_per_class, T* __restrict exps, T& loss, T& lse) {
+  const T mx = lane_reduce::max(x, classes, -std::numeric_limits<T>::infinity());
+  for (int64_t j = 0; j < classes; ++j) exps[j] = exp_of(x[j] - mx);
+  const T l = mx + std::log(fast_math::sum(exps, classes));
+  lse = l;
+  // Written as a sum of -log p terms so that s = 0 never touches sum_x (which may be -inf).
+  T value = (T(1) - s) * (l - x[target]);
+  if (s != T(0)) value += s_per_class * (T(classes) * l - fast_math::sum(x, classes));
+  loss = value;
+}
+
+template <class T>
+void cross_entropy_row_backward(int64_t classes, const T* __restrict x, int64_t target, T s,
+                                T s_per_class, T l, T scale, T* __restrict g) {
+  for (int64_t j = 0; j < classes; ++j) g[j] = scale * (exp_of(x[j] - l) - s_per_class);
+  g[target] -= scale * (T(1) - s);
+}
+
+}  // namespace
+
 template <class T>
 void cross_entropy(int64_t rows, int64_t classes, const T* logits, const int64_t* target,
                    double smoothing, T* loss, T* lse) {
   const T s = T(smoothing), s_per_class = T(smoothing / double(classes));
   parallel_for(0, rows, row_grain(classes), [&](int64_t b, int64_t e) {
     std::vector<T> exps(static_cast<size_t>(classes));  // a row's e^(x - max), then summed
-    for (int64_t r = b; r < e; ++r) {
-      const T* x = logits + r * classes;
-      T mx = -std::numeric_limits<T>::infinity();
-      for (int64_t j = 0; j < classes; ++j) mx = std::max(mx, x[j]);
-      for (int64_t j = 0; j < classes; ++j) exps[size_t(j)] = exp_of(x[j] - mx);
-      const T total = fast_math::sum(exps.data(), classes), sum_x = fast_math::sum(x, classes);
-      const T l = mx + std::log(total);
-      lse[r] = l;
-      // Written as a sum of -log p terms so that s = 0 never touches sum_x (which may be -inf).
-      T value = (T(1) - s) * (l - x[target[r]]);
-      if (s != T(0)) value += s_per_class * (T(classes) * l - sum_x);
-      loss[r] = value;
-    }
+    for (int64_t r = b; r < e; ++r)
+      cross_entropy_row(classes, logits + r * classes, target[r], s, s_per_class, exps.data(),
+                        loss[r], lse[r]);
   });
 }
 
@@ -45,13 +62,9 @@ void cross_entropy_backward(int64_t rows, int64_t classes, const T* logits, cons
                             double smoothing, const T* lse, const T* row_scale, T* gx) {
   const T s = T(smoothing), s_per_class = T(smoothing / double(classes));
   parallel_for(0, rows, row_grain(classes), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const T* x = logits + r * classes;
-      T* g = gx + r * classes;
-      const T l = lse[r], scale = row_scale[r];
-      for (int64_t j = 0; j < classes; ++j) g[j] = scale * (exp_of(x[j] - l) - s_per_class);
-      g[target[r]] -= scale * (T(1) - s);
-    }
+    for (int64_t r = b; r < e; ++r)
+      cross_entropy_row_backward(classes, logits + r * classes, target[r], s, s_per_class, lse[r],
+                                 row_scale[r], gx + r * classes);
   });
 }
 
@@ -60,40 +73,72 @@ void cross_entropy_backward(int64_t rows, int64_t classes, const T* logits, cons
 // for the next pass), and every inner loop runs over the block's rows, contiguous in memory.
 constexpr int64_t kColumnBlock = 64;
 
+// One block of n <= kColumnBlock rows starting at r0. A function of its own rather than the
+// body of the parallel_for lambda: GCC vectorizes its loops over the rows only here.
+template <class T>
+void cross_entropy_columns_block(int64_t rows, int64_t classes, int64_t r0, int64_t n,
+                                 const T* __restrict logits, const int64_t* target, T s,
+                                 T s_per_class, T* loss, T* lse) {
+  T mx[kColumnBlock], total[kColumnBlock], sum_x[kColumnBlock];
+  for (int64_t i = 0; i < n; ++i) {
+    mx[i] = -std::numeric_limits<T>::infinity();
+    total[i] = T(0);
+    sum_x[i] = T(0);
+  }
+  for (int64_t j = 0; j < classes; ++j) {
+    const T* __restrict x = logits + j * rows + r0;
+    // std::max's (running < v ? v : running), written out: through its references GCC does
+    // not vectorize the loop.
+    for (int64_t i = 0; i < n; ++i) mx[i] = mx[i] < x[i] ? x[i] : mx[i];
+  }
+  for (int64_t j = 0; j < classes; ++j) {
+    const T* __restrict x = logits + j * rows + r0;
+    for (int64_t i = 0; i < n; ++i) total[i] += exp_of(x[i] - mx[i]);
+  }
+  if (s != T(0))
+    for (int64_t j = 0; j < classes; ++j) {
+      const T* __restrict x = logits + j * rows + r0;
+      for (int64_t i = 0; i < n; ++i) sum_x[i] += x[i];
+    }
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t r = r0 + i;
+    const T l = mx[i] + std::log(total[i]);
+    lse[r] = l;
+    T value = (T(1) - s) * (l - logits[target[r] * rows + r]);
+    if (s != T(0)) value += s_per_class * (T(classes) * l - sum_x[i]);
+    loss[r] = value;
+  }
+}
+
+template <class T>
+void cross_entropy_columns_backward_block(int64_t rows, int64_t classes, int64_t r0, int64_t n,
+                                          const T* __restrict logits, const int64_t* target, T s,
+                                          T s_per_class, const T* __restrict lse,
+                                          const T* __restrict row_scale, T* __restrict gx) {
+  const T* l = lse + r0;
+  const T* scale = row_scale + r0;
+  for (int64_t j = 0; j < classes; ++j) {
+    const T* __restrict x = logits + j * rows + r0;
+    T* __restrict g = gx + j * rows + r0;
+    for (int64_t i = 0; i < n; ++i) g[i] = scale[i] * (exp_of(x[i] - l[i]) - s_per_class);
+  }
+  for (int64_t i = 0; i < n; ++i) gx[target[r0 + i] * rows + r0 + i] -= scale[i] * (T(1) - s);
+}
+
+int64_t column_blocks_grain(int64_t classes) {
+  return std::max<int64_t>(1, 16384 / std::max<int64_t>(classes * kColumnBlock, 1));
+}
+
 template <class T>
 void cross_entropy_columns(int64_t rows, int64_t classes, const T* logits, const int64_t* target,
                            double smoothing, T* loss, T* lse) {
   const T s = T(smoothing), s_per_class = T(smoothing / double(classes));
   const int64_t blocks = (rows + kColumnBlock - 1) / kColumnBlock;
-  parallel_for(0, blocks, std::max<int64_t>(1, 16384 / std::max<int64_t>(classes * kColumnBlock, 1)),
-               [&](int64_t bb, int64_t be) {
+  parallel_for(0, blocks, column_blocks_grain(classes), [&](int64_t bb, int64_t be) {
     for (int64_t blk = bb; blk < be; ++blk) {
-      const int64_t r0 = blk * kColumnBlock, n = std::min(kColumnBlock, rows - r0);
-      T mx[kColumnBlock], total[kColumnBlock], sum_x[kColumnBlock];
-      std::fill(mx, mx + n, -std::numeric_limits<T>::infinity());
-      std::fill(total, total + n, T(0));
-      std::fill(sum_x, sum_x + n, T(0));
-      for (int64_t j = 0; j < classes; ++j) {
-        const T* x = logits + j * rows + r0;
-        for (int64_t i = 0; i < n; ++i) mx[i] = std::max(mx[i], x[i]);
-      }
-      for (int64_t j = 0; j < classes; ++j) {
-        const T* x = logits + j * rows + r0;
-        for (int64_t i = 0; i < n; ++i) total[i] += exp_of(x[i] - mx[i]);
-      }
-      if (s != T(0))
-        for (int64_t j = 0; j < classes; ++j) {
-          const T* x = logits + j * rows + r0;
-          for (int64_t i = 0; i < n; ++i) sum_x[i] += x[i];
-        }
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t r = r0 + i;
-        const T l = mx[i] + std::log(total[i]);
-        lse[r] = l;
-        T value = (T(1) - s) * (l - logits[target[r] * rows + r]);
-        if (s != T(0)) value += s_per_class * (T(classes) * l - sum_x[i]);
-        loss[r] = value;
-      }
+      const int64_t r0 = blk * kColumnBlock;
+      cross_entropy_columns_block(rows, classes, r0, std::min(kColumnBlock, rows - r0), logits,
+                                  target, s, s_per_class, loss, lse);
     }
   });
 }
@@ -104,18 +149,11 @@ void cross_entropy_columns_backward(int64_t rows, int64_t classes, const T* logi
                                     const T* row_scale, T* gx) {
   const T s = T(smoothing), s_per_class = T(smoothing / double(classes));
   const int64_t blocks = (rows + kColumnBlock - 1) / kColumnBlock;
-  parallel_for(0, blocks, std::max<int64_t>(1, 16384 / std::max<int64_t>(classes * kColumnBlock, 1)),
-               [&](int64_t bb, int64_t be) {
+  parallel_for(0, blocks, column_blocks_grain(classes), [&](int64_t bb, int64_t be) {
     for (int64_t blk = bb; blk < be; ++blk) {
-      const int64_t r0 = blk * kColumnBlock, n = std::min(kColumnBlock, rows - r0);
-      const T* l = lse + r0;
-      const T* scale = row_scale + r0;
-      for (int64_t j = 0; j < classes; ++j) {
-        const T* x = logits + j * rows + r0;
-        T* g = gx + j * rows + r0;
-        for (int64_t i = 0; i < n; ++i) g[i] = scale[i] * (exp_of(x[i] - l[i]) - s_per_class);
-      }
-      for (int64_t i = 0; i < n; ++i) gx[target[r0 + i] * rows + r0 + i] -= scale[i] * (T(1) - s);
+      const int64_t r0 = blk * kColumnBlock;
+      cross_entropy_columns_backward_block(rows, classes, r0, std::min(kColumnBlock, rows - r0),
+                                           logits, target, s, s_per_class, lse, row_scale, gx);
     }
   });
 }

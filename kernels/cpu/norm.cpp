@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/lane_reduce.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/rows.h"
 
@@ -32,14 +33,11 @@ namespace {
 template <class T>
 void layer_norm_row(int64_t n, const T* xr, const T* weight, const T* bias, double eps, T* yr,
                     T& mean, T& rstd) {
-  acc_t s = 0;
-  for (int64_t k = 0; k < n; ++k) s += xr[k];
-  const acc_t m = s / acc_t(n);
-  acc_t ss = 0;
-  for (int64_t k = 0; k < n; ++k) {
+  const acc_t m = lane_reduce::sum_f64(n, [&](int64_t k) { return xr[k]; }) / acc_t(n);
+  const acc_t ss = lane_reduce::sum_f64(n, [&](int64_t k) {
     const acc_t d = acc_t(xr[k]) - m;
-    ss += d * d;
-  }
+    return d * d;
+  });
   const T mu = T(m), rs = T(1.0 / std::sqrt(ss / acc_t(n) + eps));
   mean = mu;
   rstd = rs;
@@ -114,12 +112,14 @@ void layer_norm_backward(int64_t rows, int64_t n, const T* x, const T* mean, con
         }
         if (!gx) continue;
         // gx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = gy * weight.
-        acc_t sum_g = 0, sum_gx = 0;
-        for (int64_t k = 0; k < n; ++k) {
-          g[size_t(k)] = weight ? gr[k] * weight[k] : gr[k];
-          sum_g += g[size_t(k)];
-          sum_gx += acc_t(g[size_t(k)]) * (acc_t(xr[k]) - mu);
-        }
+        T* gk = g.data();
+        if (weight)
+          for (int64_t k = 0; k < n; ++k) gk[k] = gr[k] * weight[k];
+        else
+          std::copy(gr, gr + n, gk);
+        const acc_t sum_g = lane_reduce::sum_f64(n, [&](int64_t k) { return gk[k]; });
+        const acc_t sum_gx = lane_reduce::sum_f64(
+            n, [&](int64_t k) { return acc_t(gk[k]) * (acc_t(xr[k]) - mu); });
         const T a = T(sum_g / acc_t(n));
         const T c = T(sum_gx * rs / acc_t(n));
         T* out = gx + r * n;
@@ -226,8 +226,10 @@ void batch_norm_backward(int64_t N, int64_t C, int64_t S, const T* x, const T* m
 template <class T>
 void l2_normalize(int64_t outer, int64_t n, int64_t inner, const T* x, double eps, T* y, T* norm) {
   auto row = [&](int64_t start, int64_t stride) {
-    acc_t ss = 0;
-    for (int64_t k = 0; k < n; ++k) ss += acc_t(x[start + k * stride]) * x[start + k * stride];
+    const acc_t ss = lane_reduce::sum_f64(n, [&](int64_t k) {
+      const acc_t v = x[start + k * stride];
+      return v * v;
+    });
     const T nrm = T(std::sqrt(ss));
     const T scale = T(1) / std::max(nrm, T(eps));
     for (int64_t k = 0; k < n; ++k) y[start + k * stride] = x[start + k * stride] * scale;
@@ -245,8 +247,8 @@ void l2_normalize_backward(int64_t outer, int64_t n, int64_t inner, const T* y, 
       for (int64_t k = 0; k < n; ++k) gx[start + k * stride] = gy[start + k * stride] / T(eps);
       return;
     }
-    acc_t dot = 0;
-    for (int64_t k = 0; k < n; ++k) dot += acc_t(gy[start + k * stride]) * y[start + k * stride];
+    const acc_t dot = lane_reduce::sum_f64(
+        n, [&](int64_t k) { return acc_t(gy[start + k * stride]) * y[start + k * stride]; });
     const T d = T(dot), inv = T(1) / nrm;
     for (int64_t k = 0; k < n; ++k)
       gx[start + k * stride] = (gy[start + k * stride] - y[start + k * stride] * d) * inv;
