@@ -148,9 +148,11 @@ TEST(Gemm, DispatchPicksTheBestSupportedKernel) {
   EXPECT_TRUE(gemm_isa_supported(GemmIsa::generic));
   const auto isas = runnable_isas();
   EXPECT_EQ(gemm_isa(), isas.back());
-  for (GemmIsa isa : {GemmIsa::avx2, GemmIsa::avx512})
-    if (!gemm_isa_supported(isa))
+  for (GemmIsa isa : {GemmIsa::avx2, GemmIsa::avx512}) {
+    if (!gemm_isa_supported(isa)) {
       EXPECT_THROW(set_gemm_isa_for_testing(isa), std::invalid_argument);
+    }
+  }
   for (GemmIsa isa : isas) {
     const GemmBlocking bl = gemm_blocking_f32(isa);
     EXPECT_EQ(bl.mc % bl.mr, 0) << gemm_isa_name(isa);
@@ -185,6 +187,8 @@ TEST(Gemm, SizesAroundEveryBlockEdge) {
         for (int64_t k : around(bl.kc)) check<float>({ta, tb, bl.mr - 1, bl.nr + 1, k, 1, 0.5, 1});
       }
     for (int64_t m : around(bl.mc)) check<float>({false, true, m, bl.nr - 1, bl.kc + 1, 1, 0, 1});
+    // With K at most half of kc the driver takes blocks of 2 mc rows.
+    for (int64_t m : around(2 * bl.mc)) check<float>({true, false, m, bl.nr + 1, 9, 1, 0.5, 1});
     for (int64_t n : around(bl.nc)) check<float>({true, false, bl.mr + 1, n, 3, 1, 0.5, 1});
     check<float>({false, false, bl.mc + 1, bl.nc + 1, 2, 1, 0, 0});
     check<float>({true, true, bl.mc - 1, bl.nr * 3 + 1, bl.kc * 2 + 1, -1, 1, 0});
