@@ -4,8 +4,10 @@
 // activations, softmax and cross-entropy. Everything here has internal linkage on purpose: each
 // kernel file gets its own copy built with its own flags, and the linker can never hand an
 // AVX-512 copy to a file built for another ISA. Accuracy: exp within 2 ulp over the whole float
-// range (subnormal results, 0, inf and NaN included), erfc within 2e-7 relative.
+// range (subnormal results, 0, inf and NaN included), erfc within 2e-7 relative. Lane sums are
+// in lane_reduce.h.
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -41,6 +43,10 @@ inline float exp(float x) {
   e = x > 88.72283935546875f ? std::numeric_limits<float>::infinity() : e;
   return x != x ? x : e;
 }
+
+// Double keeps the library (the gradient checks run in double): kernels templated on the
+// element type call fast_math::exp for both.
+inline double exp(double x) { return std::exp(x); }
 
 inline float sigmoid(float x) { return 1.0f / (1.0f + exp(-x)); }
 
@@ -94,20 +100,6 @@ inline float gelu_tanh_grad(float x) {
 }
 
 inline float quick_gelu(float x) { return x * sigmoid(1.702f * x); }
-
-// v[0] + ... + v[n-1] in 16 running sums (one vector register), then those: a float sum the
-// compiler vectorizes without being allowed to reorder additions itself.
-template <class T>
-inline T sum(const T* v, int64_t n) {
-  T lanes[16] = {};
-  int64_t k = 0;
-  for (; k + 16 <= n; k += 16)
-    for (int l = 0; l < 16; ++l) lanes[l] += v[k + l];
-  T total = 0;
-  for (int l = 0; l < 16; ++l) total += lanes[l];
-  for (; k < n; ++k) total += v[k];
-  return total;
-}
 
 inline float quick_gelu_grad(float x) {
   const float s = sigmoid(1.702f * x);

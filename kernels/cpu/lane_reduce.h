@@ -1,19 +1,33 @@
 #pragma once
 // Row reductions in independent running lanes. A plain `s += term(k)` loop is one chain of
 // dependent additions (4 cycles each, and the compiler may not reorder float additions to
-// vectorize it); kept in kLanes running values, lane l taking terms l, l + kLanes, ..., the
-// additions are independent and vectorize, and the order depends on n alone (the same result on
-// any thread count).
+// vectorize it); kept in running lanes, lane l taking terms l, l + lanes, ..., the additions are
+// independent and vectorize, and the order depends on n alone (the same result on any thread
+// count). Internal linkage, as fast_math.h: each kernel file gets a copy built with its own
+// ISA flags.
 #include <algorithm>
 #include <cstdint>
 
 namespace shallow::cpu::lane_reduce {
+namespace {
 
-constexpr int kLanes = 8;  // one vector of doubles
+// v[0] + ... + v[n-1] in 16 running sums of T (one vector register of floats), then those.
+template <class T>
+inline T sum(const T* v, int64_t n) {
+  T lanes[16] = {};
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16)
+    for (int l = 0; l < 16; ++l) lanes[l] += v[k + l];
+  T total = 0;
+  for (int l = 0; l < 16; ++l) total += lanes[l];
+  for (; k < n; ++k) total += v[k];
+  return total;
+}
 
-// The sum of term(k) for k in [0, n), accumulated in double.
+// The sum of term(k) for k in [0, n), accumulated in eight lanes of double.
 template <class Term>
 inline double sum_f64(int64_t n, Term term) {
+  constexpr int kLanes = 8;
   double lanes[kLanes] = {};
   int64_t k = 0;
   for (; k + kLanes <= n; k += kLanes)
@@ -39,4 +53,5 @@ inline T max(const T* v, int64_t n, T lowest) {
   return m;
 }
 
+}  // namespace
 }  // namespace shallow::cpu::lane_reduce

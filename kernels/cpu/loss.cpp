@@ -14,58 +14,26 @@ namespace {
 
 int64_t row_grain(int64_t n) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)); }
 
-inline float exp_of(float v) { return fast_math::exp(v); }  // vectorizes (fast_math.h)
-inline double exp_of(double v) { return std::exp(v); }
-
-}  // namespace
-
-namespace {
-
 // One row's loss and log-sum-exp; `exps` has room for the row. Functions of their own rather
 // than bodies of the parallel_for lambdas: GCC vectorizes their loops only here.
 template <class T>
 void cross_entropy_row(int64_t classes, const T* __restrict x, int64_t target, T s,
                        T s_per_class, T* __restrict exps, T& loss, T& lse) {
   const T mx = lane_reduce::max(x, classes, -std::numeric_limits<T>::infinity());
-  for (int64_t j = 0; j < classes; ++j) exps[j] = exp_of(x[j] - mx);
-  const T l = mx + std::log(fast_math::sum(exps, classes));
+  for (int64_t j = 0; j < classes; ++j) exps[j] = fast_math::exp(x[j] - mx);
+  const T l = mx + std::log(lane_reduce::sum(exps, classes));
   lse = l;
   // Written as a sum of -log p terms so that s = 0 never touches sum_x (which may be -inf).
   T value = (T(1) - s) * (l - x[target]);
-  if (s != T(0)) value += s_per_class * (T(classes) * l - fast_math::sum(x, classes));
+  if (s != T(0)) value += s_per_class * (T(classes) * l - lane_reduce::sum(x, classes));
   loss = value;
 }
 
 template <class T>
 void cross_entropy_row_backward(int64_t classes, const T* __restrict x, int64_t target, T s,
                                 T s_per_class, T l, T scale, T* __restrict g) {
-  for (int64_t j = 0; j < classes; ++j) g[j] = scale * (exp_of(x[j] - l) - s_per_class);
+  for (int64_t j = 0; j < classes; ++j) g[j] = scale * (fast_math::exp(x[j] - l) - s_per_class);
   g[target] -= scale * (T(1) - s);
-}
-
-}  // namespace
-
-template <class T>
-void cross_entropy(int64_t rows, int64_t classes, const T* logits, const int64_t* target,
-                   double smoothing, T* loss, T* lse) {
-  const T s = T(smoothing), s_per_class = T(smoothing / double(classes));
-  parallel_for(0, rows, row_grain(classes), [&](int64_t b, int64_t e) {
-    std::vector<T> exps(static_cast<size_t>(classes));  // a row's e^(x - max), then summed
-    for (int64_t r = b; r < e; ++r)
-      cross_entropy_row(classes, logits + r * classes, target[r], s, s_per_class, exps.data(),
-                        loss[r], lse[r]);
-  });
-}
-
-template <class T>
-void cross_entropy_backward(int64_t rows, int64_t classes, const T* logits, const int64_t* target,
-                            double smoothing, const T* lse, const T* row_scale, T* gx) {
-  const T s = T(smoothing), s_per_class = T(smoothing / double(classes));
-  parallel_for(0, rows, row_grain(classes), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r)
-      cross_entropy_row_backward(classes, logits + r * classes, target[r], s, s_per_class, lse[r],
-                                 row_scale[r], gx + r * classes);
-  });
 }
 
 // Rows in blocks of kColumnBlock lanes: each pass over the classes reads kColumnBlock
@@ -93,7 +61,7 @@ void cross_entropy_columns_block(int64_t rows, int64_t classes, int64_t r0, int6
   }
   for (int64_t j = 0; j < classes; ++j) {
     const T* __restrict x = logits + j * rows + r0;
-    for (int64_t i = 0; i < n; ++i) total[i] += exp_of(x[i] - mx[i]);
+    for (int64_t i = 0; i < n; ++i) total[i] += fast_math::exp(x[i] - mx[i]);
   }
   if (s != T(0))
     for (int64_t j = 0; j < classes; ++j) {
@@ -120,13 +88,34 @@ void cross_entropy_columns_backward_block(int64_t rows, int64_t classes, int64_t
   for (int64_t j = 0; j < classes; ++j) {
     const T* __restrict x = logits + j * rows + r0;
     T* __restrict g = gx + j * rows + r0;
-    for (int64_t i = 0; i < n; ++i) g[i] = scale[i] * (exp_of(x[i] - l[i]) - s_per_class);
+    for (int64_t i = 0; i < n; ++i) g[i] = scale[i] * (fast_math::exp(x[i] - l[i]) - s_per_class);
   }
   for (int64_t i = 0; i < n; ++i) gx[target[r0 + i] * rows + r0 + i] -= scale[i] * (T(1) - s);
 }
 
-int64_t column_blocks_grain(int64_t classes) {
-  return std::max<int64_t>(1, 16384 / std::max<int64_t>(classes * kColumnBlock, 1));
+}  // namespace
+
+template <class T>
+void cross_entropy(int64_t rows, int64_t classes, const T* logits, const int64_t* target,
+                   double smoothing, T* loss, T* lse) {
+  const T s = T(smoothing), s_per_class = T(smoothing / double(classes));
+  parallel_for(0, rows, row_grain(classes), [&](int64_t b, int64_t e) {
+    std::vector<T> exps(static_cast<size_t>(classes));  // a row's e^(x - max), then summed
+    for (int64_t r = b; r < e; ++r)
+      cross_entropy_row(classes, logits + r * classes, target[r], s, s_per_class, exps.data(),
+                        loss[r], lse[r]);
+  });
+}
+
+template <class T>
+void cross_entropy_backward(int64_t rows, int64_t classes, const T* logits, const int64_t* target,
+                            double smoothing, const T* lse, const T* row_scale, T* gx) {
+  const T s = T(smoothing), s_per_class = T(smoothing / double(classes));
+  parallel_for(0, rows, row_grain(classes), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r)
+      cross_entropy_row_backward(classes, logits + r * classes, target[r], s, s_per_class, lse[r],
+                                 row_scale[r], gx + r * classes);
+  });
 }
 
 template <class T>
@@ -134,7 +123,7 @@ void cross_entropy_columns(int64_t rows, int64_t classes, const T* logits, const
                            double smoothing, T* loss, T* lse) {
   const T s = T(smoothing), s_per_class = T(smoothing / double(classes));
   const int64_t blocks = (rows + kColumnBlock - 1) / kColumnBlock;
-  parallel_for(0, blocks, column_blocks_grain(classes), [&](int64_t bb, int64_t be) {
+  parallel_for(0, blocks, row_grain(classes * kColumnBlock), [&](int64_t bb, int64_t be) {
     for (int64_t blk = bb; blk < be; ++blk) {
       const int64_t r0 = blk * kColumnBlock;
       cross_entropy_columns_block(rows, classes, r0, std::min(kColumnBlock, rows - r0), logits,
@@ -149,7 +138,7 @@ void cross_entropy_columns_backward(int64_t rows, int64_t classes, const T* logi
                                     const T* row_scale, T* gx) {
   const T s = T(smoothing), s_per_class = T(smoothing / double(classes));
   const int64_t blocks = (rows + kColumnBlock - 1) / kColumnBlock;
-  parallel_for(0, blocks, column_blocks_grain(classes), [&](int64_t bb, int64_t be) {
+  parallel_for(0, blocks, row_grain(classes * kColumnBlock), [&](int64_t bb, int64_t be) {
     for (int64_t blk = bb; blk < be; ++blk) {
       const int64_t r0 = blk * kColumnBlock;
       cross_entropy_columns_backward_block(rows, classes, r0, std::min(kColumnBlock, rows - r0),

@@ -89,17 +89,13 @@ void adam_update(int64_t n, T* param, const T* grad, T* exp_avg, T* exp_avg_sq, 
           b, e, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, c);
     });
   };
-  using yes = std::true_type;
-  using no = std::false_type;
-  const bool decoupled = decay && h.decoupled_weight_decay, coupled = decay && !h.decoupled_weight_decay;
-  if (h.amsgrad) {
-    if (decoupled) return run(yes{}, no{}, yes{});
-    if (coupled) return run(no{}, yes{}, yes{});
-    return run(no{}, no{}, yes{});
-  }
-  if (decoupled) return run(yes{}, no{}, no{});
-  if (coupled) return run(no{}, yes{}, no{});
-  run(no{}, no{}, no{});
+  auto with_amsgrad = [&](auto decoupled, auto coupled) {
+    if (h.amsgrad) return run(decoupled, coupled, std::true_type{});
+    run(decoupled, coupled, std::false_type{});
+  };
+  if (decay && h.decoupled_weight_decay) return with_amsgrad(std::true_type{}, std::false_type{});
+  if (decay) return with_amsgrad(std::false_type{}, std::true_type{});
+  with_amsgrad(std::false_type{}, std::false_type{});
 }
 
 template <class T>

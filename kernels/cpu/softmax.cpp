@@ -5,13 +5,11 @@
 #include <limits>
 
 #include "kernels/cpu/fast_math.h"
+#include "kernels/cpu/lane_reduce.h"
 #include "kernels/cpu/rows.h"
 
 namespace shallow::cpu {
 namespace {
-
-inline float exp_of(float v) { return fast_math::exp(v); }  // vectorizes (fast_math.h)
-inline double exp_of(double v) { return std::exp(v); }
 
 // One row of n elements, `stride` apart. Called with stride 1 for the common case: there the
 // loops are contiguous and vectorize, the exponentials summed in vector lanes. The
@@ -20,10 +18,10 @@ template <class T>
 inline void softmax_row(int64_t n, int64_t stride, const T* x, T* y, bool log) {
   T mx = -std::numeric_limits<T>::infinity();
   for (int64_t k = 0; k < n; ++k) mx = std::max(mx, x[k * stride]);
-  for (int64_t k = 0; k < n; ++k) y[k * stride] = exp_of(x[k * stride] - mx);
+  for (int64_t k = 0; k < n; ++k) y[k * stride] = fast_math::exp(x[k * stride] - mx);
   T total = 0;
   if (stride == 1) {
-    total = fast_math::sum(y, n);
+    total = lane_reduce::sum(y, n);
   } else {
     for (int64_t k = 0; k < n; ++k) total += y[k * stride];
   }
@@ -42,7 +40,7 @@ inline void softmax_backward_row(int64_t n, int64_t stride, const T* y, const T*
   T dot = 0;
   if (log) {
     for (int64_t k = 0; k < n; ++k) dot += gy[k * stride];
-    for (int64_t k = 0; k < n; ++k) gx[k * stride] = gy[k * stride] - exp_of(y[k * stride]) * dot;
+    for (int64_t k = 0; k < n; ++k) gx[k * stride] = gy[k * stride] - fast_math::exp(y[k * stride]) * dot;
   } else {
     for (int64_t k = 0; k < n; ++k) dot += gy[k * stride] * y[k * stride];
     for (int64_t k = 0; k < n; ++k) gx[k * stride] = y[k * stride] * (gy[k * stride] - dot);

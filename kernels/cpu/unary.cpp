@@ -33,8 +33,6 @@ constexpr double kQuick = 1.702;
 // The exponential family in float runs on fast_math.h, whose loops vectorize (the library's
 // erff and expf are calls, one element at a time: GELU over a 1024 x 1024 activation took
 // 6 ms); double, which the gradient checks use, on the library.
-inline float exp_of(float v) { return fast_math::exp(v); }
-inline double exp_of(double v) { return std::exp(v); }
 inline float sigmoid(float v) { return fast_math::sigmoid(v); }
 inline double sigmoid(double v) { return 1.0 / (1.0 + std::exp(-v)); }
 inline float gelu(float v) { return fast_math::gelu_erf(v); }
@@ -67,7 +65,7 @@ template <class T>
 void unary(UnaryOp op, int64_t n, const T* x, T* y, UnaryParams p) {
   switch (op) {
     case UnaryOp::neg: return map(n, x, y, [](T v) { return -v; });
-    case UnaryOp::exp: return map(n, x, y, [](T v) { return exp_of(v); });
+    case UnaryOp::exp: return map(n, x, y, [](T v) { return fast_math::exp(v); });
     case UnaryOp::log: return map(n, x, y, [](T v) { return std::log(v); });
     case UnaryOp::sqrt: return map(n, x, y, [](T v) { return std::sqrt(v); });
     case UnaryOp::rsqrt: return map(n, x, y, [](T v) { return T(1) / std::sqrt(v); });

@@ -1,5 +1,5 @@
 // kernels/cpu/fast_math.h against the double library functions: e^x over the whole float
-// range (subnormal results, 0, inf, NaN), the activations and their derivatives, the lane sum.
+// range (subnormal results, 0, inf, NaN), the activations and their derivatives.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -70,17 +70,5 @@ TEST(FastMath, ActivationsAndTheirDerivativesAgreeWithDouble) {
       const double tol = 1e-6 * std::fabs(c.want) + 1e-7;
       ASSERT_NEAR(c.got, c.want, tol) << c.name << " at " << v;
     }
-  }
-}
-
-TEST(FastMath, LaneSumMatchesAPlainSum) {
-  for (int64_t n : {0, 1, 15, 16, 17, 100, 1025}) {
-    std::vector<float> v(static_cast<size_t>(n));
-    double want = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      v[size_t(i)] = float(std::sin(0.37 * double(i)) + 0.25);
-      want += v[size_t(i)];
-    }
-    EXPECT_NEAR(fm::sum(v.data(), n), want, 1e-5 * (1 + double(n))) << n;
   }
 }

@@ -1,5 +1,6 @@
-// kernels/cpu/lane_reduce.h: sums in eight double lanes and the 16-lane max, at lengths around
-// the lane counts, against plain loops; the max passes over NaNs as std::max does.
+// kernels/cpu/lane_reduce.h: the 16-lane float sum, sums in eight double lanes and the 16-lane
+// max, at lengths around the lane counts, against plain loops; the max passes over NaNs as
+// std::max does.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -38,4 +39,16 @@ TEST(LaneReduce, MaxAtEveryLengthPassesOverNaN) {
     }
   }
   EXPECT_EQ(lr::max<float>(nullptr, 0, lowest), lowest);
+}
+
+TEST(LaneReduce, FloatSumMatchesAPlainSum) {
+  for (int64_t n : {0, 1, 15, 16, 17, 100, 1025}) {
+    std::vector<float> v(static_cast<size_t>(n));
+    double want = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      v[size_t(i)] = float(std::sin(0.37 * double(i)) + 0.25);
+      want += v[size_t(i)];
+    }
+    EXPECT_NEAR(lr::sum(v.data(), n), want, 1e-5 * (1 + double(n))) << n;
+  }
 }
