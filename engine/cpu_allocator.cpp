@@ -33,6 +33,13 @@ constexpr size_t kPage = size_t(2) << 20;   // a transparent huge page on x86-64
 
 size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
+bool is_large(size_t nbytes) { return nbytes >= kLargeBlock; }
+
+// What a request of nbytes takes: whole 2 MiB pages for a large block, cache lines otherwise.
+size_t block_size(size_t nbytes) {
+  return is_large(nbytes) ? round_up(nbytes, kPage) : round_up(nbytes ? nbytes : 1, kAlign);
+}
+
 size_t cache_cap_bytes() {
 #if defined(__SANITIZE_ADDRESS__)
   return 0;
@@ -57,8 +64,8 @@ size_t cache_cap_bytes() {
 class CpuAllocator final : public Allocator {
  public:
   void* allocate(size_t nbytes) override {
-    const bool large = nbytes >= kLargeBlock;
-    const size_t size = large ? round_up(nbytes, kPage) : round_up(nbytes ? nbytes : 1, kAlign);
+    const bool large = is_large(nbytes);
+    const size_t size = block_size(nbytes);
     void* p = large ? take_cached(size) : nullptr;
     if (!p) p = from_system(nbytes, size, large);
     const int64_t now = current_.fetch_add(int64_t(nbytes)) + int64_t(nbytes);
@@ -70,9 +77,8 @@ class CpuAllocator final : public Allocator {
 
   void deallocate(void* p, size_t nbytes) override {
     current_.fetch_sub(int64_t(nbytes));
-    const bool large = nbytes >= kLargeBlock;
-    const size_t size = large ? round_up(nbytes, kPage) : round_up(nbytes ? nbytes : 1, kAlign);
-    if (large && keep(p, size)) return;
+    const size_t size = block_size(nbytes);
+    if (is_large(nbytes) && keep(p, size)) return;
     std::free(p);
     reserved_.fetch_sub(int64_t(size));
   }
