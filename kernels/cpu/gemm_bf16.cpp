@@ -19,10 +19,11 @@ constexpr int64_t NR = kGemmBf16NR;
 // Cache blocks. The micro-kernel streams a KC-deep panel of B (64 KB) from L2 past a broadcast
 // panel of A (24 KB): 128 bytes of B per 24 vdpbf16ps is far below L2's bandwidth, and a deep
 // KC sums more of K in registers (a shallower KC of 256, for L1, measured ~10 % slower). The
-// MC x KC block of A (288 KB) and the MC x NC f32 tile of C (288 KB) stay in the 1 MB L2.
+// MC x KC block of A (288 KB) stays in the 1 MB L2, beside (only where K is deeper than KC) the
+// MC x NC f32 sums of the earlier k blocks (288 KB).
 constexpr int64_t KC = 1024;     // even, so that every block starts on a k-pair
-constexpr int64_t MC = 12 * MR;  // rows of C per task
-constexpr int64_t NC = 16 * NR;  // columns of C per task
+constexpr int64_t MC = 12 * MR;  // rows of A packed at a time
+constexpr int64_t NC = 16 * NR;  // columns of C per block of sums
 
 static_assert(KC % 2 == 0 && MC % MR == 0 && NC % NR == 0);
 
@@ -97,13 +98,12 @@ void store_tile(float* tile, int64_t ldt, int64_t rows, int64_t cols, const floa
   }
 }
 
-// Per-thread buffers, kept across tasks and calls (grown, never shrunk, so that a model's
-// products neither allocate nor touch fresh pages): the packed rows of A (every k) and the C
-// tile. packed_row_block says which rows of this call's A are packed.
+// Per-thread buffers, kept across calls (grown, never shrunk, so that a model's products
+// neither allocate nor touch fresh pages): the packed rows of A (every k) and, where K takes
+// more than one block, the f32 sums of the earlier blocks.
 struct Scratch {
   std::vector<uint32_t> a;
   std::vector<float> tile;
-  int64_t packed_row_block = -1;
 };
 
 Scratch& thread_scratch() {
@@ -111,33 +111,66 @@ Scratch& thread_scratch() {
   return scratch;
 }
 
-// One task: rows [i0, i0 + rows) and panels [j0, j0 + panels) of C.
-template <class TC>
-void run_task(int64_t row_block, int64_t i0, int64_t rows, int64_t j0, int64_t panels,
-              bool trans_a, const bf16* A, int64_t lda, const PackedBf16B& B, const float* bias,
-              GemmActivation act, TC* C, int64_t ldc, Scratch& s, bool use_avx512) {
-  const int64_t K = B.K(), pairs = B.pairs();
-  const int64_t row_panels = (rows + MR - 1) / MR;
-  if (s.packed_row_block != row_block) {
-    s.a.resize(size_t(row_panels * pairs * MR));
-    pack_a(trans_a, A, lda, i0, rows, K, s.a.data());
-    s.packed_row_block = row_block;
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// One thread's part of C: rows [i0, i1) and panels [j0, j1) of B.
+struct Share {
+  int64_t i0, i1, j0, j1;
+};
+
+// The threads form a grid of tm row groups by tn column groups; the grid whose busiest thread
+// has the fewest micro tiles wins, and on a tie more row groups (which share the packed B and do
+// not pack the same rows of A twice). Row groups hold whole MR-row tiles.
+Share share_of(int t, int threads, int64_t M, int64_t panels) {
+  const int64_t m_tiles = ceil_div(M, MR);
+  int tm = threads;
+  int64_t best = -1;
+  for (int g = threads; g >= 1; --g) {
+    if (threads % g) continue;
+    const int64_t cost = ceil_div(m_tiles, g) * ceil_div(panels, threads / g);
+    if (best < 0 || cost < best) best = cost, tm = g;
   }
-  const int64_t ldt = panels * NR;
-  s.tile.resize(size_t(row_panels * MR * ldt));  // the first k block writes every element
+  const int tn = threads / tm, row_group = t / tn, col_group = t % tn;
+  return {std::min(M, m_tiles * row_group / tm * MR), std::min(M, m_tiles * (row_group + 1) / tm * MR),
+          panels * col_group / tn, panels * (col_group + 1) / tn};
+}
+
+// Computes one share of C. Each micro tile's last block of K lands in a small buffer (or, where
+// K took several blocks, in the thread's tile of earlier sums) and goes straight to C through
+// the epilogue, while it is still in L1: no pass over a tile of the whole block afterwards.
+template <class TC>
+void run_share(const Share& sh, bool trans_a, const bf16* A, int64_t lda, const PackedBf16B& B,
+               const float* bias, GemmActivation act, TC* C, int64_t ldc, bool use_avx512) {
+  const int64_t K = B.K(), N = B.N(), pairs = B.pairs();
   auto micro = use_avx512 ? micro_avx512 : micro_scalar;
-  for (int64_t p0 = 0; p0 < pairs; p0 += KC / 2) {
-    const int64_t pc = std::min(KC / 2, pairs - p0);
-    for (int64_t jp = 0; jp < panels; ++jp) {
-      const uint32_t* b = B.panel(j0 + jp) + p0 * NR;
-      for (int64_t q = 0; q < row_panels; ++q)
-        micro(pc, s.a.data() + (q * pairs + p0) * MR, b, s.tile.data() + q * MR * ldt + jp * NR,
-              ldt, p0 > 0);
+  Scratch& s = thread_scratch();
+  float sums[MR * NR];
+  for (int64_t ic = sh.i0; ic < sh.i1; ic += MC) {
+    const int64_t rows = std::min(MC, sh.i1 - ic), row_panels = ceil_div(rows, MR);
+    s.a.resize(size_t(row_panels * pairs * MR));
+    pack_a(trans_a, A, lda, ic, rows, K, s.a.data());
+    for (int64_t jc = sh.j0; jc < sh.j1; jc += NC / NR) {
+      const int64_t panels = std::min(NC / NR, sh.j1 - jc), ldt = panels * NR;
+      if (pairs > KC / 2) s.tile.resize(size_t(row_panels * MR * ldt));
+      for (int64_t p0 = 0; p0 < pairs; p0 += KC / 2) {
+        const int64_t pc = std::min(KC / 2, pairs - p0);
+        const bool first = p0 == 0, last = p0 + pc == pairs;
+        for (int64_t jp = 0; jp < panels; ++jp) {
+          const uint32_t* b = B.panel(jc + jp) + p0 * NR;
+          const int64_t col0 = (jc + jp) * NR, cols = std::min(NR, N - col0);
+          for (int64_t q = 0; q < row_panels; ++q) {
+            const uint32_t* a = s.a.data() + (q * pairs + p0) * MR;
+            float* t = first && last ? sums : s.tile.data() + q * MR * ldt + jp * NR;
+            const int64_t ldts = first && last ? NR : ldt;
+            micro(pc, a, b, t, ldts, !first);
+            if (last)
+              store_tile(t, ldts, std::min(MR, rows - q * MR), cols, bias ? bias + col0 : nullptr,
+                         act, C + (ic + q * MR) * ldc + col0, ldc);
+          }
+        }
+      }
     }
   }
-  const int64_t col0 = j0 * NR, cols = std::min(B.N() - col0, ldt);
-  store_tile(s.tile.data(), ldt, rows, cols, bias ? bias + col0 : nullptr, act, C + i0 * ldc + col0,
-             ldc);
 }
 
 }  // namespace
@@ -234,22 +267,14 @@ void gemm_bf16_packed(bool trans_a, int64_t M, const bf16* A, int64_t lda, const
     return;
   }
   const bool use_avx512 = gemm_bf16_path() == GemmBf16Path::avx512_bf16;
-  const int64_t row_blocks = (M + MC - 1) / MC;
-  const int64_t panels_per_task = NC / NR;
-  const int64_t col_blocks = (B.panels() + panels_per_task - 1) / panels_per_task;
-  // Tasks run row block by row block, so that a thread's consecutive tasks reuse its packed A.
-  // A task is worth a thread when it has some work: at least ~1 M multiply-adds.
-  const int64_t work = std::min(M, MC) * std::min(N, NC) * B.K();
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 20) / std::max<int64_t>(1, work));
-  parallel_for(0, row_blocks * col_blocks, grain, [&](int64_t t0, int64_t t1) {
-    Scratch& scratch = thread_scratch();
-    scratch.packed_row_block = -1;
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t rb = t / col_blocks, cb = t % col_blocks;
-      const int64_t i0 = rb * MC, j0 = cb * panels_per_task;
-      run_task(rb, i0, std::min(MC, M - i0), j0, std::min(panels_per_task, B.panels() - j0),
-               trans_a, A, lda, B, bias, act, C, ldc, scratch, use_avx512);
-    }
+  // Below ~2 MFLOP (about 10 us of one core) a product stays on the calling thread.
+  const double flops = 2.0 * double(M) * double(N) * double(B.K());
+  const int threads = flops < 2e6 ? 1 : num_threads();
+  parallel_for(0, threads, 1, [&](int64_t t0, int64_t t1) {
+    // A nested call gets one chunk of every share: it runs them all, one after the other.
+    for (int64_t t = t0; t < t1; ++t)
+      run_share(share_of(int(t), threads, M, B.panels()), trans_a, A, lda, B, bias, act, C, ldc,
+                use_avx512);
   });
 }
 

@@ -58,11 +58,13 @@ struct Case {
   int64_t M, N, K;
 };
 
-// Sizes 1, the micro-tile (12 x 32) and one off, the k block (1024) and one off, the row and
-// column blocks of a task (144, 512) and one off, odd K.
+// Sizes 1, the micro-tile (12 x 32) and one off, the k block (1024) and one off, the packed
+// rows of A (144) and the column block of sums (512) and one off, odd K; and all three blocks
+// crossed at once (several k blocks summed through the tile, rows and columns past a block).
 const Case kCases[] = {{1, 1, 1},     {1, 33, 7},     {13, 31, 3},    {12, 32, 256}, {11, 33, 257},
                        {145, 65, 20}, {25, 513, 9},   {7, 5, 513},    {143, 511, 2}, {144, 512, 258},
-                       {3, 1, 600},   {1, 700, 255},  {13, 33, 1024}, {5, 40, 1025}, {2, 70, 2049}};
+                       {3, 1, 600},   {1, 700, 255},  {13, 33, 1024}, {5, 40, 1025}, {2, 70, 2049},
+                       {146, 520, 1030}};
 
 class GemmBf16 : public ::testing::TestWithParam<GemmBf16Path> {
  protected:
