@@ -121,8 +121,23 @@ def exact_filter(names):
     return "^(" + "|".join(escape(n) for n in names) + ")$"
 
 
-def repetition_flags(reps):
-    return [f"--benchmark_repetitions={reps}"] if reps > 1 else []
+def one_run_flags(ctx):
+    """One repetition of at least ctx.min_time seconds, as torch_ops times each PyTorch call."""
+    return [f"--benchmark_min_time={ctx.min_time}"]
+
+
+def in_rounds(ctx, *sides):
+    """Runs each side (a function returning {case: rate}, higher is better) once per round for
+    ctx.reps rounds, the sides one after the other, and keeps each case's highest rate per side.
+    Taking turns spreads every library's runs over the same stretch of time, so that a slow spell
+    of a shared host falls on all of them alike instead of on whichever ran during it."""
+    best = [{} for _ in sides]
+    for _ in range(ctx.reps):
+        for kept, side in zip(best, sides):
+            for case, rate in side().items():
+                if rate and rate > kept.get(case, 0.0):
+                    kept[case] = rate
+    return best
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,8 +233,8 @@ def ours_gemm(ctx, binary, wanted):
             chosen[name] = shape[:4]
     if not chosen:
         return {}
-    report = run_json([binary, "--benchmark_filter=" + exact_filter(chosen)] +
-                      repetition_flags(ctx.reps), ctx.threads)
+    report = run_json([binary, "--benchmark_filter=" + exact_filter(chosen)] + one_run_flags(ctx),
+                      ctx.threads)
     rates = {}
     for name, b in best_runs(report).items():
         shape = gemm_shape_of(name)
@@ -233,7 +248,7 @@ def openblas_gemm(ctx, shapes):
     binary = ctx.bin("openblas_gemm")
     if not binary:
         return {}
-    cmd = [binary, "--threads", str(ctx.threads), "--repetitions", str(ctx.reps),
+    cmd = [binary, "--threads", str(ctx.threads), "--repetitions", "1",
            "--min-time", str(ctx.min_time)] + [f"{t}:{m}x{n}x{k}" for t, m, n, k in shapes]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     rates = {}
@@ -244,23 +259,30 @@ def openblas_gemm(ctx, shapes):
     return rates
 
 
+def torch_gemm(ctx, shapes, dtype):
+    """torch.matmul's GFLOP/s for each (trans, M, N, K), one timing run each."""
+    return {(t, m, n, k): 2.0 * m * n * k / torch_ops.gemm(t, m, n, k, dtype, 1, ctx.min_time) * 1e-9
+            for t, m, n, k in shapes}
+
+
 def part_gemm(ctx):
     cases = [c for c in GEMM_CASES if not ctx.quick or c[0] in GEMM_QUICK]
     shapes = [c[1:] for c in cases]
     binary = ctx.bin("bench_gemm")
-    ours = ours_gemm(ctx, binary, set(shapes)) if binary else {}
     if not binary:
         ctx.notes.append("bench_gemm is not built: no GEMM figures of ours.")
-    blas = openblas_gemm(ctx, shapes)
     if not ctx.bin("openblas_gemm"):
         ctx.notes.append("openblas_gemm is not built (OpenBLAS not found at configure time): "
                          "no OpenBLAS column.")
+    ours, theirs, blas = in_rounds(
+        ctx, lambda: ours_gemm(ctx, binary, set(shapes)) if binary else {},
+        lambda: torch_gemm(ctx, shapes, torch.float32), lambda: openblas_gemm(ctx, shapes))
     rows = []
     for label, t, m, n, k in cases:
-        theirs = 2.0 * m * n * k / torch_ops.gemm(t, m, n, k, torch.float32, ctx.reps, ctx.min_time) * 1e-9
         missing = "" if (t, m, n, k) in ours or not binary else "not among bench_gemm's cases"
         rows.append(row("GEMM f32", f"{label}: {t} {m}x{n}x{k}", "GFLOP/s", ours.get((t, m, n, k)),
-                        theirs, blas.get((t, m, n, k)), flops=1e9, peak="f32", note=missing))
+                        theirs.get((t, m, n, k)), blas.get((t, m, n, k)), flops=1e9, peak="f32",
+                        note=missing))
     return rows
 
 
@@ -277,12 +299,12 @@ def part_gemm_bf16(ctx):
             continue
         if shape and not (ctx.quick and max(shape[1:4]) >= 4096):
             wanted.add(shape[:4])
-    ours = ours_gemm(ctx, binary, wanted)
+    ours, theirs = in_rounds(ctx, lambda: ours_gemm(ctx, binary, wanted),
+                             lambda: torch_gemm(ctx, sorted(wanted), torch.bfloat16))
     rows = []
     for t, m, n, k in sorted(ours, key=lambda s: s[1] * s[2] * s[3]):
-        theirs = 2.0 * m * n * k / torch_ops.gemm(t, m, n, k, torch.bfloat16, ctx.reps, ctx.min_time) * 1e-9
-        rows.append(row("GEMM bf16", f"{t} {m}x{n}x{k}", "GFLOP/s", ours[(t, m, n, k)], theirs,
-                        flops=1e9, peak="bf16"))
+        rows.append(row("GEMM bf16", f"{t} {m}x{n}x{k}", "GFLOP/s", ours[(t, m, n, k)],
+                        theirs.get((t, m, n, k)), flops=1e9, peak="bf16"))
     return rows
 
 
@@ -305,16 +327,26 @@ def part_attention(ctx):
             chosen[name] = (parts[1], parts[0] == "attention_forward_backward")
     if not chosen:
         return []
-    report = run_json([binary, "--benchmark_filter=" + exact_filter(chosen)] + repetition_flags(ctx.reps), ctx.threads)
-    rows = []
-    for name, b in sorted(best_runs(report).items(), key=lambda kv: (kv[1]["name"].split("/")[1], kv[0])):
+    def flops_of(name):
         label, backward = chosen[name]
-        shape = ATTENTION_SHAPES[label]
-        flops = attention_flops(*shape, False, backward)
-        theirs = torch_ops.attention(*shape, False, backward, ctx.reps, ctx.min_time)
+        return attention_flops(*ATTENTION_SHAPES[label], False, backward)
+
+    def ours_round():
+        report = run_json([binary, "--benchmark_filter=" + exact_filter(chosen)] + one_run_flags(ctx), ctx.threads)
+        return {name: flops_of(name) / seconds(b) * 1e-9 for name, b in best_runs(report).items()}
+
+    def torch_round():
+        return {name: flops_of(name) / torch_ops.attention(*ATTENTION_SHAPES[label], False, backward, 1,
+                                                           ctx.min_time) * 1e-9
+                for name, (label, backward) in chosen.items()}
+
+    ours, theirs = in_rounds(ctx, ours_round, torch_round)
+    rows = []
+    for name in sorted(ours, key=lambda n: (chosen[n][0], n)):
+        label, backward = chosen[name]
         what = "forward+backward" if backward else "forward"
-        rows.append(row("attention", f"{'x'.join(map(str, shape))} {what}", "GFLOP/s",
-                        flops / seconds(b) * 1e-9, flops / theirs * 1e-9, flops=1e9, peak="f32"))
+        rows.append(row("attention", f"{'x'.join(map(str, ATTENTION_SHAPES[label]))} {what}", "GFLOP/s",
+                        ours[name], theirs.get(name), flops=1e9, peak="f32"))
     missing = wanted - {label for label, _ in chosen.values()}
     if missing:
         ctx.notes.append(f"bench_attention has no case {', '.join(sorted(missing))}.")
@@ -334,16 +366,25 @@ def part_conv(ctx):
             args = tuple(int(named[k]) for k in keys)
             if not ctx.quick or (args[5], args[6]) == (1, 25):
                 chosen[name] = args
-    report = run_json([binary, "--benchmark_filter=" + exact_filter(chosen)] + repetition_flags(ctx.reps), ctx.threads)
-    rows = []
-    for name, b in best_runs(report).items():
+    def flops_of(name):
         batch, c_in, c_out, h, w, kh, kw, backward = chosen[name]
-        flops = 2.0 * batch * c_out * (h - kh + 1) * (w - kw + 1) * c_in * kh * kw * (1 + backward)
-        theirs = torch_ops.conv2d(batch, c_in, c_out, h, w, kh, kw, backward, ctx.reps, ctx.min_time)
+        return 2.0 * batch * c_out * (h - kh + 1) * (w - kw + 1) * c_in * kh * kw * (1 + backward)
+
+    def ours_round():
+        report = run_json([binary, "--benchmark_filter=" + exact_filter(chosen)] + one_run_flags(ctx), ctx.threads)
+        return {name: flops_of(name) / seconds(b) * 1e-9 for name, b in best_runs(report).items()}
+
+    def torch_round():
+        return {name: flops_of(name) / torch_ops.conv2d(*args, 1, ctx.min_time) * 1e-9
+                for name, args in chosen.items()}
+
+    ours, theirs = in_rounds(ctx, ours_round, torch_round)
+    rows = []
+    for name in ours:
+        batch, c_in, c_out, h, w, kh, kw, backward = chosen[name]
         what = ["forward", "fwd+bwd (weight)", "fwd+bwd (weight, input)"][backward]
         rows.append(row("conv2d", f"[{batch},{c_in},{h},{w}] * ({kh},{kw}) -> {c_out} {what}",
-                        "GFLOP/s", flops / seconds(b) * 1e-9, flops / theirs * 1e-9,
-                        flops=1e9, peak="f32"))
+                        "GFLOP/s", ours[name], theirs.get(name), flops=1e9, peak="f32"))
     return rows
 
 
@@ -368,29 +409,44 @@ def part_vit(ctx):
         ctx.notes.append("bench_vit is not built: no ViT rows.")
         return []
     keep = ("patch:32",) if ctx.quick else ("patch:",)
-    names = [n for n in list_tests(binary) if any(k in n for k in keep)]
-    report = run_json([binary, "--benchmark_filter=" + exact_filter(names)], ctx.threads)
-    runs = list(best_runs(report).values())
-    # A bf16 run: rows of bench_vit's own with a bf16 dtype, else its --dtype bf16 flag if it has one.
-    if not any(vit_dtype_of(b) == "bf16" for b in runs):
+    every = list_tests(binary)
+    names = [n for n in every if any(k in n for k in keep)]
+    # bf16: cases of bench_vit's own with a bf16 dtype, else its --dtype bf16 flag if it has one.
+    bf16_flag = False
+    if not any(vit_dtype_of({"name": n}) == "bf16" for n in every):
         probe = subprocess.run([binary, "--dtype", "bf16", "--benchmark_list_tests"], capture_output=True, text=True)
-        if probe.returncode == 0:
-            bf16 = run_json([binary, "--dtype", "bf16", "--benchmark_filter=" + exact_filter(names)], ctx.threads)
-            for b in best_runs(bf16).values():
-                b["label"] = b.get("label", "") + " bf16"
-                runs.append(b)
-        else:
+        bf16_flag = probe.returncode == 0
+        if not bf16_flag:
             ctx.notes.append("bench_vit has no bf16 case (neither a dtype argument nor --dtype bf16): "
                              "bf16 ViT rows skipped.")
-    rows = []
-    for b in runs:
+
+    def case_of(b, dtype):  # (patch, batch, layer, dtype)
         _, named = name_args(b["name"])
-        patch, batch, layer = int(named["patch"]), int(named["batch"]), int(named["layer"])
-        dtype = vit_dtype_of(b)
-        theirs = torch_ops.vit_images_per_second(patch, batch, layer, torch.bfloat16 if dtype == "bf16" else torch.float32,
-                                                 0.7 if ctx.quick else 2.0)
+        return int(named["patch"]), int(named["batch"]), int(named["layer"]), dtype
+
+    cases = [case_of({"name": n}, vit_dtype_of({"name": n})) for n in names]
+    cases += [case_of({"name": n}, "bf16") for n in names] if bf16_flag else []
+
+    def ours_round():
+        report = run_json([binary, "--benchmark_filter=" + exact_filter(names)], ctx.threads)
+        rates = {case_of(b, vit_dtype_of(b)): b["items_per_second"] for b in best_runs(report).values()}
+        if bf16_flag:
+            bf16 = run_json([binary, "--dtype", "bf16", "--benchmark_filter=" + exact_filter(names)], ctx.threads)
+            rates.update({case_of(b, "bf16"): b["items_per_second"] for b in best_runs(bf16).values()})
+        return rates
+
+    def torch_round():
+        return {(patch, batch, layer, dtype): torch_ops.vit_images_per_second(
+                    patch, batch, layer, torch.bfloat16 if dtype == "bf16" else torch.float32,
+                    0.7 if ctx.quick else 2.0)
+                for patch, batch, layer, dtype in cases}
+
+    ours, theirs = in_rounds(ctx, ours_round, torch_round)
+    rows = []
+    for patch, batch, layer, dtype in sorted(ours, key=lambda c: (c[3] != "f32", -c[0], c[1], c[2])):
         case = f"B/{patch} batch {batch} {dtype}" + (f", to layer {layer}" if layer >= 0 else "")
-        rows.append(row("ViT forward", case, "images/s", b["items_per_second"], theirs,
+        rows.append(row("ViT forward", case, "images/s", ours[(patch, batch, layer, dtype)],
+                        theirs.get((patch, batch, layer, dtype)),
                         flops=vit_flops_per_image(patch, layer), peak=dtype))
     return rows
 
@@ -514,7 +570,7 @@ def markdown(ctx, rows, elapsed):
     m = ctx.machine
     lines = [
         f"CPU report, {time.strftime('%Y-%m-%d %H:%M')}{' (--quick)' if ctx.quick else ''}: "
-        f"{ctx.threads} thread(s) for every library; best of {ctx.reps} repetition(s).",
+        f"{ctx.threads} thread(s) for every library; best of {ctx.reps} round(s), the libraries taking turns.",
         "",
         f"- CPU: {m['cpu']}, {m['cpus']} CPUs; {m['caches']}",
         f"- compiler: {m.get('compiler', '?')}; commit {m.get('commit', '?')}",
