@@ -26,6 +26,7 @@ constexpr int64_t MC = 12 * MR;  // rows of A packed at a time
 constexpr int64_t NC = 16 * NR;  // columns of C per block of sums
 
 static_assert(KC % 2 == 0 && MC % MR == 0 && NC % NR == 0);
+static_assert(MR <= 16 && NR % 16 == 0, "the packing turns 16 rows around at a time");
 
 bool cpu_has_avx512_bf16() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -47,14 +48,32 @@ std::atomic<GemmBf16Path>& chosen_path() {
 
 inline uint32_t pair_word(bf16 lo, bf16 hi) { return uint32_t(lo.bits) | (uint32_t(hi.bits) << 16); }
 
+// The words p of `lanes` rows in place (`rows` pointers, 16 of them, the spares repeating one),
+// as dst[p * ldd + i] for p < K / 2, 16 pairs at a time on AVX-512; returns how many pairs it
+// wrote (a multiple of 16: the caller writes the rest). The rows' pairs are whole there: op(X)
+// is read along its stored rows.
+int64_t transpose_whole_pairs(const uint16_t* const* rows, int64_t lanes, int64_t K, uint32_t* dst,
+                              int64_t ldd, bool use_avx512) {
+  if (!use_avx512) return 0;
+  const int64_t blocks = K / 2 / 16;
+  for (int64_t b = 0; b < blocks; ++b) transpose_pairs_avx512(rows, 16 * b, lanes, dst + 16 * b * ldd, ldd);
+  return 16 * blocks;
+}
+
 // Rows [i0, i0 + rows) of op(A), every k, as ceil(rows / MR) panels; panel q holds, for each
 // k-pair p, the MR words of its rows (zero past M and K). Panels are `pairs * MR` words apart.
 void pack_a(bool trans_a, const bf16* A, int64_t lda, int64_t i0, int64_t rows, int64_t K,
-            uint32_t* out) {
+            uint32_t* out, bool use_avx512) {
   const int64_t pairs = (K + 1) / 2;
   const bf16 zero;
   for (int64_t q = 0; q * MR < rows; ++q) {
     uint32_t* panel = out + q * pairs * MR;
+    int64_t done = 0;  // pairs of every row of the panel already written
+    if (!trans_a && (q + 1) * MR <= rows) {
+      const uint16_t* in_place[16];
+      for (int64_t r = 0; r < 16; ++r) in_place[r] = &A[(i0 + q * MR + (r < MR ? r : 0)) * lda].bits;
+      done = transpose_whole_pairs(in_place, MR, K, panel, MR, use_avx512);
+    }
     for (int64_t r = 0; r < MR; ++r) {
       const int64_t local = q * MR + r;
       if (local >= rows) {
@@ -64,7 +83,7 @@ void pack_a(bool trans_a, const bf16* A, int64_t lda, int64_t i0, int64_t rows, 
       const int64_t i = i0 + local;
       if (!trans_a) {
         const bf16* row = A + i * lda;
-        for (int64_t p = 0; p < K / 2; ++p) panel[p * MR + r] = pair_word(row[2 * p], row[2 * p + 1]);
+        for (int64_t p = done; p < K / 2; ++p) panel[p * MR + r] = pair_word(row[2 * p], row[2 * p + 1]);
         if (K % 2) panel[(pairs - 1) * MR + r] = pair_word(row[K - 1], zero);
       } else {
         for (int64_t p = 0; p < K / 2; ++p)
@@ -148,7 +167,7 @@ void run_share(const Share& sh, bool trans_a, const bf16* A, int64_t lda, const 
   for (int64_t ic = sh.i0; ic < sh.i1; ic += MC) {
     const int64_t rows = std::min(MC, sh.i1 - ic), row_panels = ceil_div(rows, MR);
     s.a.resize(size_t(row_panels * pairs * MR));
-    pack_a(trans_a, A, lda, ic, rows, K, s.a.data());
+    pack_a(trans_a, A, lda, ic, rows, K, s.a.data(), use_avx512);
     for (int64_t jc = sh.j0; jc < sh.j1; jc += NC / NR) {
       const int64_t panels = std::min(NC / NR, sh.j1 - jc), ldt = panels * NR;
       if (pairs > KC / 2) s.tile.resize(size_t(row_panels * MR * ldt));
@@ -218,6 +237,7 @@ PackedBf16B::PackedBf16B(bool trans_b, int64_t K, int64_t N, const bf16* B, int6
   const int64_t pairs = this->pairs(), n_panels = panels();
   data_.reset(new uint32_t[size_t(n_panels * pairs * NR)]);
   const bf16 zero;
+  const bool use_avx512 = gemm_bf16_path() == GemmBf16Path::avx512_bf16;
   // Each loop reads B along its rows: a transposed B (a linear layer's [N, K] weight) gives one
   // panel column per stored row, a plain one two stored rows per k-pair.
   parallel_for(0, n_panels, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, pairs * NR)),
@@ -227,8 +247,15 @@ PackedBf16B::PackedBf16B(bool trans_b, int64_t K, int64_t N, const bf16* B, int6
       const int64_t j0 = q * NR, cols = std::min(NR, N - j0);
       if (cols < NR) std::fill(panel, panel + pairs * NR, 0u);  // the columns past N
       if (trans_b) {
+        int64_t done = 0;  // pairs of every column already written
+        if (cols == NR) {
+          const uint16_t* in_place[NR];
+          for (int64_t c = 0; c < NR; ++c) in_place[c] = &B[(j0 + c) * ldb].bits;
+          for (int64_t half = 0; half < NR; half += 16)
+            done = transpose_whole_pairs(in_place + half, 16, K, panel + half, NR, use_avx512);
+        }
         // 16 pairs at a time, so that the panel rows being filled (2 KB) stay in L1.
-        for (int64_t p0 = 0; p0 < K / 2; p0 += 16) {
+        for (int64_t p0 = done; p0 < K / 2; p0 += 16) {
           const int64_t p1 = std::min(p0 + 16, K / 2);
           for (int64_t c = 0; c < cols; ++c) {
             const bf16* row = B + (j0 + c) * ldb;

@@ -74,11 +74,51 @@ void micro_transposed_avx512(int64_t pairs, const uint16_t* const* rows, const u
   store_sums(lo, hi, ws, kCols, false);
 }
 
+// GCC 12 warns of the undefined pass-through operand inside its own unpack and shuffle
+// intrinsics (a false positive of -Wuninitialized at -O3); nothing of ours is uninitialized.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+void transpose_pairs_avx512(const uint16_t* const* rows, int64_t p0, int64_t lanes, uint32_t* dst,
+                            int64_t ldd) {
+  __m512i r[16], t[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(rows[i] + 2 * p0);
+  // Within each 128-bit lane: pairs of rows interleaved by word, then by two words, so that
+  // lane l of t[4 g + j] holds word 4 l + j of rows 4 g .. 4 g + 3.
+#pragma GCC unroll 4
+  for (int g = 0; g < 4; ++g) {
+    const __m512i lo01 = _mm512_unpacklo_epi32(r[4 * g], r[4 * g + 1]);
+    const __m512i hi01 = _mm512_unpackhi_epi32(r[4 * g], r[4 * g + 1]);
+    const __m512i lo23 = _mm512_unpacklo_epi32(r[4 * g + 2], r[4 * g + 3]);
+    const __m512i hi23 = _mm512_unpackhi_epi32(r[4 * g + 2], r[4 * g + 3]);
+    t[4 * g] = _mm512_unpacklo_epi64(lo01, lo23);
+    t[4 * g + 1] = _mm512_unpackhi_epi64(lo01, lo23);
+    t[4 * g + 2] = _mm512_unpacklo_epi64(hi01, hi23);
+    t[4 * g + 3] = _mm512_unpackhi_epi64(hi01, hi23);
+  }
+  // Then the 128-bit lanes: word q = 4 l + j of all 16 rows is lane l of t[j], t[4 + j],
+  // t[8 + j], t[12 + j].
+  const __mmask16 keep = __mmask16((1u << lanes) - 1);
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    const __m512i even_a = _mm512_shuffle_i32x4(t[j], t[4 + j], 0x88);  // lanes 0, 2 of each
+    const __m512i odd_a = _mm512_shuffle_i32x4(t[j], t[4 + j], 0xdd);   // lanes 1, 3
+    const __m512i even_b = _mm512_shuffle_i32x4(t[8 + j], t[12 + j], 0x88);
+    const __m512i odd_b = _mm512_shuffle_i32x4(t[8 + j], t[12 + j], 0xdd);
+    _mm512_mask_storeu_epi32(dst + (j + 0) * ldd, keep, _mm512_shuffle_i32x4(even_a, even_b, 0x88));
+    _mm512_mask_storeu_epi32(dst + (j + 8) * ldd, keep, _mm512_shuffle_i32x4(even_a, even_b, 0xdd));
+    _mm512_mask_storeu_epi32(dst + (j + 4) * ldd, keep, _mm512_shuffle_i32x4(odd_a, odd_b, 0x88));
+    _mm512_mask_storeu_epi32(dst + (j + 12) * ldd, keep, _mm512_shuffle_i32x4(odd_a, odd_b, 0xdd));
+  }
+}
+#pragma GCC diagnostic pop
+
 #else
 
 bool avx512_compiled() { return false; }
 void micro_avx512(int64_t, const uint32_t*, const uint32_t*, float*, int64_t, bool) {}
 void micro_transposed_avx512(int64_t, const uint16_t* const*, const uint32_t*, float*) {}
+void transpose_pairs_avx512(const uint16_t* const*, int64_t, int64_t, uint32_t*, int64_t) {}
 
 #endif
 

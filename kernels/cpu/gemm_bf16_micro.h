@@ -23,6 +23,13 @@ void micro_avx512(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws
 void micro_transposed_avx512(int64_t pairs, const uint16_t* const* rows, const uint32_t* panel,
                              float* ws);
 
+// Sixteen 32-bit words (bf16 pairs) of each of 16 rows turned around: dst[q * ldd + i] = the
+// pair at elements 2 (p0 + q) and 2 (p0 + q) + 1 of rows[i], for q < 16 and i < lanes (at most
+// 16; rows past lanes are read but not stored: they may repeat a valid row). The packing of
+// both operands is this transposition, 16 words per register instead of one at a time.
+void transpose_pairs_avx512(const uint16_t* const* rows, int64_t p0, int64_t lanes, uint32_t* dst,
+                            int64_t ldd);
+
 // Whether micro_avx512 was built with the AVX512_BF16 instructions (a stub otherwise).
 bool avx512_compiled();
 
