@@ -305,52 +305,11 @@ void gemm_bf16_packed(bool trans_a, int64_t M, const bf16* A, int64_t lda, const
   });
 }
 
-namespace {
-
-// Whether A B^T has few enough rows for gemm_bf16_few_rows: there packing B (the weight) would
-// cost about as much as the product.
-bool few_rows_applies(bool trans_a, bool trans_b, int64_t M, int64_t K) {
-  return !trans_a && trans_b && M <= kGemmBf16FewRows && K % 2 == 0 && K > 0 &&
-         gemm_bf16_path() == GemmBf16Path::avx512_bf16;
-}
-
-// x W^T with few rows of x: the rows of W are read in place, 12 at a time, and the rows of x
-// are packed instead, as PackedBf16B packs a transposed B (32 rows of x per panel); each 12 x 32
-// tile of C^T is turned back in a small buffer and stored as store_tile stores.
-template <class TC>
-void gemm_bf16_few_rows(int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda,
-                        const bf16* B, int64_t ldb, const float* bias, TC* C, int64_t ldc,
-                        GemmActivation act) {
-  const PackedBf16B a_packed(true, K, M, A, lda);
-  const int64_t row_blocks = (N + MR - 1) / MR;
-  // A thread takes at least ~1 M multiply-adds, as in gemm_bf16_packed.
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 20) / std::max<int64_t>(1, M * MR * K));
-  parallel_for(0, row_blocks, grain, [&](int64_t b0, int64_t b1) {
-    float ws[MR * NR], t[NR * MR];
-    for (int64_t rb = b0; rb < b1; ++rb) {
-      const int64_t j0 = rb * MR, n = std::min(MR, N - j0);
-      const uint16_t* rows[MR];
-      for (int64_t r = 0; r < MR; ++r) rows[r] = &B[(j0 + (r < n ? r : 0)) * ldb].bits;  // spares repeat
-      for (int64_t q = 0; q < a_packed.panels(); ++q) {
-        const int64_t i0 = q * NR, m = std::min(NR, M - i0);
-        micro_transposed_avx512(a_packed.pairs(), rows, a_packed.panel(q), ws);
-        for (int64_t i = 0; i < m; ++i)
-          for (int64_t r = 0; r < n; ++r) t[i * MR + r] = ws[r * NR + i];
-        store_tile(t, MR, m, n, bias ? bias + j0 : nullptr, act, C + i0 * ldc + j0, ldc);
-      }
-    }
-  });
-}
-
-}  // namespace
-
 template <class TC>
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const bf16* A,
                int64_t lda, const bf16* B, int64_t ldb, const float* bias, TC* C, int64_t ldc,
                GemmActivation act) {
   if (M <= 0 || N <= 0) return;
-  if (few_rows_applies(trans_a, trans_b, M, K))
-    return gemm_bf16_few_rows(M, N, K, A, lda, B, ldb, bias, C, ldc, act);
   gemm_bf16_packed(trans_a, M, A, lda, PackedBf16B(trans_b, K, N, B, ldb), bias, C, ldc, act);
 }
 

@@ -21,10 +21,6 @@ namespace shallow::cpu {
 // The micro-kernel's tile of C: rows of A and columns of B per call.
 constexpr int64_t kGemmBf16MR = 12;
 constexpr int64_t kGemmBf16NR = 32;
-// Up to this many rows, A B^T (a linear layer at batch 1) reads B in place and packs A instead
-// (on AVX512_BF16, for an even K): packing B, the weight, would cost about as much as the product.
-// Measured on Zen 4 (one thread): 197 x 2304 x 768 82 -> 118 GFLOP/s, 50 x 2304 x 768 63 -> 118.
-constexpr int64_t kGemmBf16FewRows = 256;
 
 enum class GemmBf16Path {
   automatic,    // AVX512_BF16 when the CPU (and the build) has it, else scalar

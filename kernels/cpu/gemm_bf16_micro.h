@@ -16,12 +16,6 @@ void micro_scalar(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws
 // The same on vdpbf16ps. Callable only where avx512_compiled() and the CPU supports it.
 void micro_avx512(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws, int64_t ldws,
                   bool accumulate);
-// The roles swapped, for products with few rows of A (x W^T at batch 1): ws[r * 32 + c] =
-// sum over p < pairs of the pair (rows[r][2p], rows[r][2p + 1]) dotted with panel[p * 32 + c],
-// for 12 rows of B read in place (whole pairs: an even K) and one packed panel of 32 rows of A:
-// a 12 x 32 tile of C^T.
-void micro_transposed_avx512(int64_t pairs, const uint16_t* const* rows, const uint32_t* panel,
-                             float* ws);
 
 // Sixteen 32-bit words (bf16 pairs) of each of 16 rows turned around: dst[q * ldd + i] = the
 // pair at elements 2 (p0 + q) and 2 (p0 + q) + 1 of rows[i], for q < 16 and i < lanes (at most

@@ -259,14 +259,13 @@ TEST(GemmBf16Paths, AvxAndScalarAgree) {
     ASSERT_NEAR(fast[size_t(i)], plain[size_t(i)], 2 * f32_bound(K, ref.magnitude[size_t(i)]));
 }
 
-// x W^T with few rows (up to kGemmBf16FewRows, an even K) reads W in place and packs x: around
-// its 12-row tiles of W and 32-row panels of x, on both sides of the limit, with a bias and every
-// activation, bf16 out; the same sums as the packed path (the scalar one), to f32 summation order.
-TEST(GemmBf16Paths, FewRowsTimesTransposedBAroundItsTiles) {
+// Linear layers (x W^T) with a bias and an activation, from one row to a few hundred (a ViT's
+// tokens at batch 1), bf16 out: the same sums as the scalar path, to f32 summation order.
+TEST(GemmBf16Paths, LinearLayersWithBiasAndActivationAgreeWithScalar) {
   if (!gemm_bf16_avx512_available()) GTEST_SKIP() << "this CPU or build has no AVX512_BF16";
   std::mt19937 rng(17);
   for (const Case& c : {Case{1, 13, 2}, Case{31, 11, 30}, Case{33, 25, 258},
-                        Case{kGemmBf16FewRows, 12, 64}, Case{kGemmBf16FewRows + 1, 37, 64}})
+                        Case{197, 40, 64}, Case{257, 37, 66}})
     for (GemmActivation act : {GemmActivation::none, GemmActivation::quick_gelu}) {
       const Matrix A(c.M, c.K, 1, rng), B(c.N, c.K, 3, rng);
       std::vector<float> bias(static_cast<size_t>(c.N));
