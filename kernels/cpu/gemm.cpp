@@ -136,16 +136,21 @@ void run_thread(const Problem<T>& p, const MicroKernel<T>& kern, int t, int thre
   T edge[16 * 64];  // one register tile, for tiles that overhang C's edge
   const GemmEpilogue<T>& ep = *p.ep;
 
+  // Where the threads split only the columns (tm == 1), each packs exactly the panels it
+  // computes: it packs each one just before its first use, so that reading B (a weight from
+  // memory, at batch 1) interleaves with the arithmetic instead of being a phase of its own,
+  // and no thread waits for another.
+  const bool own_panels = grid.tm == 1;
   for (int64_t jc = 0; jc < p.N; jc += bl.nc) {
     const int64_t nc = std::min(bl.nc, p.N - jc);
     const int64_t panels = ceil_div(nc, nr);
     for (int64_t pc = 0; pc < p.K; pc += bl.kc) {
       const int64_t kc = std::min(bl.kc, p.K - pc);
       const int64_t pb0 = panels * t / threads, pb1 = panels * (t + 1) / threads;
-      if (pb1 > pb0)
+      if (!own_panels && pb1 > pb0)
         kern.pack_b(p.trans_b, p.B, p.ldb, pc, kc, jc + pb0 * nr, std::min(nc, pb1 * nr) - pb0 * nr,
                     nr, packed_b + pb0 * nr * kc);
-      if (sync) sync->arrive_and_wait();
+      if (sync && !own_panels) sync->arrive_and_wait();
 
       const T beta = pc == 0 ? p.beta : T(1);
       const bool last = pc + kc == p.K;
@@ -156,6 +161,8 @@ void run_thread(const Problem<T>& p, const MicroKernel<T>& kern, int t, int thre
         for (int64_t jp = jp0; jp < jp1; ++jp) {
           const int64_t j0 = jc + jp * nr, n = std::min(nr, p.N - j0);
           const T* b = packed_b + jp * nr * kc;
+          if (own_panels && ic == i_begin)
+            kern.pack_b(p.trans_b, p.B, p.ldb, pc, kc, j0, n, nr, packed_b + jp * nr * kc);
           for (int64_t ir = 0; ir < mc; ir += mr) {
             const int64_t m = std::min(mr, mc - ir);
             const T* a = packed_a + ir * kc;
@@ -173,7 +180,7 @@ void run_thread(const Problem<T>& p, const MicroKernel<T>& kern, int t, int thre
           }
         }
       }
-      if (sync) sync->arrive_and_wait();  // the B block is about to be overwritten
+      if (sync && !own_panels) sync->arrive_and_wait();  // the B block is about to be overwritten
     }
   }
 }
