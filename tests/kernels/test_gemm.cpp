@@ -225,6 +225,8 @@ TEST(Gemm, AnyThreadCountAndNestedCalls) {
     set_num_threads(threads);
     check<float>({false, false, 3 * bl.mr + 5, 2 * bl.nr + 7, 300, 1, 0.5, 1});  // rows split
     check<float>({false, true, 2, 5 * bl.nr + 3, 300, 1, 0, 0});                 // columns split
+    // Columns split, each thread packing its own panels as it goes, over several k blocks.
+    check<float>({false, false, 2, 5 * bl.nr + 3, 2 * bl.kc + 5, 1, 0.5, 1});
     check<float>({true, false, bl.mc + 7, bl.nr + 1, bl.kc + 9, 1, 0, 0, GemmActivation::relu, 1});
   }
   set_num_threads(2);
