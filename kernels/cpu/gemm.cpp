@@ -65,7 +65,9 @@ class Scratch {
   size_t bytes_ = 0;
 };
 
-thread_local Scratch scratch_a, scratch_b;
+// scratch_b holds the block of B that all threads share (on the calling thread); own_b, the
+// panels a thread packs for itself alone.
+thread_local Scratch scratch_a, scratch_b, own_b;
 
 template <class T>
 struct Problem {
@@ -139,8 +141,13 @@ void run_thread(const Problem<T>& p, const MicroKernel<T>& kern, int t, int thre
   // Where the threads split only the columns (tm == 1), each packs exactly the panels it
   // computes: it packs each one just before its first use, so that reading B (a weight from
   // memory, at batch 1) interleaves with the arithmetic instead of being a phase of its own,
-  // and no thread waits for another.
+  // and no thread waits for another. Without a barrier the threads may be in different k or
+  // column blocks at once, so each packs into a buffer of its own.
   const bool own_panels = grid.tm == 1;
+  const int64_t own_panel_size = std::min(bl.kc, p.K) * nr;
+  T* const own_panels_at = own_panels
+      ? own_b.get<T>(size_t(ceil_div(ceil_div(std::min(bl.nc, p.N), nr), grid.tn) * own_panel_size))
+      : nullptr;
   for (int64_t jc = 0; jc < p.N; jc += bl.nc) {
     const int64_t nc = std::min(bl.nc, p.N - jc);
     const int64_t panels = ceil_div(nc, nr);
@@ -160,9 +167,8 @@ void run_thread(const Problem<T>& p, const MicroKernel<T>& kern, int t, int thre
         kern.pack_a(p.trans_a, p.A, p.lda, ic, mc, pc, kc, mr, packed_a);
         for (int64_t jp = jp0; jp < jp1; ++jp) {
           const int64_t j0 = jc + jp * nr, n = std::min(nr, p.N - j0);
-          const T* b = packed_b + jp * nr * kc;
-          if (own_panels && ic == i_begin)
-            kern.pack_b(p.trans_b, p.B, p.ldb, pc, kc, j0, n, nr, packed_b + jp * nr * kc);
+          T* const b = own_panels ? own_panels_at + (jp - jp0) * own_panel_size : packed_b + jp * nr * kc;
+          if (own_panels && ic == i_begin) kern.pack_b(p.trans_b, p.B, p.ldb, pc, kc, j0, n, nr, b);
           for (int64_t ir = 0; ir < mc; ir += mr) {
             const int64_t m = std::min(mr, mc - ir);
             const T* a = packed_a + ir * kc;
