@@ -1,6 +1,7 @@
-// The vdpbf16ps micro-kernel of gemm_bf16. This file alone is compiled with -mavx512bf16 (see
-// kernels/CMakeLists.txt) and runs only after a run-time check of the CPU; it includes nothing
-// but the intrinsics and its own declarations, so that no shared inline code picks up AVX-512.
+// The vdpbf16ps micro-kernel of gemm_bf16 and the AVX-512 transposition its packing uses. This
+// file alone is compiled with -mavx512bf16 (see kernels/CMakeLists.txt) and runs only after a
+// run-time check of the CPU; it includes nothing but the intrinsics and its own declarations,
+// so that no shared inline code picks up AVX-512.
 #include "kernels/cpu/gemm_bf16_micro.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BF16__)
