@@ -119,8 +119,10 @@ void merge_edge(const T* tile, int64_t nr, int64_t m, int64_t n, T alpha, T beta
     }
 }
 
-// Thread t of `threads`: packs its share of each B block, waits for the others, then computes
-// its rows x columns of C. `sync` is null when the thread runs alone.
+// Thread t of `threads`: packs its share of each B block into `packed_b`, waits for the others,
+// then computes its rows x columns of C; or, with one row group (grid.tm == 1, and always when
+// it runs alone), packs its own panels as it goes and needs neither `packed_b` nor `sync`.
+// `sync` is null when the thread runs alone.
 template <class T>
 void run_thread(const Problem<T>& p, const MicroKernel<T>& kern, int t, int threads, Grid grid,
                 T* packed_b, std::barrier<>* sync) {
@@ -224,14 +226,16 @@ void run(const Problem<T>& p, bool allow_threads) {
   const int threads = allow_threads && flops >= kMinFlopsToSplit ? num_threads() : 1;
   if (kern.nt_unpacked && !p.trans_a && p.trans_b && p.M <= gemm_unpacked_max_rows())
     return run_unpacked(p, kern, threads);
-  const int64_t nc_max = ceil_div(std::min(bl.nc, p.N), bl.nr) * bl.nr;
-  T* packed_b = scratch_b.get<T>(size_t(std::min(bl.kc, p.K) * nc_max));
   if (threads == 1) {
-    run_thread(p, kern, 0, 1, Grid{}, packed_b, nullptr);
+    run_thread<T>(p, kern, 0, 1, Grid{}, nullptr, nullptr);  // one column group: own panels
     return;
   }
   const Grid grid =
       choose_grid(threads, ceil_div(p.M, bl.mr), ceil_div(std::min(bl.nc, p.N), bl.nr));
+  // The shared block of B, only where row groups read the same panels (with one row group each
+  // thread packs its own).
+  const int64_t nc_max = ceil_div(std::min(bl.nc, p.N), bl.nr) * bl.nr;
+  T* packed_b = grid.tm > 1 ? scratch_b.get<T>(size_t(std::min(bl.kc, p.K) * nc_max)) : nullptr;
   std::barrier<> sync(threads);
   parallel_for(0, threads, 1, [&](int64_t t0, int64_t t1) {
     if (t1 - t0 == 1)
