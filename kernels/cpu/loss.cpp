@@ -14,6 +14,15 @@ namespace {
 
 int64_t row_grain(int64_t n) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)); }
 
+// A row's loss from its log-sum-exp l, its target's logit and (with smoothing s) the sum of its
+// logits: written as a sum of -log p terms so that s = 0 never touches sum_x (which may be -inf).
+template <class T>
+inline T row_loss(int64_t classes, T l, T x_target, T sum_x, T s, T s_per_class) {
+  T value = (T(1) - s) * (l - x_target);
+  if (s != T(0)) value += s_per_class * (T(classes) * l - sum_x);
+  return value;
+}
+
 // One row's loss and log-sum-exp; `exps` has room for the row. Functions of their own rather
 // than bodies of the parallel_for lambdas: GCC vectorizes their loops only here.
 template <class T>
@@ -23,10 +32,8 @@ void cross_entropy_row(int64_t classes, const T* __restrict x, int64_t target, T
   for (int64_t j = 0; j < classes; ++j) exps[j] = fast_math::exp(x[j] - mx);
   const T l = mx + std::log(lane_reduce::sum(exps, classes));
   lse = l;
-  // Written as a sum of -log p terms so that s = 0 never touches sum_x (which may be -inf).
-  T value = (T(1) - s) * (l - x[target]);
-  if (s != T(0)) value += s_per_class * (T(classes) * l - lane_reduce::sum(x, classes));
-  loss = value;
+  const T sum_x = s != T(0) ? lane_reduce::sum(x, classes) : T(0);
+  loss = row_loss(classes, l, x[target], sum_x, s, s_per_class);
 }
 
 template <class T>
@@ -72,9 +79,7 @@ void cross_entropy_columns_block(int64_t rows, int64_t classes, int64_t r0, int6
     const int64_t r = r0 + i;
     const T l = mx[i] + std::log(total[i]);
     lse[r] = l;
-    T value = (T(1) - s) * (l - logits[target[r] * rows + r]);
-    if (s != T(0)) value += s_per_class * (T(classes) * l - sum_x[i]);
-    loss[r] = value;
+    loss[r] = row_loss(classes, l, logits[target[r] * rows + r], sum_x[i], s, s_per_class);
   }
 }
 
