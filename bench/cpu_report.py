@@ -420,19 +420,21 @@ def part_vit(ctx):
             ctx.notes.append("bench_vit has no bf16 case (neither a dtype argument nor --dtype bf16): "
                              "bf16 ViT rows skipped.")
 
-    def case_of(b, dtype):  # (patch, batch, layer, dtype)
-        _, named = name_args(b["name"])
+    def case_of(name, dtype):  # (patch, batch, layer, dtype)
+        _, named = name_args(name)
         return int(named["patch"]), int(named["batch"]), int(named["layer"]), dtype
 
-    cases = [case_of({"name": n}, vit_dtype_of({"name": n})) for n in names]
-    cases += [case_of({"name": n}, "bf16") for n in names] if bf16_flag else []
+    cases = [case_of(n, vit_dtype_of({"name": n})) for n in names]
+    cases += [case_of(n, "bf16") for n in names] if bf16_flag else []
 
     def ours_round():
         report = run_json([binary, "--benchmark_filter=" + exact_filter(names)], ctx.threads)
-        rates = {case_of(b, vit_dtype_of(b)): b["items_per_second"] for b in best_runs(report).values()}
+        rates = {case_of(b["name"], vit_dtype_of(b)): b["items_per_second"]
+                 for b in best_runs(report).values()}
         if bf16_flag:
             bf16 = run_json([binary, "--dtype", "bf16", "--benchmark_filter=" + exact_filter(names)], ctx.threads)
-            rates.update({case_of(b, "bf16"): b["items_per_second"] for b in best_runs(bf16).values()})
+            rates.update({case_of(b["name"], "bf16"): b["items_per_second"]
+                          for b in best_runs(bf16).values()})
         return rates
 
     def torch_round():
