@@ -54,7 +54,7 @@ if [ "$do_build" = 1 ]; then
     BUILD_DIR="$build" "$root/scripts/build.sh" -DSHALLOW_BENCH=ON --target fma_peak
   fi
   echo "building the benchmark binaries in $build ..." >&2
-  build_targets fma_peak bench_gemm bench_attention bench_conv bench_vit bench_eeg_epoch
+  build_targets fma_peak bench_gemm bench_attention bench_conv bench_vit bench_resnet bench_eeg_epoch
   # Targets that exist only in some trees or on some machines (CMake has re-run by now).
   grep -q '^OPENBLAS_FOUND:INTERNAL=1' "$build/CMakeCache.txt" && build_targets openblas_gemm
   [ -f "$root/bench/bench_gemm_bf16.cpp" ] && build_targets bench_gemm_bf16

@@ -59,26 +59,38 @@ def attention(batch, heads, tokens, dim, causal, backward, repetitions, min_time
     return best_seconds(step, repetitions, min_time)
 
 
-def conv2d(batch, c_in, c_out, h, w, kh, kw, backward, repetitions, min_time):
-    """F.conv2d with bias; backward 0: forward only, 1: + weight and bias gradients,
-    2: + the input gradient (bench_conv's meaning)."""
+def conv2d(batch, c_in, c_out, h, w, kh, kw, pad, backward, repetitions, min_time):
+    """F.conv2d with bias and `pad` zeros on each side; backward 0: forward only, 1: + weight
+    and bias gradients, 2: + the input gradient (bench_conv's meaning)."""
     g = torch.Generator().manual_seed(3)
     x = torch.randn(batch, c_in, h, w, generator=g)
     weight = torch.randn(c_out, c_in, kh, kw, generator=g) * 0.1
     bias = torch.randn(c_out, generator=g)
     if backward == 0:
         with torch.inference_mode():
-            return best_seconds(lambda: F.conv2d(x, weight, bias), repetitions, min_time)
+            return best_seconds(lambda: F.conv2d(x, weight, bias, padding=pad), repetitions, min_time)
     weight.requires_grad_(True)
     bias.requires_grad_(True)
     x.requires_grad_(backward >= 2)
-    grad = torch.randn(batch, c_out, h - kh + 1, w - kw + 1, generator=g)
+    grad = torch.randn(batch, c_out, h + 2 * pad - kh + 1, w + 2 * pad - kw + 1, generator=g)
 
     def step():
-        F.conv2d(x, weight, bias).backward(grad)
+        F.conv2d(x, weight, bias, padding=pad).backward(grad)
         weight.grad = bias.grad = x.grad = None
 
     return best_seconds(step, repetitions, min_time)
+
+
+def resnet50_images_per_second(batch, seconds):
+    """CLIP RN50 (OpenCLIP's ModifiedResNet, random weights, eval mode) forward in images/s,
+    as bench_resnet times ours."""
+    import open_clip
+
+    visual = open_clip.create_model("RN50", pretrained=None).visual.eval()
+    x = torch.randn(batch, 3, 224, 224)
+    with torch.inference_mode():
+        per_call = best_seconds(lambda: visual(x), 1, seconds)
+    return batch / per_call
 
 
 def vit_images_per_second(patch, batch, layer, dtype, seconds):

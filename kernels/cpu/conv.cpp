@@ -219,18 +219,28 @@ void depthwise_backward_weight(const Conv2dShape& s, const Geometry& g, const T*
 // where the per-image GEMM is small or thin and its im2col and packing cost more than its
 // arithmetic:
 // - columns: rows of at most 512 positions (the GEMM's N per image). Longer rows make a
-//   GEMM per image large enough for its packing to pay.
+//   GEMM per image large enough for its packing to pay; so do more than 64 output channels
+//   (a ResNet's 1x1 kernels at 14 x 14 and 7 x 7: the GEMM per image 130-150 GFLOP/s at
+//   batch 1 against 80-100, where the columns path, one image per thread, leaves a thread
+//   idle).
 // - rows: at most 8 input rows per output row, so that each (c, kh) row's taps are a K of
 //   kW for a tile that then adds into C: with many rows those loads and stores of C would
 //   dominate, and im2col + GEMM is better.
+// - implicit_gemm: every other kernel with stride 1 along W whose column matrix must be
+//   built. Against im2col + a GEMM per image, at CLIP RN50's 3x3 kernels, batch 8 (GFLOP/s,
+//   2 threads): 64 x 56 x 56 106 -> 120, 128 x 28 x 28 149 -> 176, 256 x 14 x 14 ~162 -> ~178,
+//   512 x 7 x 7 135 -> 165. Its 1x1 kernels stay on the GEMM per image (columns matrix = the
+//   input, nothing to build): there it measured slower at 56 x 56 (91 against 130).
 Conv2dPath conv2d_path(const Conv2dShape& s) {
   const int64_t Cg = s.C_in / s.groups;
   if (Cg == 1 && s.groups > 1) return Conv2dPath::depthwise;
   if (!conv_simd::kVectorized || s.groups != 1 || s.N < 1 || s.C_in < 1)
     return Conv2dPath::generic;
-  if (columns_are_input(s) && s.H_out() * s.W_out() <= 512) return Conv2dPath::columns;
+  if (columns_are_input(s) && s.H_out() * s.W_out() <= 512 && s.C_out <= 64)
+    return Conv2dPath::columns;
   if (s.stride_w == 1 && s.dil_w == 1 && s.kW > 1 && s.C_in * s.kH <= 8)
     return Conv2dPath::rows;
+  if (s.stride_w == 1 && !columns_are_input(s)) return Conv2dPath::implicit_gemm;
   return Conv2dPath::generic;
 }
 
@@ -240,6 +250,7 @@ const char* conv2d_path_name(Conv2dPath p) {
     case Conv2dPath::depthwise: return "depthwise";
     case Conv2dPath::columns: return "columns";
     case Conv2dPath::rows: return "rows";
+    case Conv2dPath::implicit_gemm: return "implicit_gemm";
   }
   return "?";
 }
@@ -251,6 +262,7 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T*
     case Conv2dPath::depthwise: return depthwise_forward(s, g, x, w, b, y);
     case Conv2dPath::columns: return conv_detail::columns_forward(s, x, w, b, y);
     case Conv2dPath::rows: return conv_detail::rows_forward(s, x, w, b, y);
+    case Conv2dPath::implicit_gemm: return conv_detail::implicit_gemm_forward(s, x, w, b, y);
     case Conv2dPath::generic: break;
   }
   for_each_image_group<T>(s, [&](int64_t n, int64_t grp, std::vector<T>& col) {
@@ -277,6 +289,7 @@ void conv2d_backward_input(const Conv2dShape& s, const T* gy, const T* w, T* gx)
     case Conv2dPath::depthwise: return depthwise_backward_input(s, g, gy, w, gx);
     case Conv2dPath::columns: return conv_detail::columns_backward_input(s, gy, w, gx);
     case Conv2dPath::rows:  // the generic input gradient: a GEMM with K = C_out and a col2im
+    case Conv2dPath::implicit_gemm:
     case Conv2dPath::generic: break;
   }
   for_each_image_group<T>(s, [&](int64_t n, int64_t grp, std::vector<T>& col) {
@@ -301,6 +314,7 @@ void conv2d_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* gw
     case Conv2dPath::depthwise: return depthwise_backward_weight(s, g, gy, x, gw);
     case Conv2dPath::columns: return conv_detail::columns_backward_weight(s, gy, x, gw);
     case Conv2dPath::rows: return conv_detail::rows_backward_weight(s, gy, x, gw);
+    case Conv2dPath::implicit_gemm:
     case Conv2dPath::generic: break;
   }
   // gw_g += gy_g [Cog, P] * col^T [P, K], summed over the batch. Every image adds into the

@@ -3,9 +3,10 @@
 //   x [N, C_in, H, W], w [C_out, C_in/groups, kH, kW], b [C_out], y [N, C_out, H_out, W_out]
 // Each call picks one of these paths by shape (conv2d_path says which):
 //   columns    the column matrix of an image is the image itself (1x1, or a kernel covering the
-//              full height; stride 1 along W, no padding) and it has at most 512 positions:
-//              register tiles read the input and the weight in place, with no im2col and no
-//              GEMM packing (conv_columns.cpp);
+//              full height; stride 1 along W, no padding), it has at most 512 positions and
+//              there are at most 64 output channels (the EEG encoders'): register tiles read
+//              the input and the weight in place, with no im2col and no GEMM packing, each
+//              thread taking whole images (conv_columns.cpp);
 //   rows       at most 8 input rows per output row (C_in * kH), kW > 1, and stride 1 and no
 //              dilation along W: each output row is a sliding dot product of its input rows
 //              with the kW taps, the taps' offsets standing for the column matrix (EEGNet's
@@ -13,10 +14,14 @@
 //              generic path);
 //   depthwise  one input channel per group: a direct loop, where im2col would make a GEMM
 //              with K = kH*kW only;
+//   implicit_gemm  groups == 1, stride 1 along W, and a column matrix that is not the input
+//              (a ResNet's 3x3 kernels): one GEMM over the whole batch, its column matrix
+//              packed straight from the input, with no im2col (conv_gemm.cpp); forward only,
+//              the gradients take the generic path;
 //   generic    everything else: im2col (skipped when the input is its own column matrix)
 //              and the GEMM, per image and group.
-// columns and rows take groups == 1 only, and need AVX-512 to pay: without it those shapes
-// take the generic path.
+// columns, rows and implicit_gemm take groups == 1 only, and need AVX-512 to pay: without it
+// those shapes take the generic path.
 #include <cstdint>
 
 namespace shallow::cpu {
@@ -31,7 +36,7 @@ struct Conv2dShape {
   int64_t W_out() const { return (W + 2 * pad_w - dil_w * (kW - 1) - 1) / stride_w + 1; }
 };
 
-enum class Conv2dPath { generic, depthwise, columns, rows };
+enum class Conv2dPath { generic, depthwise, columns, rows, implicit_gemm };
 
 // The path conv2d_forward/backward take for this shape.
 Conv2dPath conv2d_path(const Conv2dShape& s);

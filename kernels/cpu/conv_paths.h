@@ -37,6 +37,11 @@ void columns_backward_input(const Conv2dShape& s, const T* gy, const T* w, T* gx
 template <class T>
 void columns_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* gw);
 
+// implicit_gemm: one GEMM over the batch whose column matrix is packed straight from the input
+// (conv_gemm.cpp); forward only.
+template <class T>
+void implicit_gemm_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y);
+
 // rows: output row (n, oh) sums its input rows, each read at the kW tap offsets.
 template <class T>
 void rows_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y);

@@ -8,62 +8,22 @@
 #include <algorithm>
 #include <barrier>
 #include <cstddef>
-#include <new>
 
 #include "kernels/cpu/gemm_kernels.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/scratch.h"
 
 namespace shallow::cpu {
 namespace {
 
+using gemm_detail::choose_grid;
+using gemm_detail::Grid;
 using gemm_detail::MicroKernel;
 
 template <class T>
-const MicroKernel<T>& kernel_for();
-
-template <>
-const MicroKernel<float>& kernel_for<float>() {
-  switch (gemm_isa()) {
-    case GemmIsa::avx512:
-      return gemm_detail::avx512_kernel_f32();
-    case GemmIsa::avx2:
-      return gemm_detail::avx2_kernel_f32();
-    case GemmIsa::generic:
-      break;
-  }
-  return gemm_detail::generic_kernel_f32();
+const MicroKernel<T>& kernel_for() {
+  return gemm_detail::active_kernel<T>();
 }
-
-template <>
-const MicroKernel<double>& kernel_for<double>() {
-  return gemm_detail::generic_kernel_f64();
-}
-
-// Grow-only 64-byte-aligned scratch memory, kept per thread so that repeated gemms neither
-// allocate nor touch fresh pages.
-class Scratch {
- public:
-  ~Scratch() { release(); }
-  template <class T>
-  T* get(size_t n) {
-    const size_t bytes = n * sizeof(T);
-    if (bytes > bytes_) {
-      release();
-      ptr_ = ::operator new(bytes, std::align_val_t{64});
-      bytes_ = bytes;
-    }
-    return static_cast<T*>(ptr_);
-  }
-
- private:
-  void release() {
-    if (ptr_) ::operator delete(ptr_, std::align_val_t{64});
-    ptr_ = nullptr;
-    bytes_ = 0;
-  }
-  void* ptr_ = nullptr;
-  size_t bytes_ = 0;
-};
 
 // scratch_b holds the block of B that all threads share (on the calling thread); own_b, the
 // panels a thread packs for itself alone.
@@ -85,28 +45,6 @@ struct Problem {
 };
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// The threads form a grid: tm groups split the rows of C, tn groups split the columns of each
-// nc block. Picks the grid whose busiest thread has the fewest register tiles; on a tie, more
-// row groups, since those share the packed B and do not pack A twice.
-struct Grid {
-  int tm = 1, tn = 1;
-};
-
-Grid choose_grid(int threads, int64_t m_tiles, int64_t n_tiles) {
-  Grid best{threads, 1};
-  int64_t best_cost = -1;
-  for (int tm = threads; tm >= 1; --tm) {
-    if (threads % tm) continue;
-    const int tn = threads / tm;
-    const int64_t cost = ceil_div(m_tiles, tm) * ceil_div(n_tiles, tn);
-    if (best_cost < 0 || cost < best_cost) {
-      best = {tm, tn};
-      best_cost = cost;
-    }
-  }
-  return best;
-}
 
 // Writes an mr x nr result held in `tile` into the m x n corner of C that exists.
 template <class T>

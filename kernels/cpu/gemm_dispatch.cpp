@@ -78,4 +78,42 @@ GemmBlocking gemm_blocking_f32(GemmIsa isa) {
 
 GemmBlocking gemm_blocking_f64() { return gemm_detail::generic_kernel_f64().blocking; }
 
+namespace gemm_detail {
+
+template <>
+const MicroKernel<float>& active_kernel<float>() {
+  switch (gemm_isa()) {
+    case GemmIsa::avx512:
+      return avx512_kernel_f32();
+    case GemmIsa::avx2:
+      return avx2_kernel_f32();
+    case GemmIsa::generic:
+      break;
+  }
+  return generic_kernel_f32();
+}
+
+template <>
+const MicroKernel<double>& active_kernel<double>() {
+  return generic_kernel_f64();
+}
+
+Grid choose_grid(int threads, int64_t m_tiles, int64_t n_tiles) {
+  auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+  Grid best{threads, 1};
+  int64_t best_cost = -1;
+  for (int tm = threads; tm >= 1; --tm) {
+    if (threads % tm) continue;
+    const int tn = threads / tm;
+    const int64_t cost = ceil_div(m_tiles, tm) * ceil_div(n_tiles, tn);
+    if (best_cost < 0 || cost < best_cost) {
+      best = {tm, tn};
+      best_cost = cost;
+    }
+  }
+  return best;
+}
+
+}  // namespace gemm_detail
+
 }  // namespace shallow::cpu

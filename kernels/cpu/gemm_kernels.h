@@ -39,6 +39,19 @@ const MicroKernel<float>& avx2_kernel_f32();
 const MicroKernel<float>& generic_kernel_f32();
 const MicroKernel<double>& generic_kernel_f64();
 
+// The kernel the drivers run (gemm_dispatch.cpp): for float the one gemm_isa() names, for
+// double the generic one.
+template <class T>
+const MicroKernel<T>& active_kernel();
+
+// The threads of a driver form a grid: tm groups split the rows of C, tn groups its columns.
+// choose_grid picks the grid whose busiest thread has the fewest register tiles; on a tie, more
+// row groups, since those share the packed B and do not pack A twice.
+struct Grid {
+  int tm = 1, tn = 1;
+};
+Grid choose_grid(int threads, int64_t m_tiles, int64_t n_tiles);
+
 // Packing (gemm_pack.cpp): op(A)[i0:i0+mc, k0:k0+kc] into ceil(mc/mr) panels of kc x mr, and
 // op(B)[k0:k0+kc, j0:j0+nc] into ceil(nc/nr) panels of kc x nr; rows/columns past the matrix
 // are zero so that the kernels always run full tiles.

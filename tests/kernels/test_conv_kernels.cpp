@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "kernels/cpu/conv.h"
+#include "kernels/cpu/conv_paths.h"
+#include "kernels/cpu/gemm_config.h"
 #include "kernels/cpu/parallel.h"
 
 using namespace shallow::cpu;
@@ -191,16 +193,83 @@ TEST(ConvKernels, RowsPath) {
   check_all(shapes, Conv2dPath::rows);
 }
 
+// One GEMM over the batch with the column matrix packed from the input: the ResNet's 3x3
+// kernels. Output channels on either side of the register tile's rows (12 with AVX-512),
+// positions that put a panel across two images (7 x 7 images, panels of 32 columns), 31 to 33
+// columns in all, K one below, at and above the k block (1024), more panels than one packed
+// block holds, every tap in the padding for some rows and columns, stride and dilation along
+// H, dilation along W.
+TEST(ConvKernels, ImplicitGemmPath) {
+  std::vector<Conv2dShape> shapes;
+  auto padded = [](Conv2dShape s, int64_t ph, int64_t pw) {
+    s.pad_h = ph, s.pad_w = pw;
+    return s;
+  };
+  for (int64_t C_out : {1, 11, 12, 13, 25})
+    shapes.push_back(padded(shape(3, 4, 7, 7, C_out, 3, 3), 1, 1));
+  shapes.push_back(shape(2, 3, 5, 9, 4, 3, 3));  // C_in * kH = 9 rows: too many for "rows"
+  for (int64_t W : {31, 32, 33}) shapes.push_back(padded(shape(1, 9, 1, W, 5, 1, 3), 0, 1));
+  shapes.push_back(padded(shape(1, 341, 5, 6, 13, 3, 1), 1, 0));  // K = 1023
+  shapes.push_back(padded(shape(1, 256, 4, 5, 13, 2, 2), 0, 1));  // K = 1024
+  shapes.push_back(padded(shape(1, 342, 5, 6, 13, 3, 1), 1, 0));  // K = 1026
+  shapes.push_back(padded(shape(2, 3, 50, 50, 4, 3, 3), 1, 1));   // 5000 columns, K = 27
+  shapes.push_back(padded(shape(2, 3, 3, 1, 3, 3, 3), 2, 2));     // W = 1: taps in padding
+  Conv2dShape strided = padded(shape(2, 3, 11, 10, 7, 3, 3), 1, 1);
+  strided.stride_h = 2, strided.dil_h = 2;
+  shapes.push_back(strided);
+  Conv2dShape dilated_w = shape(2, 1, 3, 20, 5, 1, 5);  // dilation along W
+  dilated_w.dil_w = 2;
+  shapes.push_back(dilated_w);
+  check_all(shapes, Conv2dPath::implicit_gemm);
+}
+
+// The same path with each micro-kernel this CPU runs (their tiles differ: the packed panels
+// take the kernel's width), and with stride along W, which the dispatcher sends elsewhere
+// but the path computes one element at a time.
+TEST(ConvKernels, ImplicitGemmEveryKernelAndStrideW) {
+  Conv2dShape square = shape(3, 5, 7, 7, 13, 3, 3);
+  square.pad_h = square.pad_w = 1;
+  Conv2dShape strided_w = shape(2, 3, 9, 20, 6, 3, 3);
+  strided_w.stride_w = 2, strided_w.pad_w = 2, strided_w.dil_w = 2;
+  const int before = num_threads();
+  for (GemmIsa isa : {GemmIsa::generic, GemmIsa::avx2, GemmIsa::avx512}) {
+    if (!gemm_isa_supported(isa)) continue;
+    SCOPED_TRACE(gemm_isa_name(isa));
+    set_gemm_isa_for_testing(isa);
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      for (const Conv2dShape& s : {square, strided_w}) {
+        SCOPED_TRACE(str(s));
+        const Naive ref(s);
+        const auto x = random_values(size_t(s.N * s.C_in * s.H * s.W), 1);
+        const auto w = random_values(size_t(s.C_out * s.C_in * s.kH * s.kW), 2);
+        const auto b = random_values(size_t(s.C_out), 3);
+        const size_t ny = size_t(s.N * s.C_out * ref.Ho * ref.Wo);
+        std::vector<double> want(ny);
+        for (size_t i = 0; i < ny; ++i) want[i] = b[i / size_t(ref.Ho * ref.Wo) % size_t(s.C_out)];
+        ref.for_each_term([&](int64_t xi, int64_t wi, int64_t yi) {
+          want[size_t(yi)] += x[size_t(xi)] * w[size_t(wi)];
+        });
+        const auto xf = cast<float>(x), wf = cast<float>(w), bf = cast<float>(b);
+        std::vector<float> yf(ny, std::numeric_limits<float>::quiet_NaN());
+        conv_detail::implicit_gemm_forward<float>(s, xf.data(), wf.data(), bf.data(), yf.data());
+        EXPECT_TRUE(near(yf, want, 2e-5, "y float"));
+        std::vector<double> yd(ny, std::numeric_limits<double>::quiet_NaN());
+        conv_detail::implicit_gemm_forward<double>(s, x.data(), w.data(), b.data(), yd.data());
+        EXPECT_TRUE(near(yd, want, 1e-12, "y double"));
+      }
+    }
+  }
+  reset_gemm_isa();
+  set_num_threads(before);
+}
+
 // The other paths, as references for the shapes next to the direct paths' borders.
 TEST(ConvKernels, GenericAndDepthwisePaths) {
   std::vector<Conv2dShape> generic;
-  Conv2dShape dilated_w = shape(2, 1, 3, 20, 5, 1, 5);  // dilation along W
-  dilated_w.dil_w = 2;
-  generic.push_back(dilated_w);
   Conv2dShape strided_w = shape(2, 1, 3, 20, 5, 1, 5);  // stride along W
   strided_w.stride_w = 2;
   generic.push_back(strided_w);
-  generic.push_back(shape(2, 3, 5, 9, 4, 3, 3));  // C_in * kH = 9 rows
   Conv2dShape grouped = shape(2, 4, 1, 17, 6, 1, 1);
   grouped.groups = 2;
   generic.push_back(grouped);
