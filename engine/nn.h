@@ -5,6 +5,7 @@
 #include "engine/nn/batch_norm.h"
 #include "engine/nn/container.h"
 #include "engine/nn/conv.h"
+#include "engine/nn/conv_bn.h"
 #include "engine/nn/dropout.h"
 #include "engine/nn/init.h"
 #include "engine/nn/layer_norm.h"

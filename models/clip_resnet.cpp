@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include "engine/nn/conv_bn.h"
 #include "engine/ops/attention.h"
 #include "engine/ops/conv.h"
 #include "engine/ops/elementwise.h"
@@ -59,7 +60,7 @@ class ClipDownsample : public nn::Module {
     bn_ = register_module("1", batch_norm(out, dtype));
   }
   Tensor forward(const Tensor& x) override {
-    return bn_->forward(conv_->forward(avg_pool(x, stride_)));
+    return nn::conv_bn(*conv_, *bn_, avg_pool(x, stride_), false);
   }
 
  private:
@@ -83,11 +84,13 @@ ClipBottleneck::ClipBottleneck(int64_t inplanes, int64_t planes, int64_t stride,
         "downsample", std::make_shared<ClipDownsample>(inplanes, planes * 4, stride, dtype));
 }
 
+// conv_bn runs each convolution with its batch norm, the shortcut's sum and the ReLU in one
+// pass where the batch norms use their running statistics (inference).
 Tensor ClipBottleneck::forward(const Tensor& x) {
-  Tensor out = relu(bn1->forward(conv1->forward(x)));
-  out = relu(bn2->forward(conv2->forward(out)));
-  out = bn3->forward(conv3->forward(avg_pool(out, stride_)));
-  return relu(out + (downsample ? downsample->forward(x) : x));
+  Tensor out = nn::conv_bn(*conv1, *bn1, x, true);
+  out = nn::conv_bn(*conv2, *bn2, out, true);
+  const Tensor identity = downsample ? downsample->forward(x) : x;
+  return nn::conv_bn(*conv3, *bn3, avg_pool(out, stride_), true, identity);
 }
 
 AttentionPool2d::AttentionPool2d(int64_t grid, int64_t embed_dim, int64_t heads,
@@ -151,9 +154,9 @@ ClipResNet::ClipResNet(const ClipResNetConfig& config)
 std::vector<int64_t> ClipResNet::all_layers() const { return {1, 2, 3, 4, kFinalLayer}; }
 
 Tensor ClipResNet::stem(const Tensor& images) {
-  Tensor x = relu(bn1->forward(conv1->forward(images)));
-  x = relu(bn2->forward(conv2->forward(x)));
-  x = relu(bn3->forward(conv3->forward(x)));
+  Tensor x = nn::conv_bn(*conv1, *bn1, images, true);
+  x = nn::conv_bn(*conv2, *bn2, x, true);
+  x = nn::conv_bn(*conv3, *bn3, x, true);
   return avg_pool(x, 2);
 }
 

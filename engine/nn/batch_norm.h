@@ -17,6 +17,10 @@ struct BatchNormOptions {
 class BatchNormBase : public Module {
  public:
   Tensor forward(const Tensor& x) override;
+  double eps() const { return opt_.eps; }
+  // Whether forward normalizes with the running statistics (evaluation, with them kept): it is
+  // then a fixed per-channel affine map (batch_norm_eval_affine).
+  bool uses_running_stats() const { return !is_training() && running_mean.defined(); }
 
   Tensor weight, bias;                                    // undefined without affine
   Tensor running_mean, running_var, num_batches_tracked;  // undefined without tracking

@@ -39,6 +39,7 @@ class Conv2d : public Module {
  public:
   Conv2d(int64_t in_channels, int64_t out_channels, Int2 kernel_size, Conv2dOptions opt = {});
   Tensor forward(const Tensor& x) override;
+  const Conv2dOptions& options() const { return opt_; }
 
   Tensor weight;
   Tensor bias;  // undefined without bias

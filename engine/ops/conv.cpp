@@ -3,6 +3,7 @@
 
 #include "engine/cuda/conv_ops.h"
 #include "engine/ops/common.h"
+#include "engine/ops/elementwise.h"
 #include "kernels/cpu/conv.h"
 
 namespace shallow {
@@ -126,6 +127,60 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Int2 st
 }
 
 // conv1d is conv2d over a height of one; the views carry the gradients.
+Tensor conv2d_affine(const Tensor& x, const Tensor& weight, const Tensor& scale,
+                     const Tensor& shift, const Tensor& residual, bool relu_after, Int2 stride,
+                     Int2 padding, Int2 dilation, int64_t groups) {
+  const char* op = "conv2d_affine";
+  check_conv_args(x, weight, Tensor(), stride, padding, dilation, groups);
+  const int64_t C_out = weight.size(0);
+  for (const Tensor* t : {&scale, &shift}) {
+    if (!t->defined()) continue;
+    SH_CHECK(t->shape() == Shape{C_out}, op, ": scale and shift must be [", C_out,
+             "], one per output channel, got ", shape_str(t->shape()));
+    check_same_dtype(x, *t, op);
+    check_same_device(x, *t, op);
+  }
+  cpu::Conv2dShape s;
+  s.N = x.size(0), s.C_in = x.size(1), s.H = x.size(2), s.W = x.size(3);
+  s.C_out = C_out, s.kH = weight.size(2), s.kW = weight.size(3);
+  s.stride_h = stride[0], s.stride_w = stride[1];
+  s.pad_h = padding[0], s.pad_w = padding[1];
+  s.dil_h = dilation[0], s.dil_w = dilation[1];
+  s.groups = groups;
+  const Shape y_shape{s.N, s.C_out, s.H_out(), s.W_out()};
+  if (residual.defined()) {
+    SH_CHECK(residual.shape() == y_shape, op, ": the residual must have the output's shape ",
+             shape_str(y_shape), ", got ", shape_str(residual.shape()));
+    check_same_dtype(x, residual, op);
+    check_same_device(x, residual, op);
+  }
+  const bool fused = x.device().is_cpu() && (x.dtype() == DType::f32 || x.dtype() == DType::f64) &&
+                     !needs_record({&x, &weight, &scale, &shift, &residual});
+  if (!fused) {
+    const Shape per_channel{1, C_out, 1, 1};
+    Tensor y = conv2d(x, weight, Tensor(), stride, padding, dilation, groups);
+    if (scale.defined()) y = mul(y, scale.view(per_channel));
+    if (shift.defined()) y = add(y, shift.view(per_channel));
+    if (residual.defined()) y = add(y, residual);
+    return relu_after ? relu(y) : y;
+  }
+  const Tensor xc = x.contiguous(), wc = weight.contiguous();
+  const Tensor sc = scale.defined() ? scale.contiguous() : Tensor();
+  const Tensor hc = shift.defined() ? shift.contiguous() : Tensor();
+  const Tensor rc = residual.defined() ? residual.contiguous() : Tensor();
+  Tensor y = Tensor::empty(y_shape, x.dtype(), x.device());
+  SH_DISPATCH_FLOAT(x.dtype(), op, [&] {
+    cpu::ConvEpilogue<scalar_t> ep;
+    ep.scale = sc.defined() ? sc.data<scalar_t>() : nullptr;
+    ep.shift = hc.defined() ? hc.data<scalar_t>() : nullptr;
+    ep.residual = rc.defined() ? rc.data<scalar_t>() : nullptr;
+    ep.relu = relu_after;
+    cpu::conv2d_forward<scalar_t>(s, xc.data<scalar_t>(), wc.data<scalar_t>(), ep,
+                                  y.data<scalar_t>());
+  });
+  return y;
+}
+
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride,
               int64_t padding, int64_t dilation, int64_t groups) {
   SH_CHECK(x.dim() == 3, "conv1d: input must be 3-D [N, C, L], got ", shape_str(x.shape()));

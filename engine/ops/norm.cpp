@@ -231,6 +231,28 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
   return y;
 }
 
+std::pair<Tensor, Tensor> batch_norm_eval_affine(const Tensor& running_mean,
+                                                 const Tensor& running_var, const Tensor& weight,
+                                                 const Tensor& bias, double eps) {
+  const char* name = "batch_norm_eval_affine";
+  SH_CHECK(running_mean.defined() && running_var.defined(), name,
+           ": needs running_mean and running_var");
+  SH_CHECK(running_mean.dim() == 1 && running_var.shape() == running_mean.shape(), name,
+           ": running statistics must be [C] alike, got ", shape_str(running_mean.shape()),
+           " and ", shape_str(running_var.shape()));
+  for (const Tensor* t : {&weight, &bias})
+    SH_CHECK(!t->defined() || t->shape() == running_mean.shape(), name, ": weight and bias must be ",
+             shape_str(running_mean.shape()), ", got ", shape_str(t->shape()));
+  SH_CHECK(eps >= 0, name, ": eps must be >= 0, got ", eps);
+  NoGrad no_grad;
+  const Tensor mean = running_mean.detach(), var = running_var.detach();
+  Tensor scale = rsqrt(add(var, eps));
+  if (weight.defined()) scale = mul(scale, weight.detach().to(scale.dtype()));
+  const Tensor moved = mul(mean.to(scale.dtype()), scale);
+  Tensor shift = bias.defined() ? sub(bias.detach().to(scale.dtype()), moved) : neg(moved);
+  return {scale.contiguous(), shift.contiguous()};
+}
+
 // ---- L2 normalization
 
 Tensor l2_normalize(const Tensor& x_in, int64_t dim, double eps) {

@@ -255,14 +255,21 @@ const char* conv2d_path_name(Conv2dPath p) {
   return "?";
 }
 
+namespace {
+
 template <class T>
-void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
+void conv2d_forward_with_bias(const Conv2dShape& s, Conv2dPath path, const T* x, const T* w,
+                              const T* b, T* y) {
   const Geometry g(s);
-  switch (conv2d_path(s)) {
+  switch (path) {
     case Conv2dPath::depthwise: return depthwise_forward(s, g, x, w, b, y);
     case Conv2dPath::columns: return conv_detail::columns_forward(s, x, w, b, y);
     case Conv2dPath::rows: return conv_detail::rows_forward(s, x, w, b, y);
-    case Conv2dPath::implicit_gemm: return conv_detail::implicit_gemm_forward(s, x, w, b, y);
+    case Conv2dPath::implicit_gemm: {
+      ConvEpilogue<T> ep;
+      ep.shift = b;
+      return conv_detail::implicit_gemm_forward(s, x, w, ep, y);
+    }
     case Conv2dPath::generic: break;
   }
   for_each_image_group<T>(s, [&](int64_t n, int64_t grp, std::vector<T>& col) {
@@ -279,6 +286,33 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T*
       std::fill(yg + c * g.P, yg + (c + 1) * g.P, b ? b[grp * g.Cog + c] : T(0));
     gemm<T>(false, false, g.Cog, g.P, g.K, T(1), w + grp * g.Cog * g.K, g.K, cols, g.P, T(1), yg,
             g.P);
+  });
+}
+
+}  // namespace
+
+template <class T>
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
+  ConvEpilogue<T> ep;
+  ep.shift = b;
+  conv2d_forward(s, x, w, ep, y);
+}
+
+template <class T>
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const ConvEpilogue<T>& ep,
+                    T* y) {
+  const Conv2dPath path = conv2d_path(s);
+  if (path == Conv2dPath::implicit_gemm) return conv_detail::implicit_gemm_forward(s, x, w, ep, y);
+  // The other paths add a bias themselves; anything more is one pass over y afterwards.
+  const bool bias_only = !ep.scale && !ep.residual && !ep.relu;
+  const T* b = bias_only ? ep.shift : nullptr;
+  conv2d_forward_with_bias(s, path, x, w, b, y);
+  if (bias_only) return;
+  const int64_t P = s.H_out() * s.W_out();
+  parallel_for(0, s.N * s.C_out, grain_for(P), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p)
+      conv_detail::finish_outputs(y + p * P, ep.residual ? ep.residual + p * P : nullptr, P,
+                                  p % s.C_out, 1, P, ep);
   });
 }
 
@@ -373,6 +407,8 @@ void conv2d_backward_bias(const Conv2dShape& s, const T* gy, T* gb) {
 
 #define SH_INSTANTIATE(T)                                                                      \
   template void conv2d_forward<T>(const Conv2dShape&, const T*, const T*, const T*, T*);      \
+  template void conv2d_forward<T>(const Conv2dShape&, const T*, const T*,                     \
+                                  const ConvEpilogue<T>&, T*);                                \
   template void conv2d_backward_input<T>(const Conv2dShape&, const T*, const T*, T*);         \
   template void conv2d_backward_weight<T>(const Conv2dShape&, const T*, const T*, T*);        \
   template void conv2d_backward_bias<T>(const Conv2dShape&, const T*, T*);

@@ -46,6 +46,24 @@ const char* conv2d_path_name(Conv2dPath p);
 template <class T>
 void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y);
 
+// What the forward applies to each output once its sum is complete, per output channel c:
+//   y = act(sum * scale[c] + shift[c] + residual)
+// A null scale is 1, a null shift 0, a null residual 0; the residual has y's shape and layout.
+// A batch norm in evaluation is such a scale and shift (PyTorch folds it the same way).
+template <class T>
+struct ConvEpilogue {
+  const T* scale = nullptr;
+  const T* shift = nullptr;
+  const T* residual = nullptr;
+  bool relu = false;  // max(v, 0), NaN kept
+};
+
+// y = epilogue(conv(x, w)): on the implicit_gemm path applied to each register tile while it
+// is in cache; on the others in one pass over y after the convolution.
+template <class T>
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const ConvEpilogue<T>& ep,
+                    T* y);
+
 // gx = d(loss)/dx from gy (overwrites gx).
 template <class T>
 void conv2d_backward_input(const Conv2dShape& s, const T* gy, const T* w, T* gx);

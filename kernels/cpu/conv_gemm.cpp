@@ -202,11 +202,10 @@ void pack_columns(const Conv2dShape& s, const Geometry& g, const T* x, int64_t j
 }
 
 // Adds (or, with beta 0, writes) an m x nr result held in `tile` to the columns of y it
-// belongs to, which may lie in several images; with `bias` (at the last k block) applies it.
+// belongs to, which may lie in several images; at the last k block, applies the epilogue.
 template <class T>
-void store_split(const Conv2dShape& s, const Geometry& g, const MicroKernel<T>& kern,
-                 const T* tile, int64_t nr, int64_t m0, int64_t m, int64_t j0, T beta, T* y,
-                 const T* bias, bool last) {
+void store_split(const Conv2dShape& s, const Geometry& g, const T* tile, int64_t nr, int64_t m0,
+                 int64_t m, int64_t j0, T beta, T* y, const ConvEpilogue<T>& ep, bool last) {
   for (int64_t l = 0, j = j0; l < nr && j < g.columns;) {
     const int64_t n = j / g.P, p = j % g.P, len = std::min({nr - l, g.P - p, g.columns - j});
     T* dst = y + (n * s.C_out + m0) * g.P + p;
@@ -215,7 +214,8 @@ void store_split(const Conv2dShape& s, const Geometry& g, const MicroKernel<T>& 
         T& out = dst[i * g.P + q];
         out = beta == T(0) ? tile[i * nr + l + q] : tile[i * nr + l + q] + out;
       }
-    if (last && bias) kern.epilogue(dst, g.P, m, len, bias + m0, true, GemmActivation::none);
+    if (last)
+      finish_outputs(dst, ep.residual ? ep.residual + (dst - y) : nullptr, g.P, m0, m, len, ep);
     l += len;
     j += len;
   }
@@ -224,7 +224,7 @@ void store_split(const Conv2dShape& s, const Geometry& g, const MicroKernel<T>& 
 // Thread t's share: rows [i_begin, i_end) of y's channels and panels [jp0, jp1) of columns.
 template <class T>
 void run_thread(const Conv2dShape& s, const Geometry& g, const MicroKernel<T>& kern, const T* x,
-                const T* packed_w, int64_t m_pad, const T* bias, T* y, int64_t i_begin,
+                const T* packed_w, int64_t m_pad, const ConvEpilogue<T>& ep, T* y, int64_t i_begin,
                 int64_t i_end, int64_t jp0, int64_t jp1) {
   const GemmBlocking& bl = kern.blocking;
   const int64_t mr = bl.mr, nr = bl.nr, kc_max = std::min(bl.kc, g.K);
@@ -257,10 +257,11 @@ void run_thread(const Conv2dShape& s, const Geometry& g, const MicroKernel<T>& k
             if (whole && m == mr) {
               T* c = c_panel + m0 * g.P;
               kern.tile(kc, a, b, c, g.P, T(1), beta);
-              if (last && bias) kern.epilogue(c, g.P, m, nr, bias + m0, true, GemmActivation::none);
+              if (last)
+                finish_outputs(c, ep.residual ? ep.residual + (c - y) : nullptr, g.P, m0, m, nr, ep);
             } else {
               kern.tile(kc, a, b, edge, nr, T(1), T(0));
-              store_split(s, g, kern, edge, nr, m0, m, j0, beta, y, bias, last);
+              store_split(s, g, edge, nr, m0, m, j0, beta, y, ep, last);
             }
           }
         }
@@ -272,7 +273,8 @@ void run_thread(const Conv2dShape& s, const Geometry& g, const MicroKernel<T>& k
 }  // namespace
 
 template <class T>
-void implicit_gemm_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
+void implicit_gemm_forward(const Conv2dShape& s, const T* x, const T* w,
+                           const ConvEpilogue<T>& ep, T* y) {
   const Geometry g(s);
   const MicroKernel<T>& kern = gemm_detail::active_kernel<T>();
   const GemmBlocking& bl = kern.blocking;
@@ -301,7 +303,7 @@ void implicit_gemm_forward(const Conv2dShape& s, const T* x, const T* w, const T
     const int64_t i_end = std::min(s.C_out, m_tiles * (row_group + 1) / grid.tm * mr);
     const int64_t jp0 = panels * col_group / grid.tn, jp1 = panels * (col_group + 1) / grid.tn;
     if (i_begin < i_end && jp0 < jp1)
-      run_thread(s, g, kern, x, packed_w, m_pad, b, y, i_begin, i_end, jp0, jp1);
+      run_thread(s, g, kern, x, packed_w, m_pad, ep, y, i_begin, i_end, jp0, jp1);
   };
   if (threads == 1) return part(0);
   parallel_for(0, threads, 1, [&](int64_t t0, int64_t t1) {
@@ -310,8 +312,8 @@ void implicit_gemm_forward(const Conv2dShape& s, const T* x, const T* w, const T
 }
 
 template void implicit_gemm_forward<float>(const Conv2dShape&, const float*, const float*,
-                                           const float*, float*);
+                                           const ConvEpilogue<float>&, float*);
 template void implicit_gemm_forward<double>(const Conv2dShape&, const double*, const double*,
-                                            const double*, double*);
+                                            const ConvEpilogue<double>&, double*);
 
 }  // namespace shallow::cpu::conv_detail

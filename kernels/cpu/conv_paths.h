@@ -40,7 +40,14 @@ void columns_backward_weight(const Conv2dShape& s, const T* gy, const T* x, T* g
 // implicit_gemm: one GEMM over the batch whose column matrix is packed straight from the input
 // (conv_gemm.cpp); forward only.
 template <class T>
-void implicit_gemm_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y);
+void implicit_gemm_forward(const Conv2dShape& s, const T* x, const T* w,
+                           const ConvEpilogue<T>& ep, T* y);
+
+// Applies the epilogue to m rows (output channels c0 .. c0 + m - 1) of n outputs each, rows
+// ldc apart, y pointing at the first; `residual` at the same place in the residual (or null).
+template <class T>
+void finish_outputs(T* y, const T* residual, int64_t ldc, int64_t c0, int64_t m, int64_t n,
+                    const ConvEpilogue<T>& ep);
 
 // rows: output row (n, oh) sums its input rows, each read at the kW tap offsets.
 template <class T>

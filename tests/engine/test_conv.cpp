@@ -212,3 +212,59 @@ TEST(Conv2d, BadArgumentsRaise) {
   EXPECT_NE(msg.find("conv1d (input [2, 4, 9], weight [3, 2, 3])"), std::string::npos) << msg;
   EXPECT_NE(error_of([&] { conv1d(x, w); }).find("conv1d: input must be 3-D"), std::string::npos);
 }
+
+// The fused inference op against the same ops in turn: every part of the epilogue, each conv
+// path's shape class, f32 and f64; then the fallbacks (a gradient to record: the ops in turn,
+// whose gradients flow) and bad arguments.
+TEST(Conv2dAffine, MatchesTheOpsInTurn) {
+  struct Case {
+    Shape x, w;
+    Int2 padding;
+  };
+  const std::vector<Case> cases = {{{2, 4, 7, 7}, {13, 4, 3, 3}, {1, 1}},   // implicit GEMM
+                                   {{2, 5, 3, 11}, {17, 5, 1, 1}, {0, 0}},  // columns
+                                   {{1, 2, 3, 40}, {70, 2, 1, 1}, {0, 0}}}; // GEMM per image
+  for (DType dt : {DType::f32, DType::f64})
+    for (const Case& c : cases) {
+      const Tensor x = rand_input(c.x, 1).to(dt), w = rand_input(c.w, 2).to(dt);
+      const int64_t C = c.w[0];
+      const Tensor scale = rand_input({C}, 3).to(dt), shift = rand_input({C}, 4).to(dt);
+      const Tensor plain = conv2d(x, w, Tensor(), {1, 1}, c.padding);
+      const Tensor residual = rand_input(plain.shape(), 5).to(dt);
+      const Shape per_channel{1, C, 1, 1};
+      for (bool with_residual : {false, true})
+        for (bool with_relu : {false, true}) {
+          Tensor want = add(mul(plain, scale.view(per_channel)), shift.view(per_channel));
+          if (with_residual) want = add(want, residual);
+          if (with_relu) want = relu(want);
+          const Tensor got = conv2d_affine(x, w, scale, shift, with_residual ? residual : Tensor(),
+                                           with_relu, {1, 1}, c.padding);
+          const double tol = dt == DType::f32 ? 1e-5 : 1e-12;
+          EXPECT_TRUE(all_close(got, want, tol, tol)) << shape_str(c.x) << " " << with_residual << with_relu;
+        }
+      // Scale and shift each optional.
+      EXPECT_TRUE(all_close(conv2d_affine(x, w, Tensor(), Tensor(), Tensor(), false, {1, 1}, c.padding),
+                            plain, 1e-12, 1e-12));
+    }
+}
+
+TEST(Conv2dAffine, RecordsTheOpsWhenAGradientIsNeeded) {
+  const Tensor x = rand_input({2, 3, 5, 5}, 1).set_requires_grad(true);
+  const Tensor w = rand_input({4, 3, 3, 3}, 2);
+  const Tensor scale = rand_input({4}, 3), shift = rand_input({4}, 4);
+  sum(conv2d_affine(x, w, scale, shift, Tensor(), true, {1, 1}, {1, 1})).backward();
+  ASSERT_TRUE(x.grad().defined());
+  const Tensor x2 = x.detach().clone().set_requires_grad(true);
+  const Shape per_channel{1, 4, 1, 1};
+  sum(relu(add(mul(conv2d(x2, w, Tensor(), {1, 1}, {1, 1}), scale.view(per_channel)),
+               shift.view(per_channel)))).backward();
+  EXPECT_TRUE(all_close(x.grad(), x2.grad(), 1e-6, 1e-6));
+}
+
+TEST(Conv2dAffine, BadArgumentsRaise) {
+  const Tensor x = rand_input({1, 2, 4, 4}, 1), w = rand_input({3, 2, 3, 3}, 2);
+  EXPECT_ERROR_HAS(conv2d_affine(x, w, rand_input({2}, 3), Tensor(), Tensor(), false),
+                   "scale and shift must be [3]");
+  EXPECT_ERROR_HAS(conv2d_affine(x, w, Tensor(), Tensor(), rand_input({1, 3, 4, 4}, 4), false),
+                   "the residual must have the output's shape [1, 3, 2, 2]");
+}

@@ -16,6 +16,7 @@ using shallow::testing::error_of;
 using shallow::testing::all_close;
 using shallow::testing::Fixture;
 using shallow::testing::gradcheck;
+using shallow::testing::rand_input;
 
 namespace {
 
@@ -392,4 +393,27 @@ TEST(NnAttention, GradcheckAndDropoutPath) {
   nn::MultiheadAttention same(4, 2, {.dropout = 0.0, .dtype = DType::f64});
   same.load_state_dict(mha.state_dict());
   EXPECT_TRUE(all_close(same.forward(q, kv, kv, pad), eval_out, 1e-12, 1e-12));
+}
+
+// A Conv2d and a BatchNorm2d (and a residual and a ReLU) folded into one call in evaluation,
+// against the modules' forwards; in training, the batch statistics as the modules use them.
+TEST(NnConvBn, FoldedInEvaluationEqualsTheModules) {
+  nn::Conv2d conv(3, 5, {3, 3}, {.padding = {1, 1}});  // with a bias: it moves through the norm
+  nn::BatchNorm2d bn(5, {.eps = 1e-3});
+  bn.running_mean.copy_(rand_input({5}, 1));
+  bn.running_var.copy_(add(rand_input({5}, 2, 0.0, 1.0), 0.5));
+  bn.weight.detach().copy_(rand_input({5}, 3));
+  bn.bias.detach().copy_(rand_input({5}, 4));
+  const Tensor x = rand_input({2, 3, 6, 6}, 5).to(DType::f32);
+  const Tensor residual = rand_input({2, 5, 6, 6}, 6).to(DType::f32);
+  bn.eval();
+  NoGrad no_grad;
+  for (bool with_relu : {false, true}) {
+    Tensor want = add(bn.forward(conv.forward(x)), residual);
+    if (with_relu) want = relu(want);
+    EXPECT_TRUE(all_close(nn::conv_bn(conv, bn, x, with_relu, residual), want, 1e-5, 1e-5));
+  }
+  bn.train();
+  const Tensor batch_stats = relu(bn.forward(conv.forward(x)));
+  EXPECT_TRUE(all_close(nn::conv_bn(conv, bn, x, true), batch_stats, 1e-5, 1e-5));
 }

@@ -5,10 +5,12 @@
 // the padding; at 1 to 3 threads. Each case also checks that it took the path it was meant for.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/conv.h"
@@ -252,15 +254,74 @@ TEST(ConvKernels, ImplicitGemmEveryKernelAndStrideW) {
         });
         const auto xf = cast<float>(x), wf = cast<float>(w), bf = cast<float>(b);
         std::vector<float> yf(ny, std::numeric_limits<float>::quiet_NaN());
-        conv_detail::implicit_gemm_forward<float>(s, xf.data(), wf.data(), bf.data(), yf.data());
+        ConvEpilogue<float> ep_f;
+        ep_f.shift = bf.data();
+        conv_detail::implicit_gemm_forward<float>(s, xf.data(), wf.data(), ep_f, yf.data());
         EXPECT_TRUE(near(yf, want, 2e-5, "y float"));
         std::vector<double> yd(ny, std::numeric_limits<double>::quiet_NaN());
-        conv_detail::implicit_gemm_forward<double>(s, x.data(), w.data(), b.data(), yd.data());
+        ConvEpilogue<double> ep_d;
+        ep_d.shift = b.data();
+        conv_detail::implicit_gemm_forward<double>(s, x.data(), w.data(), ep_d, yd.data());
         EXPECT_TRUE(near(yd, want, 1e-12, "y double"));
       }
     }
   }
   reset_gemm_isa();
+  set_num_threads(before);
+}
+
+// The epilogue (a per-channel scale and shift, a residual, a ReLU; each part on its own and all
+// together) on every path: applied to the tiles on the implicit GEMM path, after the
+// convolution on the others. Half the outputs are negative before the ReLU.
+TEST(ConvKernels, EpilogueOnEveryPath) {
+  Conv2dShape implicit = shape(3, 4, 7, 7, 13, 3, 3);
+  implicit.pad_h = implicit.pad_w = 1;
+  Conv2dShape depthwise = shape(2, 3, 4, 17, 6, 1, 5);
+  depthwise.groups = 3;
+  const std::vector<std::pair<Conv2dShape, Conv2dPath>> cases = {
+      {implicit, Conv2dPath::implicit_gemm},
+      {shape(2, 5, 3, 11, 17, 1, 1), Conv2dPath::columns},
+      {shape(2, 1, 3, 30, 2, 1, 25), Conv2dPath::rows},
+      {shape(1, 2, 1, 600, 3, 1, 1), Conv2dPath::generic},
+      {depthwise, Conv2dPath::depthwise}};
+  const int before = num_threads();
+  for (const auto& [s, path] : cases) {
+    SCOPED_TRACE(str(s));
+#if defined(__AVX512F__)
+    EXPECT_EQ(conv2d_path_name(conv2d_path(s)), std::string(conv2d_path_name(path)));
+#endif
+    const Naive ref(s);
+    const auto x = random_values(size_t(s.N * s.C_in * s.H * s.W), 1);
+    const auto w = random_values(size_t(s.C_out * (s.C_in / s.groups) * s.kH * s.kW), 2);
+    const size_t ny = size_t(s.N * s.C_out * ref.Ho * ref.Wo), P = size_t(ref.Ho * ref.Wo);
+    const auto scale = random_values(size_t(s.C_out), 3), shift = random_values(size_t(s.C_out), 4);
+    const auto residual = random_values(ny, 5);
+    std::vector<double> sum(ny, 0);
+    ref.for_each_term([&](int64_t xi, int64_t wi, int64_t yi) { sum[size_t(yi)] += x[size_t(xi)] * w[size_t(wi)]; });
+    const auto xf = cast<float>(x), wf = cast<float>(w), sf = cast<float>(scale),
+               hf = cast<float>(shift), rf = cast<float>(residual);
+    for (int parts = 1; parts < 16; ++parts) {  // bits: scale, shift, residual, relu
+      SCOPED_TRACE("epilogue parts " + std::to_string(parts));
+      ConvEpilogue<float> ep;
+      if (parts & 1) ep.scale = sf.data();
+      if (parts & 2) ep.shift = hf.data();
+      if (parts & 4) ep.residual = rf.data();
+      ep.relu = (parts & 8) != 0;
+      std::vector<double> want(ny);
+      for (size_t i = 0; i < ny; ++i) {
+        const size_t c = i / P % size_t(s.C_out);
+        double v = sum[i] * (ep.scale ? scale[c] : 1.0) + (ep.shift ? shift[c] : 0.0);
+        if (ep.residual) v += residual[i];
+        want[i] = ep.relu ? std::max(v, 0.0) : v;
+      }
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        std::vector<float> y(ny, std::numeric_limits<float>::quiet_NaN());
+        conv2d_forward<float>(s, xf.data(), wf.data(), ep, y.data());
+        EXPECT_TRUE(near(y, want, 2e-5, "y"));
+      }
+    }
+  }
   set_num_threads(before);
 }
 
