@@ -226,11 +226,13 @@ void depthwise_backward_weight(const Conv2dShape& s, const Geometry& g, const T*
 // - rows: at most 8 input rows per output row, so that each (c, kh) row's taps are a K of
 //   kW for a tile that then adds into C: with many rows those loads and stores of C would
 //   dominate, and im2col + GEMM is better.
-// - implicit_gemm: every other kernel with stride 1 along W whose column matrix must be
-//   built. Against im2col + a GEMM per image, at CLIP RN50's 3x3 kernels, batch 8 (GFLOP/s,
-//   2 threads): 64 x 56 x 56 106 -> 120, 128 x 28 x 28 149 -> 176, 256 x 14 x 14 ~162 -> ~178,
-//   512 x 7 x 7 135 -> 165. Its 1x1 kernels stay on the GEMM per image (columns matrix = the
-//   input, nothing to build): there it measured slower at 56 x 56 (91 against 130).
+// - implicit_gemm: every other kernel with stride 1 along W. Against im2col + a GEMM per
+//   image (GFLOP/s on 2 threads, CLIP RN50's convolutions): at batch 8 its 3x3 kernels
+//   64 x 56 x 56 106 -> ~158, 128 x 28 x 28 149 -> ~185, 256 x 14 x 14 ~162 -> ~184,
+//   512 x 7 x 7 135 -> ~170, its 1x1 kernels level or ahead (7 x 7: 140-155 -> 155-180, the tiles
+//   filled across images); at batch 1 the 3x3 kernels at 112 to 14 ahead (64 x 56 x 56
+//   86-105 -> ~170), those at 7 x 7 level to a little behind (the weight read from memory
+//   dominates there either way).
 Conv2dPath conv2d_path(const Conv2dShape& s) {
   const int64_t Cg = s.C_in / s.groups;
   if (Cg == 1 && s.groups > 1) return Conv2dPath::depthwise;
@@ -240,7 +242,7 @@ Conv2dPath conv2d_path(const Conv2dShape& s) {
     return Conv2dPath::columns;
   if (s.stride_w == 1 && s.dil_w == 1 && s.kW > 1 && s.C_in * s.kH <= 8)
     return Conv2dPath::rows;
-  if (s.stride_w == 1 && !columns_are_input(s)) return Conv2dPath::implicit_gemm;
+  if (s.stride_w == 1) return Conv2dPath::implicit_gemm;
   return Conv2dPath::generic;
 }
 

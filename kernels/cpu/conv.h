@@ -14,12 +14,13 @@
 //              generic path);
 //   depthwise  one input channel per group: a direct loop, where im2col would make a GEMM
 //              with K = kH*kW only;
-//   implicit_gemm  groups == 1, stride 1 along W, and a column matrix that is not the input
-//              (a ResNet's 3x3 kernels): one GEMM over the whole batch, its column matrix
-//              packed straight from the input, with no im2col (conv_gemm.cpp); forward only,
-//              the gradients take the generic path;
-//   generic    everything else: im2col (skipped when the input is its own column matrix)
-//              and the GEMM, per image and group.
+//   implicit_gemm  every other shape with groups == 1 and stride 1 along W (a ResNet's
+//              convolutions): one GEMM over the whole batch, its column matrix packed straight
+//              from the input, with no im2col (conv_gemm.cpp); forward only, the gradients
+//              take the generic path;
+//   generic    everything else (other groups, stride along W), and every gradient the paths
+//              above leave: im2col (skipped when the input is its own column matrix) and the
+//              GEMM, per image and group.
 // columns, rows and implicit_gemm take groups == 1 only, and need AVX-512 to pay: without it
 // those shapes take the generic path.
 #include <cstdint>

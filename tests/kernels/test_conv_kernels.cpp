@@ -222,6 +222,9 @@ TEST(ConvKernels, ImplicitGemmPath) {
   Conv2dShape dilated_w = shape(2, 1, 3, 20, 5, 1, 5);  // dilation along W
   dilated_w.dil_w = 2;
   shapes.push_back(dilated_w);
+  shapes.push_back(shape(1, 2, 1, 600, 3, 1, 1));   // 1x1 with rows too long for "columns"
+  shapes.push_back(shape(1, 2, 3, 513, 3, 3, 1));   // full height, likewise
+  shapes.push_back(shape(3, 70, 7, 7, 65, 1, 1));   // 1x1 with more channels than "columns"
   check_all(shapes, Conv2dPath::implicit_gemm);
 }
 
@@ -282,7 +285,12 @@ TEST(ConvKernels, EpilogueOnEveryPath) {
       {implicit, Conv2dPath::implicit_gemm},
       {shape(2, 5, 3, 11, 17, 1, 1), Conv2dPath::columns},
       {shape(2, 1, 3, 30, 2, 1, 25), Conv2dPath::rows},
-      {shape(1, 2, 1, 600, 3, 1, 1), Conv2dPath::generic},
+      {[] {
+         Conv2dShape strided_w = shape(2, 3, 3, 20, 4, 3, 3);  // stride along W
+         strided_w.stride_w = 2;
+         return strided_w;
+       }(),
+       Conv2dPath::generic},
       {depthwise, Conv2dPath::depthwise}};
   const int before = num_threads();
   for (const auto& [s, path] : cases) {
@@ -334,8 +342,6 @@ TEST(ConvKernels, GenericAndDepthwisePaths) {
   Conv2dShape grouped = shape(2, 4, 1, 17, 6, 1, 1);
   grouped.groups = 2;
   generic.push_back(grouped);
-  generic.push_back(shape(1, 2, 1, 600, 3, 1, 1));  // 1x1 with rows too long for "columns"
-  generic.push_back(shape(1, 2, 3, 513, 3, 3, 1));  // full height, likewise: im2col skipped
   check_all(generic, Conv2dPath::generic);
 
   Conv2dShape depthwise = shape(2, 3, 4, 17, 6, 1, 5);
