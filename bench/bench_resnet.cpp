@@ -1,6 +1,6 @@
-// CLIP's RN50 (OpenCLIP's ModifiedResNet, random weights) forward on the CPU, in images/s, at
-// batch 1 and 8, f32; and its 3x3 convolutions alone. bench/compare_resnet.py runs OpenCLIP's
-// RN50 in PyTorch on the same shapes and threads and prints the ratios.
+// CLIP's RN50 (OpenCLIP's ModifiedResNet, random weights, evaluation mode) forward on the CPU,
+// in images/s, at batch 1, 8 and 32 (shallow extract's default), f32. bench/cpu_report.sh
+// (part "resnet") runs OpenCLIP's RN50 beside it; bench_conv has its convolutions alone.
 //
 //   [SHALLOW_THREADS=n] build/bin/bench_resnet [--benchmark_filter=batch:8]
 #include <benchmark/benchmark.h>
@@ -44,6 +44,7 @@ BENCHMARK(BM_ResNetForward)
     ->ArgNames({"batch"})
     ->Arg(1)
     ->Arg(8)
+    ->Arg(32)  // shallow extract's default batch
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(1.0);
