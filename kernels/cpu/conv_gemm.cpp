@@ -254,10 +254,10 @@ void run_thread(const Conv2dShape& s, const Geometry& g, const MicroKernel<T>& k
                 int64_t i_end, int64_t jp0, int64_t jp1) {
   const GemmBlocking& bl = kern.blocking;
   const int64_t mr = bl.mr, nr = bl.nr, kc_max = std::min(bl.kc, g.K);
-  // Panels packed per block: 128 Ki values (512 KiB of float), which stay in L2 beside a row
-  // block of the weight while every row block reads them. Measured at batch 8 on CLIP RN50's
-  // 3x3 convolutions against 4 MiB (in L3): 64 x 56 x 56 ~105 -> ~120 GFLOP/s, the others
-  // within the noise either way.
+  // Panels packed per block: 128 Ki values (512 KiB of float), meant to stay in L2 beside a
+  // row block of the weight while every row block reads them. On CLIP RN50's 3x3 convolutions
+  // at batch 8, budgets from 64 KiB to 4 MiB (and k blocks of 256 to 1024) measured within
+  // the noise of one another.
   const int64_t block_panels = std::max<int64_t>(1, (int64_t(128) << 10) / (kc_max * nr));
   T* panels = packed_columns.get<T>(size_t(block_panels * kc_max * nr));
   T edge[16 * 64];  // one register tile, for tiles that overhang or span images
