@@ -226,8 +226,8 @@ void depthwise_backward_weight(const Conv2dShape& s, const Geometry& g, const T*
 // - rows: at most 8 input rows per output row, so that each (c, kh) row's taps are a K of
 //   kW for a tile that then adds into C: with many rows those loads and stores of C would
 //   dominate, and im2col + GEMM is better.
-// - implicit_gemm: every other kernel with stride 1 along W. Against im2col + a GEMM per
-//   image (GFLOP/s on 2 threads, CLIP RN50's convolutions): at batch 8 its 3x3 kernels
+// - implicit_gemm: every other kernel with stride 1 along W and output rows of 5 or more.
+//   Against im2col + a GEMM per image (GFLOP/s on 2 threads, CLIP RN50's convolutions): at batch 8 its 3x3 kernels
 //   64 x 56 x 56 106 -> ~158, 128 x 28 x 28 149 -> ~185, 256 x 14 x 14 ~162 -> ~184,
 //   512 x 7 x 7 135 -> ~170, its 1x1 kernels level or ahead (7 x 7: 140-155 -> 155-180, the tiles
 //   filled across images); at batch 1 the 3x3 kernels at 112 to 14 ahead (64 x 56 x 56
@@ -242,7 +242,9 @@ Conv2dPath conv2d_path(const Conv2dShape& s) {
     return Conv2dPath::columns;
   if (s.stride_w == 1 && s.dil_w == 1 && s.kW > 1 && s.C_in * s.kH <= 8)
     return Conv2dPath::rows;
-  if (s.stride_w == 1) return Conv2dPath::implicit_gemm;
+  // Output rows of at least 5 keep the implicit GEMM's packing at 4 loads or fewer per
+  // vector (a vector of 16 lanes then spans at most 4 rows).
+  if (s.stride_w == 1 && s.W_out() >= 5) return Conv2dPath::implicit_gemm;
   return Conv2dPath::generic;
 }
 

@@ -14,8 +14,8 @@
 //              generic path);
 //   depthwise  one input channel per group: a direct loop, where im2col would make a GEMM
 //              with K = kH*kW only;
-//   implicit_gemm  every other shape with groups == 1 and stride 1 along W (a ResNet's
-//              convolutions): one GEMM over the whole batch, its column matrix packed straight
+//   implicit_gemm  every other shape with groups == 1, stride 1 along W and output rows of 5
+//              or more (a ResNet's convolutions): one GEMM over the whole batch, its column matrix packed straight
 //              from the input, with no im2col (conv_gemm.cpp); forward only, the gradients
 //              take the generic path;
 //   generic    everything else (other groups, stride along W), and every gradient the paths
