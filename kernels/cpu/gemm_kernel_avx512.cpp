@@ -13,12 +13,16 @@ namespace {
 // A 12 x 32 tile of C lives in 24 zmm registers; each k step loads two vectors of B, broadcasts
 // 12 values of A straight from memory into the FMAs, and issues 24 FMAs. 12 rows rather than 6
 // halve the B loads per FMA; 32 registers leave room for the two B vectors and nothing else.
+// The same loop with 8 rows (16 accumulators, still bound by the FMAs) is the short tile, for
+// row counts that 12 would overhang by much (64 output channels of a convolution: 72 rows).
 constexpr int MR = 12;
+constexpr int kShortRows = 8;
 constexpr int NV = 2;  // vectors of 16 floats per row
 constexpr int NR = 16 * NV;
 
-void tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-          float beta) {
+template <int MR>
+void tile_rows(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+               float beta) {
   // C is read and written only after the k loop, and its rows are often out in L3 or memory:
   // asking for them now hides the misses behind the loop (a few per cent, measured).
 #pragma GCC unroll 16
@@ -164,8 +168,8 @@ void pack_b_avx512(bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_
 //   1024 x 4096 floats = 16 MiB of the 32 MiB, and N up to 4096 is packed in one block.
 const MicroKernel<float>& avx512_kernel_f32() {
   static const MicroKernel<float> k{
-      {MR, NR, 84, 1024, 4096}, tile, epilogue, pack_a_avx512, pack_b_avx512,
-      gemm_nt_unpacked_avx512, 32};
+      {MR, NR, 84, 1024, 4096}, tile_rows<MR>, epilogue, pack_a_avx512, pack_b_avx512,
+      gemm_nt_unpacked_avx512, 32, tile_rows<kShortRows>, kShortRows};
   return k;
 }
 

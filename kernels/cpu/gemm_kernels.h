@@ -28,6 +28,12 @@ struct MicroKernel {
   void (*nt_unpacked)(int64_t M, int64_t j0, int64_t j1, int64_t K, T alpha, const T* A_packed,
                       const T* B, int64_t ldb, T beta, T* C, int64_t ldc) = nullptr;
   int64_t nt_unpacked_lanes = 0;
+  // Optional: a tile of short_mr < blocking.mr rows over the same panels of B (A packed with
+  // short_mr lanes), for row counts the full tile would overhang by much. The implicit-GEMM
+  // convolution uses it; the gemm driver does not.
+  void (*short_tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha,
+                     T beta) = nullptr;
+  int64_t short_mr = 0;
 };
 
 const MicroKernel<float>& avx512_kernel_f32();

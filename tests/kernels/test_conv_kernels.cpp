@@ -196,8 +196,9 @@ TEST(ConvKernels, RowsPath) {
 }
 
 // One GEMM over the batch with the column matrix packed from the input: the ResNet's 3x3
-// kernels. Output channels on either side of the register tile's rows (12 with AVX-512),
-// positions that put a panel across two images (7 x 7 images, panels of 32 columns), 31 to 33
+// kernels. Output channels on either side of the register tiles' rows (12, and 8 for the
+// short tile, with AVX-512) and past a block of rows (84 and 80 rows), positions that put a
+// panel across two images (7 x 7 images, panels of 32 columns), 31 to 33
 // columns in all, K one below, at and above the k block (1024), more panels than one packed
 // block holds, every tap in the padding for some rows and columns, stride and dilation along
 // H, dilation along W.
@@ -207,8 +208,10 @@ TEST(ConvKernels, ImplicitGemmPath) {
     s.pad_h = ph, s.pad_w = pw;
     return s;
   };
-  for (int64_t C_out : {1, 11, 12, 13, 25})
+  // 1, 13, 25, 32, 64 and 85 channels take the short tile (8 rows), 11, 12 and 96 the full one.
+  for (int64_t C_out : {1, 11, 12, 13, 25, 32, 64, 85, 96})
     shapes.push_back(padded(shape(3, 4, 7, 7, C_out, 3, 3), 1, 1));
+  shapes.push_back(padded(shape(1, 3, 30, 31, 200, 3, 3), 1, 1));  // 200: rows past a row block
   shapes.push_back(shape(2, 3, 5, 9, 4, 3, 3));  // C_in * kH = 9 rows: too many for "rows"
   for (int64_t W : {31, 32, 33}) shapes.push_back(padded(shape(1, 9, 1, W, 5, 1, 3), 0, 1));
   shapes.push_back(padded(shape(1, 341, 5, 6, 13, 3, 1), 1, 0));  // K = 1023
