@@ -16,13 +16,16 @@ Tensor conv_bn(Conv2d& conv, BatchNormBase& bn, const Tensor& x, bool relu_after
     if (residual.defined()) y = add(y, residual);
     return relu_after ? relu(y) : y;
   }
-  auto [scale, shift] = batch_norm_eval_affine(bn.running_mean, bn.running_var, bn.weight,
-                                               bn.bias, bn.eps());
+  // In the input's dtype from the start, as batch_norm converts the statistics before it
+  // computes with them.
+  auto as_input = [&](const Tensor& t) { return t.defined() ? t.detach().to(x.dtype()) : t; };
+  auto [scale, shift] = batch_norm_eval_affine(as_input(bn.running_mean), as_input(bn.running_var),
+                                               as_input(bn.weight), as_input(bn.bias), bn.eps());
   // The convolution's own bias moves through the batch norm: (s + b) * scale + shift.
-  if (conv.bias.defined()) shift = add(shift, mul(conv.bias.detach().to(scale.dtype()), scale));
+  if (conv.bias.defined()) shift = add(shift, mul(as_input(conv.bias), scale));
   const Conv2dOptions& o = conv.options();
-  return conv2d_affine(x, conv.weight, scale.to(x.dtype()), shift.to(x.dtype()), residual,
-                       relu_after, o.stride, o.padding, o.dilation, o.groups);
+  return conv2d_affine(x, conv.weight, scale, shift, residual, relu_after, o.stride, o.padding,
+                       o.dilation, o.groups);
 }
 
 }  // namespace shallow::nn

@@ -126,7 +126,6 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Int2 st
   return y;
 }
 
-// conv1d is conv2d over a height of one; the views carry the gradients.
 Tensor conv2d_affine(const Tensor& x, const Tensor& weight, const Tensor& scale,
                      const Tensor& shift, const Tensor& residual, bool relu_after, Int2 stride,
                      Int2 padding, Int2 dilation, int64_t groups) {
@@ -181,6 +180,7 @@ Tensor conv2d_affine(const Tensor& x, const Tensor& weight, const Tensor& scale,
   return y;
 }
 
+// conv1d is conv2d over a height of one; the views carry the gradients.
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride,
               int64_t padding, int64_t dilation, int64_t groups) {
   SH_CHECK(x.dim() == 3, "conv1d: input must be 3-D [N, C, L], got ", shape_str(x.shape()));
