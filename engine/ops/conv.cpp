@@ -46,6 +46,20 @@ void check_conv_args(const Tensor& x, const Tensor& weight, const Tensor& bias, 
   }
 }
 
+// The kernels' description of a convolution of x [N, C_in, H, W] by weight
+// [C_out, C_in/groups, kH, kW].
+cpu::Conv2dShape conv_shape(const Tensor& x, const Tensor& weight, Int2 stride, Int2 padding,
+                            Int2 dilation, int64_t groups) {
+  cpu::Conv2dShape s;
+  s.N = x.size(0), s.C_in = x.size(1), s.H = x.size(2), s.W = x.size(3);
+  s.C_out = weight.size(0), s.kH = weight.size(2), s.kW = weight.size(3);
+  s.stride_h = stride[0], s.stride_w = stride[1];
+  s.pad_h = padding[0], s.pad_w = padding[1];
+  s.dil_h = dilation[0], s.dil_w = dilation[1];
+  s.groups = groups;
+  return s;
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Int2 stride,
@@ -59,13 +73,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Int2 st
     return conv2d(x.to(DType::f32), weight.to(DType::f32), b32, stride, padding, dilation, groups)
         .to(x.dtype());
   }
-  cpu::Conv2dShape s;
-  s.N = x.size(0), s.C_in = x.size(1), s.H = x.size(2), s.W = x.size(3);
-  s.C_out = weight.size(0), s.kH = weight.size(2), s.kW = weight.size(3);
-  s.stride_h = stride[0], s.stride_w = stride[1];
-  s.pad_h = padding[0], s.pad_w = padding[1];
-  s.dil_h = dilation[0], s.dil_w = dilation[1];
-  s.groups = groups;
+  const cpu::Conv2dShape s = conv_shape(x, weight, stride, padding, dilation, groups);
 
   const Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
   const Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
@@ -139,13 +147,7 @@ Tensor conv2d_affine(const Tensor& x, const Tensor& weight, const Tensor& scale,
     check_same_dtype(x, *t, op);
     check_same_device(x, *t, op);
   }
-  cpu::Conv2dShape s;
-  s.N = x.size(0), s.C_in = x.size(1), s.H = x.size(2), s.W = x.size(3);
-  s.C_out = C_out, s.kH = weight.size(2), s.kW = weight.size(3);
-  s.stride_h = stride[0], s.stride_w = stride[1];
-  s.pad_h = padding[0], s.pad_w = padding[1];
-  s.dil_h = dilation[0], s.dil_w = dilation[1];
-  s.groups = groups;
+  const cpu::Conv2dShape s = conv_shape(x, weight, stride, padding, dilation, groups);
   const Shape y_shape{s.N, s.C_out, s.H_out(), s.W_out()};
   if (residual.defined()) {
     SH_CHECK(residual.shape() == y_shape, op, ": the residual must have the output's shape ",

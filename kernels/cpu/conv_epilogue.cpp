@@ -3,14 +3,12 @@
 // vectorizes the rows and nothing is decided per row: the implicit GEMM calls this for every
 // register tile, where a tile of a 1x1 convolution with K = 64 costs only ~800 cycles.
 #include "kernels/cpu/conv_paths.h"
+#include "kernels/cpu/gemm_epilogue.h"
 
 namespace shallow::cpu::conv_detail {
 namespace {
 
-template <class T>
-T relu(T v) {
-  return v > T(0) ? v : (v != v ? v : T(0));
-}
+using gemm_detail::relu;  // the GEMM epilogue's: NaN kept
 
 // x * 1 + 0 is x exactly, so a missing scale or shift is passed as 1 or 0.
 template <class T, bool Residual, bool Relu>

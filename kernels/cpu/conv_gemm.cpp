@@ -25,9 +25,9 @@
 namespace shallow::cpu::conv_detail {
 namespace {
 
+using gemm_detail::ceil_div;
 using gemm_detail::MicroKernel;
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // The packed weight, shared by the threads for the duration of one call.
 thread_local Scratch packed_weight;
@@ -206,26 +206,53 @@ void pack_columns_avx512(const Conv2dShape& s, const float* x, int64_t panels, i
 }
 #endif
 
-// The panels of one block, by the fastest way this build and shape allow.
+// Packs the panels of one block of columns, k block after k block, by the fastest way this
+// build and shape allow: the AVX-512 float path's loads are planned once per block (they do
+// not depend on k), anything else goes one element at a time.
 template <class T>
-void pack_columns(const Conv2dShape& s, const Geometry& g, const T* x, int64_t jb, int64_t je,
-                  int64_t k0, int64_t kc, int64_t nr, T* dst) {
+class ColumnPacker {
+ public:
+  ColumnPacker(const Conv2dShape& s, const Geometry& g, const T* x, int64_t nr)
+      : s_(s), g_(g), x_(x), nr_(nr) {}
+
+  // The block that pack() fills from now on: panels [jb, je).
+  void start_block(int64_t jb, int64_t je) {
+    jb_ = jb, je_ = je;
 #if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>) {
-    if (s.stride_w == 1 && nr % 16 == 0) {
-      thread_local LoadPlan plan;
-      plan_loads(s, g, x, jb, je, nr, plan);
-      switch (plan.slots) {
-        case 1: return pack_columns_avx512<1>(s, x, je - jb, k0, kc, nr, plan, dst);
-        case 2: return pack_columns_avx512<2>(s, x, je - jb, k0, kc, nr, plan, dst);
-        case 4: return pack_columns_avx512<4>(s, x, je - jb, k0, kc, nr, plan, dst);
-        default: return pack_columns_avx512<0>(s, x, je - jb, k0, kc, nr, plan, dst);
+    if constexpr (std::is_same_v<T, float>)
+      if (planned()) plan_loads(s_, g_, x_, jb, je, nr_, plan_);
+#endif
+  }
+
+  // Rows [k0, k0 + kc) of the block's panels into dst, kc x nr each, one after the other.
+  void pack(int64_t k0, int64_t kc, T* dst) const {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      if (planned()) {
+        const int64_t panels = je_ - jb_;
+        switch (plan_.slots) {
+          case 1: return pack_columns_avx512<1>(s_, x_, panels, k0, kc, nr_, plan_, dst);
+          case 2: return pack_columns_avx512<2>(s_, x_, panels, k0, kc, nr_, plan_, dst);
+          case 4: return pack_columns_avx512<4>(s_, x_, panels, k0, kc, nr_, plan_, dst);
+          default: return pack_columns_avx512<0>(s_, x_, panels, k0, kc, nr_, plan_, dst);
+        }
       }
     }
-  }
 #endif
-  pack_columns_any(s, g, x, jb, je, k0, kc, nr, dst);
-}
+    pack_columns_any(s_, g_, x_, jb_, je_, k0, kc, nr_, dst);
+  }
+
+ private:
+  bool planned() const { return std::is_same_v<T, float> && s_.stride_w == 1 && nr_ % 16 == 0; }
+
+  const Conv2dShape& s_;
+  const Geometry& g_;
+  const T* x_;
+  int64_t nr_, jb_ = 0, je_ = 0;
+#if defined(__AVX512F__)
+  LoadPlan plan_;
+#endif
+};
 
 // Adds (or, with beta 0, writes) an m x nr result held in `tile` to the columns of y it
 // belongs to, which may lie in several images; at the last k block, applies the epilogue.
@@ -280,14 +307,16 @@ void run_thread(const Conv2dShape& s, const Geometry& g, const MicroKernel<T>& k
   const int64_t block_panels = std::max<int64_t>(1, (int64_t(128) << 10) / (kc_max * nr));
   T* panels = packed_columns.get<T>(size_t(block_panels * kc_max * nr));
   T edge[16 * 64];  // one register tile, for tiles that overhang or span images
+  ColumnPacker<T> packer(s, g, x, nr);
   for (int64_t jb = jp0; jb < jp1; jb += block_panels) {
     const int64_t je = std::min(jp1, jb + block_panels);
+    packer.start_block(jb, je);
     for (int64_t pc = 0; pc < g.K; pc += bl.kc) {
       const int64_t kc = std::min(bl.kc, g.K - pc);
       const T beta = pc == 0 ? T(0) : T(1);
       const bool last = pc + kc == g.K;
       const T* a_block = packed_w + pc * m_pad;
-      pack_columns(s, g, x, jb, je, pc, kc, nr, panels);
+      packer.pack(pc, kc, panels);
       for (int64_t ic = i_begin; ic < i_end; ic += mc_block) {
         const int64_t mc = std::min(mc_block, i_end - ic);
         for (int64_t jp = jb; jp < je; ++jp) {

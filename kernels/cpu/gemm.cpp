@@ -16,6 +16,7 @@
 namespace shallow::cpu {
 namespace {
 
+using gemm_detail::ceil_div;
 using gemm_detail::choose_grid;
 using gemm_detail::Grid;
 using gemm_detail::MicroKernel;
@@ -43,8 +44,6 @@ struct Problem {
   int64_t ldc;
   const GemmEpilogue<T>* ep;
 };
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Writes an mr x nr result held in `tile` into the m x n corner of C that exists.
 template <class T>

@@ -99,7 +99,6 @@ const MicroKernel<double>& active_kernel<double>() {
 }
 
 Grid choose_grid(int threads, int64_t m_tiles, int64_t n_tiles) {
-  auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
   Grid best{threads, 1};
   int64_t best_cost = -1;
   for (int tm = threads; tm >= 1; --tm) {

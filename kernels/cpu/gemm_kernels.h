@@ -50,6 +50,8 @@ const MicroKernel<double>& generic_kernel_f64();
 template <class T>
 const MicroKernel<T>& active_kernel();
 
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
 // The threads of a driver form a grid: tm groups split the rows of C, tn groups its columns.
 // choose_grid picks the grid whose busiest thread has the fewest register tiles; on a tie, more
 // row groups, since those share the packed B and do not pack A twice.
