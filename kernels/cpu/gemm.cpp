@@ -103,19 +103,28 @@ void run_thread(const Problem<T>& p, const MicroKernel<T>& kern, int t, int thre
       const int64_t jp0 = panels * col_group / grid.tn, jp1 = panels * (col_group + 1) / grid.tn;
       for (int64_t ic = i_begin; ic < i_end; ic += mc_block) {
         const int64_t mc = std::min(mc_block, i_end - ic);
-        kern.pack_a(p.trans_a, p.A, p.lda, ic, mc, pc, kc, mr, packed_a);
+        // C's last rows, where fewer than a full tile remain, take the short tile if it holds
+        // them (197 rows of a ViT-B/16 image: 200 computed instead of 204).
+        const int64_t full_rows = mc / mr * mr, rest = mc - full_rows;
+        const bool short_rest = kern.short_tile && rest > 0 && rest <= kern.short_mr;
+        kern.pack_a(p.trans_a, p.A, p.lda, ic, short_rest ? full_rows : mc, pc, kc, mr, packed_a);
+        if (short_rest)
+          kern.pack_a(p.trans_a, p.A, p.lda, ic + full_rows, rest, pc, kc, kern.short_mr,
+                      packed_a + full_rows * kc);
         for (int64_t jp = jp0; jp < jp1; ++jp) {
           const int64_t j0 = jc + jp * nr, n = std::min(nr, p.N - j0);
           T* const b = own_panels ? own_panels_at + (jp - jp0) * own_panel_size : packed_b + jp * nr * kc;
           if (own_panels && ic == i_begin) kern.pack_b(p.trans_b, p.B, p.ldb, pc, kc, j0, n, nr, b);
           for (int64_t ir = 0; ir < mc; ir += mr) {
             const int64_t m = std::min(mr, mc - ir);
+            const bool short_tile = short_rest && ir == full_rows;
+            const auto tile = short_tile ? kern.short_tile : kern.tile;
             const T* a = packed_a + ir * kc;
             T* c = p.C + (ic + ir) * p.ldc + j0;
-            if (m == mr && n == nr) {
-              kern.tile(kc, a, b, c, p.ldc, p.alpha, beta);
+            if (m == (short_tile ? kern.short_mr : mr) && n == nr) {
+              tile(kc, a, b, c, p.ldc, p.alpha, beta);
             } else {
-              kern.tile(kc, a, b, edge, nr, T(1), T(0));
+              tile(kc, a, b, edge, nr, T(1), T(0));
               merge_edge(edge, nr, m, n, p.alpha, beta, c, p.ldc);
             }
             if (last && ep.active())

@@ -29,8 +29,8 @@ struct MicroKernel {
                       const T* B, int64_t ldb, T beta, T* C, int64_t ldc) = nullptr;
   int64_t nt_unpacked_lanes = 0;
   // Optional: a tile of short_mr < blocking.mr rows over the same panels of B (A packed with
-  // short_mr lanes), for row counts the full tile would overhang by much. The implicit-GEMM
-  // convolution uses it; the gemm driver does not.
+  // short_mr lanes), for row counts the full tile would overhang by much: the implicit-GEMM
+  // convolution where that pays over all rows, the gemm driver for C's last rows where they fit.
   void (*short_tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha,
                      T beta) = nullptr;
   int64_t short_mr = 0;

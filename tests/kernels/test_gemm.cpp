@@ -200,6 +200,25 @@ TEST(Gemm, SizesAroundEveryBlockEdge) {
   check<double>({true, false, 3, bl.nc + 1, 2, 1, 0, 0});
 }
 
+// C's last rows, fewer than a tile, run on a shorter tile where the kernel has one (AVX-512:
+// 8 of 12 rows): every remainder, both layouts of A, with and without beta, a per-row bias
+// (which must meet the right rows), on one thread and on two splitting the rows.
+TEST(Gemm, EveryRemainderOfTheLastRowTile) {
+  for (int threads : {1, 2}) {
+    SCOPED_TRACE(threads);
+    set_num_threads(threads);
+    for_each_isa([](const GemmBlocking& bl) {
+      for (int64_t rest = 1; rest < bl.mr; ++rest) {
+        const bool odd = rest % 2;
+        check<float>({odd, !odd, 2 * bl.mr + rest, bl.nr + 5, 40, 1, odd ? 0.0 : 0.5, odd ? 0 : 2,
+                      GemmActivation::relu, 2});
+        check<float>({!odd, true, bl.mc + rest, 2 * bl.nr, 3, -1, 0, 0});  // in a second block
+      }
+    });
+  }
+  set_num_threads(0);
+}
+
 // Few rows times a transposed B (x W^T at batch 1) runs unpacked where the kernel can: rows
 // around its 32-row panels and the limit, columns around its 12-column tiles and the threads'
 // 48-column pieces, K across its 768-deep blocks (each after the first adds onto C).
