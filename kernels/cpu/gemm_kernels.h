@@ -7,6 +7,19 @@
 
 namespace shallow::cpu::gemm_detail {
 
+// Memory a tile asks the cache for while it computes: `runs` runs of `lines` cache lines,
+// `stride` bytes apart (the source of the panel of B packed next). A tile issues one line per
+// k step; slice(i, n) is the i-th of n near-equal shares of the runs, one per tile.
+struct PrefetchRegion {
+  const char* first = nullptr;
+  int64_t runs = 0, lines = 0, stride = 0;
+
+  PrefetchRegion slice(int64_t i, int64_t n) const {
+    const int64_t r0 = runs * i / n, r1 = runs * (i + 1) / n;
+    return {first + r0 * stride, r1 - r0, lines, stride};
+  }
+};
+
 template <class T>
 struct MicroKernel {
   GemmBlocking blocking;
@@ -34,6 +47,9 @@ struct MicroKernel {
   void (*short_tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha,
                      T beta) = nullptr;
   int64_t short_mr = 0;
+  // Optional: `tile` that also prefetches a region, spread over its k steps.
+  void (*tile_prefetching)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta,
+                           const PrefetchRegion& region) = nullptr;
 };
 
 const MicroKernel<float>& avx512_kernel_f32();

@@ -219,6 +219,23 @@ TEST(Gemm, EveryRemainderOfTheLastRowTile) {
   set_num_threads(0);
 }
 
+// A thread that packs its own panels of B (one thread, or threads splitting the columns) takes
+// all its rows in one block where they fit, packing each panel for a single use while the next
+// one's source is prefetched, and otherwise keeps a column block's panels for its next row
+// blocks: both, over several k blocks, with B stored either way.
+TEST(Gemm, OwnPanelsOverOneOrSeveralRowBlocks) {
+  const GemmBlocking bl = gemm_blocking_f32(gemm_isa());
+  for (bool tb : {false, true}) {
+    set_num_threads(1);
+    check<float>({false, tb, 2 * bl.mc + 5, 3 * bl.nr + 1, bl.kc + 7, 1, 0.5, 1});  // several
+    check<float>({true, tb, bl.mc + 5, 3 * bl.nr + 1, bl.kc + 7, 1, 0, 0});         // one
+    set_num_threads(2);
+    check<float>({false, tb, 3 * bl.mr + 1, 12 * bl.nr + 5, 2 * bl.kc + 3, 1, 0.5, 2,
+                  GemmActivation::gelu, 1});
+  }
+  set_num_threads(0);
+}
+
 // Few rows times a transposed B (x W^T at batch 1) runs unpacked where the kernel can: rows
 // around its 32-row panels and the limit, columns around its 12-column tiles and the threads'
 // 48-column pieces, K across its 768-deep blocks (each after the first adds onto C).
