@@ -139,27 +139,65 @@ inline void transpose16x16(__m512 r[16]) {
   for (int i = 0; i < 16; ++i) r[i] = out[i];
 }
 
+// One group of up to 16 lanes of a panel `width` wide: lanes [0, live) from src, the rest of
+// the group's `lanes` zero. With the counts known at compile time (a full group, by far the
+// most common) the loads need no per-lane test and the stores no mask.
+template <int kLanes, int kLive>
+void pack_group(const float* s, int64_t ld, int64_t kc, int64_t live, int64_t width, float* d) {
+  const int64_t n_live = kLive >= 0 ? kLive : live;
+  const __mmask16 write = __mmask16((1u << kLanes) - 1);
+  int64_t k = 0;
+  for (; k + 16 <= kc; k += 16) {
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (int l = 0; l < 16; ++l)
+      r[l] = l < n_live ? _mm512_loadu_ps(s + l * ld + k) : _mm512_setzero_ps();
+    transpose16x16(r);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) {
+      if (kLanes == 16)
+        _mm512_storeu_ps(d + (k + i) * width, r[i]);
+      else
+        _mm512_mask_storeu_ps(d + (k + i) * width, write, r[i]);
+    }
+  }
+  for (; k < kc; ++k)
+    for (int l = 0; l < kLanes; ++l) d[k * width + l] = l < n_live ? s[l * ld + k] : 0.0f;
+}
+
+template <int kWidth>
+void pack_panel_lanes(const float* src, int64_t ld, int64_t kc, int64_t valid, float* dst) {
+  static_assert(kWidth % 4 == 0 && kWidth <= 32);
+  constexpr int kFirst = kWidth < 16 ? kWidth : 16, kSecond = kWidth - kFirst;
+  if (valid >= kFirst)
+    pack_group<kFirst, kFirst>(src, ld, kc, kFirst, kWidth, dst);
+  else
+    pack_group<kFirst, -1>(src, ld, kc, valid, kWidth, dst);
+  if constexpr (kSecond > 0) {
+    const int64_t live = valid - kFirst < 0 ? 0 : valid - kFirst;
+    if (live >= kSecond)
+      pack_group<kSecond, kSecond>(src + 16 * ld, ld, kc, kSecond, kWidth, dst + 16);
+    else
+      pack_group<kSecond, -1>(src + 16 * ld, ld, kc, live, kWidth, dst + 16);
+  }
+}
+
+// Packing a panel whose lanes (rows of C's tile) each have their k-run contiguous at
+// src + l * ld, for the widths this kernel packs (its tiles' 12 and 8 rows, its 32 columns).
 void pack_lane_major(const float* src, int64_t ld, int64_t kc, int64_t valid, int width,
                      float* dst) {
-  for (int g = 0; g < width; g += 16) {
-    const int lanes = width - g < 16 ? width - g : 16;
-    const int64_t live = valid - g < 0 ? 0 : (valid - g < lanes ? valid - g : lanes);
-    const __mmask16 write = __mmask16((1u << lanes) - 1);
-    const float* s = src + g * ld;
-    float* d = dst + g;
-    int64_t k = 0;
-    for (; k + 16 <= kc; k += 16) {
-      __m512 r[16];
-#pragma GCC unroll 16
-      for (int l = 0; l < 16; ++l)
-        r[l] = l < live ? _mm512_loadu_ps(s + l * ld + k) : _mm512_setzero_ps();
-      transpose16x16(r);
-#pragma GCC unroll 16
-      for (int i = 0; i < 16; ++i) _mm512_mask_storeu_ps(d + (k + i) * width, write, r[i]);
-    }
-    for (; k < kc; ++k)
-      for (int l = 0; l < lanes; ++l) d[k * width + l] = l < live ? s[l * ld + k] : 0.0f;
+  switch (width) {
+    case 8:
+      return pack_panel_lanes<8>(src, ld, kc, valid, dst);
+    case 12:
+      return pack_panel_lanes<12>(src, ld, kc, valid, dst);
+    case 32:
+      return pack_panel_lanes<32>(src, ld, kc, valid, dst);
+    default:
+      break;
   }
+  for (int64_t k = 0; k < kc; ++k)
+    for (int l = 0; l < width; ++l) dst[k * width + l] = l < valid ? src[l * ld + k] : 0.0f;
 }
 
 #pragma GCC diagnostic pop
