@@ -20,7 +20,6 @@ using gemm_detail::ceil_div;
 using gemm_detail::choose_grid;
 using gemm_detail::Grid;
 using gemm_detail::MicroKernel;
-using gemm_detail::PrefetchRegion;
 
 template <class T>
 const MicroKernel<T>& kernel_for() {
@@ -60,7 +59,7 @@ void merge_edge(const T* tile, int64_t nr, int64_t m, int64_t n, T alpha, T beta
 // Where op(B)'s columns [j0, j0 + nr) of k block [k0, k0 + kc) lie in B: nr rows of kc values
 // (B^T stored), or kc rows of nr values.
 template <class T>
-gemm_detail::PrefetchRegion panel_source(const Problem<T>& p, int64_t k0, int64_t kc, int64_t j0,
+PrefetchRegion panel_source(const Problem<T>& p, int64_t k0, int64_t kc, int64_t j0,
                                          int64_t nr) {
   const int64_t n = std::min(nr, p.N - j0);
   const T* first = p.trans_b ? p.B + j0 * p.ldb + k0 : p.B + k0 * p.ldb + j0;
@@ -156,7 +155,7 @@ void run_thread(const Problem<T>& p, const MicroKernel<T>& kern, int t, int thre
             T* c = p.C + (ic + ir) * p.ldc + j0;
             if (next.runs > 0 && ir / mr < full_tiles) {
               kern.tile_prefetching(kc, a, b, c, p.ldc, p.alpha, beta,
-                                    next.slice(ir / mr, full_tiles));
+                                    prefetch_share(next, ir / mr, full_tiles));
             } else if (m == (short_tile ? kern.short_mr : mr) && n == nr) {
               tile(kc, a, b, c, p.ldc, p.alpha, beta);
             } else {

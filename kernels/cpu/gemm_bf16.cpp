@@ -8,6 +8,7 @@
 #include "kernels/cpu/gemm_bf16_micro.h"
 #include "kernels/cpu/gemm_epilogue.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/prefetch_region.h"
 
 namespace shallow::cpu {
 namespace {
@@ -118,10 +119,10 @@ void store_tile(float* tile, int64_t ldt, int64_t rows, int64_t cols, const floa
 }
 
 // Per-thread buffers, kept across calls (grown, never shrunk, so that a model's products
-// neither allocate nor touch fresh pages): the packed rows of A (every k) and, where K takes
-// more than one block, the f32 sums of the earlier blocks.
+// neither allocate nor touch fresh pages): the packed rows of A (every k), a packed panel of B
+// and, where K takes more than one block, the f32 sums of the earlier blocks.
 struct Scratch {
-  std::vector<uint32_t> a;
+  std::vector<uint32_t> a, b;  // b: one panel of B, where the thread packs its own
   std::vector<float> tile;
 };
 
@@ -131,6 +132,11 @@ Scratch& thread_scratch() {
 }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Below ~2 MFLOP (about 10 us of one core) a product stays on the calling thread.
+int threads_for(int64_t M, int64_t N, int64_t K) {
+  return 2.0 * double(M) * double(N) * double(K) < 2e6 ? 1 : num_threads();
+}
 
 // One thread's part of C: rows [i0, i1) and panels [j0, j1) of B.
 struct Share {
@@ -192,6 +198,99 @@ void run_share(const Share& sh, bool trans_a, const bf16* A, int64_t lda, const 
   }
 }
 
+// Panel q of op(B) (columns q * NR ..), every k-pair, zero past K and N: ceil(K / 2) rows of
+// NR words at `panel`. Each loop reads B along its rows: a transposed B (a linear layer's
+// [N, K] weight) gives one panel column per stored row, a plain one two stored rows per k-pair.
+void pack_b_panel(bool trans_b, int64_t K, int64_t N, const bf16* B, int64_t ldb, int64_t q,
+                  uint32_t* panel, bool use_avx512) {
+  const int64_t pairs = (K + 1) / 2, j0 = q * NR, cols = std::min(NR, N - j0);
+  const bf16 zero;
+  if (cols < NR) std::fill(panel, panel + pairs * NR, 0u);  // the columns past N
+  if (trans_b) {
+    int64_t done = 0;  // pairs of every column already written
+    if (cols == NR) {
+      const uint16_t* in_place[NR];
+      for (int64_t c = 0; c < NR; ++c) in_place[c] = &B[(j0 + c) * ldb].bits;
+      for (int64_t half = 0; half < NR; half += 16)
+        done = transpose_whole_pairs(in_place + half, 16, K, panel + half, NR, use_avx512);
+    }
+    // 16 pairs at a time, so that the panel rows being filled (2 KB) stay in L1.
+    for (int64_t p0 = done; p0 < K / 2; p0 += 16) {
+      const int64_t p1 = std::min(p0 + 16, K / 2);
+      for (int64_t c = 0; c < cols; ++c) {
+        const bf16* row = B + (j0 + c) * ldb;
+        for (int64_t p = p0; p < p1; ++p) panel[p * NR + c] = pair_word(row[2 * p], row[2 * p + 1]);
+      }
+    }
+    if (K % 2)
+      for (int64_t c = 0; c < cols; ++c)
+        panel[(pairs - 1) * NR + c] = pair_word(B[(j0 + c) * ldb + K - 1], zero);
+  } else {
+    for (int64_t p = 0; p < K / 2; ++p) {
+      const bf16* even = B + 2 * p * ldb + j0;
+      const bf16* odd = even + ldb;
+      for (int64_t c = 0; c < cols; ++c) panel[p * NR + c] = pair_word(even[c], odd[c]);
+    }
+    if (K % 2) {
+      const bf16* last = B + (K - 1) * ldb + j0;
+      for (int64_t c = 0; c < cols; ++c) panel[(pairs - 1) * NR + c] = pair_word(last[c], zero);
+    }
+  }
+}
+
+// Where panel q of op(B) lies in B: NR stored rows of K values (B^T stored), or K rows of NR.
+PrefetchRegion panel_source(bool trans_b, int64_t K, int64_t N, const bf16* B, int64_t ldb,
+                            int64_t q) {
+  const int64_t j0 = q * NR, cols = std::min(NR, N - j0);
+  const bf16* first = trans_b ? B + j0 * ldb : B + j0;
+  const int64_t runs = trans_b ? cols : K, run_bytes = int64_t(sizeof(bf16)) * (trans_b ? K : cols);
+  // A run that starts inside a line touches one more.
+  return {reinterpret_cast<const char*>(first), runs, ceil_div(run_bytes, 64) + 1,
+          ldb * int64_t(sizeof(bf16))};
+}
+
+// A share of C where B is packed by the thread that uses it (the threads split the columns, or
+// one thread does all): all its rows of A are packed once, then each panel of B just before its
+// tiles, into one buffer that stays in L2, while those tiles prefetch the next panel's source.
+// Reading B (a weight from memory at batch 1) then overlaps the arithmetic instead of being a
+// phase of its own that every thread waits out. The sums are added in the same order as
+// run_share's.
+template <class TC>
+void run_share_packing_b(const Share& sh, bool trans_a, const bf16* A, int64_t lda, bool trans_b,
+                         int64_t K, int64_t N, const bf16* B, int64_t ldb, const float* bias,
+                         GemmActivation act, TC* C, int64_t ldc, bool use_avx512) {
+  const int64_t pairs = (K + 1) / 2, rows = sh.i1 - sh.i0, row_panels = ceil_div(rows, MR);
+  const int64_t k_blocks = ceil_div(pairs, KC / 2);
+  Scratch& s = thread_scratch();
+  s.a.resize(size_t(row_panels * pairs * MR));
+  pack_a(trans_a, A, lda, sh.i0, rows, K, s.a.data(), use_avx512);
+  s.b.resize(size_t(pairs * NR));
+  if (k_blocks > 1) s.tile.resize(size_t(row_panels * MR * NR));
+  float sums[MR * NR];
+  for (int64_t q = sh.j0; q < sh.j1; ++q) {
+    pack_b_panel(trans_b, K, N, B, ldb, q, s.b.data(), use_avx512);
+    const PrefetchRegion next =
+        use_avx512 && q + 1 < sh.j1 ? panel_source(trans_b, K, N, B, ldb, q + 1) : PrefetchRegion{};
+    const int64_t col0 = q * NR, cols = std::min(NR, N - col0), calls = k_blocks * row_panels;
+    for (int64_t p0 = 0, call = 0; p0 < pairs; p0 += KC / 2) {
+      const int64_t pc = std::min(KC / 2, pairs - p0);
+      const bool first = p0 == 0, last = p0 + pc == pairs;
+      for (int64_t r = 0; r < row_panels; ++r, ++call) {
+        const uint32_t* a = s.a.data() + (r * pairs + p0) * MR;
+        const uint32_t* b = s.b.data() + p0 * NR;
+        float* t = k_blocks == 1 ? sums : s.tile.data() + r * MR * NR;
+        if (use_avx512)
+          micro_avx512_prefetching(pc, a, b, t, NR, !first, prefetch_share(next, call, calls));
+        else
+          micro_scalar(pc, a, b, t, NR, !first);
+        if (last)
+          store_tile(t, NR, std::min(MR, rows - r * MR), cols, bias ? bias + col0 : nullptr, act,
+                     C + (sh.i0 + r * MR) * ldc + col0, ldc);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 namespace gemm_bf16_detail {
@@ -236,48 +335,12 @@ PackedBf16B::PackedBf16B(bool trans_b, int64_t K, int64_t N, const bf16* B, int6
     : K_(K), N_(N) {
   const int64_t pairs = this->pairs(), n_panels = panels();
   data_.reset(new uint32_t[size_t(n_panels * pairs * NR)]);
-  const bf16 zero;
   const bool use_avx512 = gemm_bf16_path() == GemmBf16Path::avx512_bf16;
-  // Each loop reads B along its rows: a transposed B (a linear layer's [N, K] weight) gives one
-  // panel column per stored row, a plain one two stored rows per k-pair.
   parallel_for(0, n_panels, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, pairs * NR)),
                [&](int64_t q0, int64_t q1) {
-    for (int64_t q = q0; q < q1; ++q) {
-      uint32_t* panel = data_.get() + q * pairs * NR;
-      const int64_t j0 = q * NR, cols = std::min(NR, N - j0);
-      if (cols < NR) std::fill(panel, panel + pairs * NR, 0u);  // the columns past N
-      if (trans_b) {
-        int64_t done = 0;  // pairs of every column already written
-        if (cols == NR) {
-          const uint16_t* in_place[NR];
-          for (int64_t c = 0; c < NR; ++c) in_place[c] = &B[(j0 + c) * ldb].bits;
-          for (int64_t half = 0; half < NR; half += 16)
-            done = transpose_whole_pairs(in_place + half, 16, K, panel + half, NR, use_avx512);
-        }
-        // 16 pairs at a time, so that the panel rows being filled (2 KB) stay in L1.
-        for (int64_t p0 = done; p0 < K / 2; p0 += 16) {
-          const int64_t p1 = std::min(p0 + 16, K / 2);
-          for (int64_t c = 0; c < cols; ++c) {
-            const bf16* row = B + (j0 + c) * ldb;
-            for (int64_t p = p0; p < p1; ++p) panel[p * NR + c] = pair_word(row[2 * p], row[2 * p + 1]);
-          }
-        }
-        if (K % 2)
-          for (int64_t c = 0; c < cols; ++c)
-            panel[(pairs - 1) * NR + c] = pair_word(B[(j0 + c) * ldb + K - 1], zero);
-      } else {
-        for (int64_t p = 0; p < K / 2; ++p) {
-          const bf16* even = B + 2 * p * ldb + j0;
-          const bf16* odd = even + ldb;
-          for (int64_t c = 0; c < cols; ++c) panel[p * NR + c] = pair_word(even[c], odd[c]);
-        }
-        if (K % 2) {
-          const bf16* last = B + (K - 1) * ldb + j0;
-          for (int64_t c = 0; c < cols; ++c) panel[(pairs - 1) * NR + c] = pair_word(last[c], zero);
-        }
-      }
-    }
-  });
+                 for (int64_t q = q0; q < q1; ++q)
+                   pack_b_panel(trans_b, K, N, B, ldb, q, data_.get() + q * pairs * NR, use_avx512);
+               });
 }
 
 template <class TC>
@@ -294,9 +357,7 @@ void gemm_bf16_packed(bool trans_a, int64_t M, const bf16* A, int64_t lda, const
     return;
   }
   const bool use_avx512 = gemm_bf16_path() == GemmBf16Path::avx512_bf16;
-  // Below ~2 MFLOP (about 10 us of one core) a product stays on the calling thread.
-  const double flops = 2.0 * double(M) * double(N) * double(B.K());
-  const int threads = flops < 2e6 ? 1 : num_threads();
+  const int threads = threads_for(M, N, B.K());
   parallel_for(0, threads, 1, [&](int64_t t0, int64_t t1) {
     // A nested call gets one chunk of every share: it runs them all, one after the other.
     for (int64_t t = t0; t < t1; ++t)
@@ -310,7 +371,19 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
                int64_t lda, const bf16* B, int64_t ldb, const float* bias, TC* C, int64_t ldc,
                GemmActivation act) {
   if (M <= 0 || N <= 0) return;
-  gemm_bf16_packed(trans_a, M, A, lda, PackedBf16B(trans_b, K, N, B, ldb), bias, C, ldc, act);
+  const int64_t panels = ceil_div(N, NR);
+  const int threads = threads_for(M, N, K);
+  // Where every thread takes all the rows (few of them: a ViT image's 197 tokens), each packs
+  // only the panels it computes, as it goes; otherwise B is packed once for all threads.
+  if (K == 0 || share_of(0, threads, M, panels).i1 < M)
+    return gemm_bf16_packed(trans_a, M, A, lda, PackedBf16B(trans_b, K, N, B, ldb), bias, C, ldc,
+                            act);
+  const bool use_avx512 = gemm_bf16_path() == GemmBf16Path::avx512_bf16;
+  parallel_for(0, threads, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      run_share_packing_b(share_of(int(t), threads, M, panels), trans_a, A, lda, trans_b, K, N, B,
+                          ldb, bias, act, C, ldc, use_avx512);
+  });
 }
 
 template <class TC>

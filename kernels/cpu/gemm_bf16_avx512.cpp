@@ -20,12 +20,30 @@ bool avx512_compiled() { return true; }
 constexpr int kRows = 12;
 constexpr int kCols = 32;
 
-void micro_avx512(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws, int64_t ldws,
-                  bool accumulate) {
+namespace {
+
+// With kPrefetch, one cache line of `region` per pair step (the dot products leave the load
+// ports and the scalar units room for it).
+template <bool kPrefetch>
+void micro(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws, int64_t ldws,
+           bool accumulate, const PrefetchRegion& region) {
   __m512 lo[kRows], hi[kRows];  // columns 0-15 and 16-31 of each row
 #pragma GCC unroll 12
   for (int r = 0; r < kRows; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
+  const char* run = region.first;
+  const char* line = run;
+  int64_t runs_left = kPrefetch ? region.runs : 0, lines_left = region.lines;
   for (int64_t p = 0; p < pairs; ++p, a += kRows, b += kCols) {
+    if (kPrefetch && runs_left > 0) {
+      _mm_prefetch(line, _MM_HINT_T1);
+      line += 64;
+      if (--lines_left == 0) {
+        run += region.stride;
+        line = run;
+        lines_left = region.lines;
+        --runs_left;
+      }
+    }
     const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b);
     const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + 16);
 #pragma GCC unroll 12
@@ -46,6 +64,18 @@ void micro_avx512(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws
     _mm512_storeu_ps(row, l);
     _mm512_storeu_ps(row + 16, h);
   }
+}
+
+}  // namespace
+
+void micro_avx512(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws, int64_t ldws,
+                  bool accumulate) {
+  micro<false>(pairs, a, b, ws, ldws, accumulate, PrefetchRegion{});
+}
+
+void micro_avx512_prefetching(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws,
+                              int64_t ldws, bool accumulate, const PrefetchRegion& region) {
+  micro<true>(pairs, a, b, ws, ldws, accumulate, region);
 }
 
 // GCC 12 warns of the undefined pass-through operand inside its own unpack and shuffle
@@ -91,6 +121,8 @@ void transpose_pairs_avx512(const uint16_t* const* rows, int64_t p0, int64_t lan
 
 bool avx512_compiled() { return false; }
 void micro_avx512(int64_t, const uint32_t*, const uint32_t*, float*, int64_t, bool) {}
+void micro_avx512_prefetching(int64_t, const uint32_t*, const uint32_t*, float*, int64_t, bool,
+                              const PrefetchRegion&) {}
 void transpose_pairs_avx512(const uint16_t* const*, int64_t, int64_t, uint32_t*, int64_t) {}
 
 #endif

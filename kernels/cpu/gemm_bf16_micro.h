@@ -5,6 +5,8 @@
 // its AVX-512 copy for everyone).
 #include <cstdint>
 
+#include "kernels/cpu/prefetch_region.h"
+
 namespace shallow::cpu::gemm_bf16_detail {
 
 // One MR x NR tile of C in f32: ws[r * ldws + c] = (accumulate ? ws[r * ldws + c] : 0)
@@ -16,6 +18,10 @@ void micro_scalar(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws
 // The same on vdpbf16ps. Callable only where avx512_compiled() and the CPU supports it.
 void micro_avx512(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws, int64_t ldws,
                   bool accumulate);
+
+// micro_avx512 that also prefetches `region`, one cache line per pair step.
+void micro_avx512_prefetching(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws,
+                              int64_t ldws, bool accumulate, const PrefetchRegion& region);
 
 // Sixteen 32-bit words (bf16 pairs) of each of 16 rows turned around: dst[q * ldd + i] = the
 // pair at elements 2 (p0 + q) and 2 (p0 + q) + 1 of rows[i], for q < 16 and i < lanes (at most

@@ -4,21 +4,9 @@
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_config.h"
+#include "kernels/cpu/prefetch_region.h"
 
 namespace shallow::cpu::gemm_detail {
-
-// Memory a tile asks the cache for while it computes: `runs` runs of `lines` cache lines,
-// `stride` bytes apart (the source of the panel of B packed next). A tile issues one line per
-// k step; slice(i, n) is the i-th of n near-equal shares of the runs, one per tile.
-struct PrefetchRegion {
-  const char* first = nullptr;
-  int64_t runs = 0, lines = 0, stride = 0;
-
-  PrefetchRegion slice(int64_t i, int64_t n) const {
-    const int64_t r0 = runs * i / n, r1 = runs * (i + 1) / n;
-    return {first + r0 * stride, r1 - r0, lines, stride};
-  }
-};
 
 template <class T>
 struct MicroKernel {
@@ -47,7 +35,7 @@ struct MicroKernel {
   void (*short_tile)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha,
                      T beta) = nullptr;
   int64_t short_mr = 0;
-  // Optional: `tile` that also prefetches a region, spread over its k steps.
+  // Optional: `tile` that also prefetches a region (prefetch_region.h), one line per k step.
   void (*tile_prefetching)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta,
                            const PrefetchRegion& region) = nullptr;
 };
@@ -67,6 +55,7 @@ template <class T>
 const MicroKernel<T>& active_kernel();
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
 
 // The threads of a driver form a grid: tm groups split the rows of C, tn groups its columns.
 // choose_grid picks the grid whose busiest thread has the fewest register tiles; on a tie, more

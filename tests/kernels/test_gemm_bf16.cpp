@@ -167,6 +167,47 @@ TEST_P(GemmBf16, PackedBReusedOverCallsAndBatches) {
     ASSERT_NEAR(out[size_t(2 * M * N + i)], ref.value[size_t(i)], f32_bound(K, ref.magnitude[size_t(i)]));
 }
 
+// Where every thread takes all the rows (one thread, or two splitting the columns of a product
+// with few rows), gemm_bf16 packs each panel of B as it goes instead of all of B first: the same
+// sums in the same order as the pre-packed path, so the same bits, over one and several k
+// blocks, odd K, a last panel past N, either layout of each operand, bias, activation and a
+// bf16 output.
+TEST_P(GemmBf16, PackingAsItGoesGivesThePrePackedBits) {
+  std::mt19937 rng(23);
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const Case& c : {Case{1, 97, 7}, Case{25, 200, 1030}, Case{30, 130, 2049}, Case{197, 300, 768}})
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          const std::string name = name_of(c, ta, tb) + " threads " + std::to_string(threads);
+          const Matrix A(ta ? c.K : c.M, ta ? c.M : c.K, 2, rng);
+          const Matrix B(tb ? c.N : c.K, tb ? c.K : c.N, 1, rng);
+          std::vector<float> bias(size_t(c.N));
+          for (float& b : bias) b = float(rng() % 1000) / 250.0f - 2.0f;
+          const GemmActivation act = tb ? GemmActivation::quick_gelu : GemmActivation::none;
+          const PackedBf16B packed(tb, c.K, c.N, B.v.data(), B.ld);
+          std::vector<float> going(size_t(c.M * c.N)), pre(going.size());
+          std::vector<bf16> going16(going.size()), pre16(going.size());
+          gemm_bf16<float>(ta, tb, c.M, c.N, c.K, A.v.data(), A.ld, B.v.data(), B.ld, bias.data(),
+                           going.data(), c.N, act);
+          gemm_bf16_packed<float>(ta, c.M, A.v.data(), A.ld, packed, bias.data(), pre.data(), c.N,
+                                  act);
+          gemm_bf16<bf16>(ta, tb, c.M, c.N, c.K, A.v.data(), A.ld, B.v.data(), B.ld, nullptr,
+                          going16.data(), c.N, act);
+          gemm_bf16_packed<bf16>(ta, c.M, A.v.data(), A.ld, packed, nullptr, pre16.data(), c.N, act);
+          ASSERT_EQ(going, pre) << name;
+          for (size_t i = 0; i < going16.size(); ++i)
+            ASSERT_EQ(going16[i].bits, pre16[i].bits) << name << " bf16 out at " << i;
+          if (act == GemmActivation::none) {  // and both right
+            const Reference ref = reference(ta, tb, c.M, c.N, c.K, A, B, &bias);
+            for (size_t i = 0; i < going.size(); ++i)
+              ASSERT_NEAR(going[i], ref.value[i], f32_bound(c.K, ref.magnitude[i])) << name << " at " << i;
+          }
+        }
+  }
+  set_num_threads(0);
+}
+
 TEST_P(GemmBf16, ZeroDepthGivesTheBias) {
   const std::vector<bf16> none(1);
   const std::vector<float> bias = {1.5f, -2.0f, 0.25f};
