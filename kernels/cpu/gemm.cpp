@@ -59,8 +59,7 @@ void merge_edge(const T* tile, int64_t nr, int64_t m, int64_t n, T alpha, T beta
 // Where op(B)'s columns [j0, j0 + nr) of k block [k0, k0 + kc) lie in B: nr rows of kc values
 // (B^T stored), or kc rows of nr values.
 template <class T>
-PrefetchRegion panel_source(const Problem<T>& p, int64_t k0, int64_t kc, int64_t j0,
-                                         int64_t nr) {
+PrefetchRegion panel_source(const Problem<T>& p, int64_t k0, int64_t kc, int64_t j0, int64_t nr) {
   const int64_t n = std::min(nr, p.N - j0);
   const T* first = p.trans_b ? p.B + j0 * p.ldb + k0 : p.B + k0 * p.ldb + j0;
   const int64_t runs = p.trans_b ? n : kc, run_values = p.trans_b ? kc : n;
