@@ -7,6 +7,10 @@
 // gradient (as PyTorch 2.15, which made the fixtures; older versions gave NaN); is_causal with
 // a mask applies both (PyTorch refuses the pair); the mask gets no gradient.
 //
+// bf16 on the CPU without a mask, where nothing is recorded, runs the vdpbf16ps kernel of
+// kernels/cpu/attention_bf16.h on the operands as they are (the probabilities rounded to bf16
+// before their product with v); other half cases go through f32.
+//
 // On CUDA, f32 and bf16 without a mask (causal or not) with one head dim up to 128 for q, k
 // and v run the fused kernels of kernels/cuda/attention.cu (bf16 directly, not through f32).
 // Everything else (masks, f64, E != Ev, larger head dims) is composed from the unfused ops
@@ -15,6 +19,7 @@
 #include "engine/ops/attention.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include "engine/cuda/attention_ops.h"
@@ -24,6 +29,7 @@
 #include "engine/ops/reduce.h"
 #include "engine/ops/softmax.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/attention_bf16.h"
 
 namespace shallow {
 namespace {
@@ -176,6 +182,29 @@ Tensor unfused_attention_cuda(const Tensor& q, const Tensor& k, const Tensor& v,
   return matmul(p, v);
 }
 
+// bf16 inference on the CPU without a mask: the vdpbf16ps kernel reads q, k and v as they are
+// (kernels/cpu/attention_bf16.h) instead of converting them to f32 and the output back. An
+// undefined tensor where it cannot run (no AVX512_BF16, an odd head dim, key rows too far
+// apart for its 32-bit gathers): the conversions take over.
+Tensor bf16_attention_cpu(const Tensor& q, const Tensor& k, const Tensor& v, const Shape& batch,
+                          int64_t Lq, int64_t Lk, bool is_causal, double scale) {
+  const int64_t E = q.size(-1), Ev = v.size(-1);
+  if (!cpu::attention_bf16_available() || E % 2 != 0) return Tensor();
+  const Placed pk = place(k, with_matrix(batch, Lk, E), true);
+  if (std::abs(pk.row_stride) * (Lk + 16) + E >= (int64_t(1) << 30)) return Tensor();
+  const Placed pq = place(q, with_matrix(batch, Lq, E), true);
+  const Placed pv = place(v, with_matrix(batch, Lk, Ev), true);
+  cpu::AttentionArgs<cpu::bf16> a;
+  a.batch = shape_numel(batch), a.Lq = Lq, a.Lk = Lk, a.E = E, a.Ev = Ev;
+  a.causal = is_causal;
+  a.q = static_cast<const cpu::bf16*>(pq.t.raw_data()), a.q_offset = pq.offsets.data(), a.q_ld = pq.row_stride;
+  a.k = static_cast<const cpu::bf16*>(pk.t.raw_data()), a.k_offset = pk.offsets.data(), a.k_ld = pk.row_stride;
+  a.v = static_cast<const cpu::bf16*>(pv.t.raw_data()), a.v_offset = pv.offsets.data(), a.v_ld = pv.row_stride;
+  Tensor out = Tensor::empty(with_matrix(batch, Lq, Ev), DType::bf16);
+  cpu::attention_forward_bf16(a, float(scale), static_cast<cpu::bf16*>(out.raw_data()));
+  return out;
+}
+
 }  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -201,6 +230,10 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   if (q.device().is_cuda() && !mask.defined() && gpu::fused_attention_supports(q.dtype(), E, Ev))
     return fused_attention_cuda(q, k, v, batch, Lq, Lk, E, is_causal, scale_value);
 
+  if (q.dtype() == DType::bf16 && !mask.defined() && cpu_half_inference(q, {&q, &k, &v})) {
+    Tensor out = bf16_attention_cpu(q, k, v, batch, Lq, Lk, is_causal, scale_value);
+    if (out.defined()) return out;
+  }
   if (is_half(q.dtype())) {
     const Tensor m = mask.defined() && mask.dtype() != DType::u8 ? mask.to(DType::f32) : mask;
     return scaled_dot_product_attention(q.to(DType::f32), k.to(DType::f32), v.to(DType::f32), m,

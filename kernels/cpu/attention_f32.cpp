@@ -101,34 +101,6 @@ void score_tile(const AttentionArgs<float>& a, const TransposedKeys& keys, int64
       for (int64_t c = std::max<int64_t>(0, i0 + r + 1 - j0); c < cols; ++c) S[r * ldS + c] = -kInf;
 }
 
-float row_max(const float* s, int64_t n) {
-  __m512 m = _mm512_set1_ps(-kInf);
-  for (int64_t c = 0; c < n; c += 16)
-    m = _mm512_max_ps(m, _mm512_mask_loadu_ps(_mm512_set1_ps(-kInf), first_lanes(n - c), s + c));
-  return _mm512_reduce_max_ps(m);
-}
-
-// s = e^(s - shift) over n elements; returns their sum.
-float exp_shifted(float* s, int64_t n, float shift) {
-  const __m512 vs = _mm512_set1_ps(shift);
-  __m512 sum = _mm512_setzero_ps();
-  for (int64_t c = 0; c < n; c += 16) {
-    const __mmask16 m = first_lanes(n - c);
-    const __m512 p = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + c), vs));
-    _mm512_mask_storeu_ps(s + c, m, p);
-    sum = _mm512_mask_add_ps(sum, m, sum, p);
-  }
-  return _mm512_reduce_add_ps(sum);
-}
-
-void scale_row(float* x, int64_t n, float f) {
-  const __m512 vf = _mm512_set1_ps(f);
-  for (int64_t c = 0; c < n; c += 16) {
-    const __mmask16 m = first_lanes(n - c);
-    _mm512_mask_storeu_ps(x + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + c), vf));
-  }
-}
-
 // Forward of query rows [i0, i0 + rows) of batch entry b, with the online softmax.
 void forward_tile(const AttentionArgs<float>& a, const TransposedKeys& keys, int64_t b,
                   int64_t i0, int64_t rows, float* out, float* lse, float* S, float* run_max,

@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <limits>
 
 namespace shallow::cpu::attention_simd {
 
@@ -120,6 +121,36 @@ inline void tile_gemm(int64_t rows, int64_t cols, int64_t K, float alpha, const 
       case 3: tile_rows<3>(rows, K, n, alpha, a, a_rs, a_ks, bj, ldb, cj, ldc, accumulate); break;
       default: tile_rows<4>(rows, K, n, alpha, a, a_rs, a_ks, bj, ldb, cj, ldc, accumulate); break;
     }
+  }
+}
+
+// The largest of n elements (-inf for none).
+inline float row_max(const float* s, int64_t n) {
+  __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t c = 0; c < n; c += 16)
+    m = _mm512_max_ps(m, _mm512_mask_loadu_ps(_mm512_set1_ps(-std::numeric_limits<float>::infinity()), first_lanes(n - c), s + c));
+  return _mm512_reduce_max_ps(m);
+}
+
+// s = e^(s - shift) over n elements; returns their sum.
+inline float exp_shifted(float* s, int64_t n, float shift) {
+  const __m512 vs = _mm512_set1_ps(shift);
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t c = 0; c < n; c += 16) {
+    const __mmask16 m = first_lanes(n - c);
+    const __m512 p = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + c), vs));
+    _mm512_mask_storeu_ps(s + c, m, p);
+    sum = _mm512_mask_add_ps(sum, m, sum, p);
+  }
+  return _mm512_reduce_add_ps(sum);
+}
+
+// x *= f over n elements.
+inline void scale_row(float* x, int64_t n, float f) {
+  const __m512 vf = _mm512_set1_ps(f);
+  for (int64_t c = 0; c < n; c += 16) {
+    const __mmask16 m = first_lanes(n - c);
+    _mm512_mask_storeu_ps(x + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + c), vf));
   }
 }
 

@@ -154,6 +154,33 @@ TEST(Attention, HalfInputsComputeInF32) {
   EXPECT_TRUE(all_close(out.to(DType::f32), scaled_dot_product_attention(q, k, v), 0.03, 0.03));
 }
 
+// bf16 without a mask and with nothing to record runs the bf16 kernel on the operands as they
+// are (heads cut out of a fused projection, a broadcast batch dim, causal or not): the f32
+// result on the same values within the bf16 rounding of the probabilities and the output.
+// With a gradient to record it goes through f32 and the gradients reach the bf16 inputs.
+TEST(Attention, Bf16InferenceMatchesF32OnTheSameValues) {
+  for (bool causal : {false, true}) {
+    const Tensor q = heads_interleaved(rand_input({2, 3, 197, 64}, 4).detach().to(DType::bf16));
+    const Tensor k = heads_interleaved(rand_input({2, 3, 197, 64}, 5).detach().to(DType::bf16));
+    const Tensor v = rand_input({1, 3, 197, 32}, 6).detach().to(DType::bf16).expand({2, 3, 197, 32});
+    Tensor out;
+    {
+      NoGrad no_grad;
+      out = scaled_dot_product_attention(q, k, v, Tensor(), causal);
+    }
+    EXPECT_EQ(out.dtype(), DType::bf16);
+    const Tensor want = scaled_dot_product_attention(q.to(DType::f32), k.to(DType::f32), v.to(DType::f32),
+                                                     Tensor(), causal);
+    // |v| <= 1: the probabilities' rounding costs at most 2^-9, the output's 2^-9 of itself.
+    EXPECT_TRUE(all_close(out.to(DType::f32), want, 6e-3, 6e-3)) << "causal " << causal;
+  }
+  Tensor q = rand_input({2, 5, 8}, 1).detach().to(DType::bf16).set_requires_grad();
+  const Tensor k = rand_input({2, 6, 8}, 2).detach().to(DType::bf16), v = rand_input({2, 6, 4}, 3).detach().to(DType::bf16);
+  sum(scaled_dot_product_attention(q, k, v).to(DType::f32)).backward();
+  ASSERT_TRUE(q.grad().defined());
+  EXPECT_EQ(q.grad().dtype(), DType::bf16);
+}
+
 TEST(Attention, BadArgumentsRaise) {
   const Tensor q = Tensor::zeros({2, 3, 5, 8}), k = Tensor::zeros({2, 3, 7, 8}), v = Tensor::zeros({2, 3, 7, 6});
   auto msg = error_of([&] { scaled_dot_product_attention(q, Tensor::zeros({2, 3, 7, 4}), v); });
