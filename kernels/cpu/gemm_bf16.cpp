@@ -61,38 +61,65 @@ int64_t transpose_whole_pairs(const uint16_t* const* rows, int64_t lanes, int64_
   return 16 * blocks;
 }
 
+// The width of the last panel of `rows` rows of A: the short tile's where the rows left over
+// by full panels fit in it (197 rows: 200 computed instead of 204; 50 rows: 56 instead of 60).
+int64_t last_panel_width(int64_t rows, bool use_avx512) {
+  const int64_t rest = rows % MR;
+  return use_avx512 && rest > 0 && rest <= kShortTileRows ? kShortTileRows : MR;
+}
+
 // Rows [i0, i0 + rows) of op(A), every k, as ceil(rows / MR) panels; panel q holds, for each
-// k-pair p, the MR words of its rows (zero past M and K). Panels are `pairs * MR` words apart.
+// k-pair p, the words of its rows (zero past M and K): MR of them, or last_width for the last
+// panel when it is partial. Panels start `pairs * MR` words apart.
 void pack_a(bool trans_a, const bf16* A, int64_t lda, int64_t i0, int64_t rows, int64_t K,
-            uint32_t* out, bool use_avx512) {
+            int64_t last_width, uint32_t* out, bool use_avx512) {
   const int64_t pairs = (K + 1) / 2;
   const bf16 zero;
   for (int64_t q = 0; q * MR < rows; ++q) {
     uint32_t* panel = out + q * pairs * MR;
+    const bool full = (q + 1) * MR <= rows;
+    const int64_t w = full ? MR : last_width;
     int64_t done = 0;  // pairs of every row of the panel already written
-    if (!trans_a && (q + 1) * MR <= rows) {
+    if (!trans_a && full) {
       const uint16_t* in_place[16];
       for (int64_t r = 0; r < 16; ++r) in_place[r] = &A[(i0 + q * MR + (r < MR ? r : 0)) * lda].bits;
       done = transpose_whole_pairs(in_place, MR, K, panel, MR, use_avx512);
     }
-    for (int64_t r = 0; r < MR; ++r) {
+    for (int64_t r = 0; r < w; ++r) {
       const int64_t local = q * MR + r;
       if (local >= rows) {
-        for (int64_t p = 0; p < pairs; ++p) panel[p * MR + r] = 0;
+        for (int64_t p = 0; p < pairs; ++p) panel[p * w + r] = 0;
         continue;
       }
       const int64_t i = i0 + local;
       if (!trans_a) {
         const bf16* row = A + i * lda;
-        for (int64_t p = done; p < K / 2; ++p) panel[p * MR + r] = pair_word(row[2 * p], row[2 * p + 1]);
-        if (K % 2) panel[(pairs - 1) * MR + r] = pair_word(row[K - 1], zero);
+        for (int64_t p = done; p < K / 2; ++p) panel[p * w + r] = pair_word(row[2 * p], row[2 * p + 1]);
+        if (K % 2) panel[(pairs - 1) * w + r] = pair_word(row[K - 1], zero);
       } else {
         for (int64_t p = 0; p < K / 2; ++p)
-          panel[p * MR + r] = pair_word(A[2 * p * lda + i], A[(2 * p + 1) * lda + i]);
-        if (K % 2) panel[(pairs - 1) * MR + r] = pair_word(A[(K - 1) * lda + i], zero);
+          panel[p * w + r] = pair_word(A[2 * p * lda + i], A[(2 * p + 1) * lda + i]);
+        if (K % 2) panel[(pairs - 1) * w + r] = pair_word(A[(K - 1) * lda + i], zero);
       }
     }
   }
+}
+
+// One micro tile of row panel q (of row_panels, the last `last_width` wide) over pairs
+// [p0, p0 + pc): the 12-row kernel, or the short one for a narrow last panel.
+void micro_tile(bool use_avx512, int64_t q, int64_t row_panels, int64_t last_width,
+                int64_t pairs, int64_t p0, int64_t pc, const uint32_t* a_panels, const uint32_t* b,
+                float* t, int64_t ldt, bool accumulate, const PrefetchRegion& region) {
+  const bool narrow = q == row_panels - 1 && last_width != MR;
+  const uint32_t* a = a_panels + q * pairs * MR + p0 * (narrow ? last_width : MR);
+  if (!use_avx512)
+    micro_scalar(pc, a, b, t, ldt, accumulate);
+  else if (narrow)
+    micro_avx512_short(pc, a, b, t, ldt, accumulate, region);
+  else if (region.runs > 0)
+    micro_avx512_prefetching(pc, a, b, t, ldt, accumulate, region);
+  else
+    micro_avx512(pc, a, b, t, ldt, accumulate);
 }
 
 template <class TC>
@@ -167,13 +194,13 @@ template <class TC>
 void run_share(const Share& sh, bool trans_a, const bf16* A, int64_t lda, const PackedBf16B& B,
                const float* bias, GemmActivation act, TC* C, int64_t ldc, bool use_avx512) {
   const int64_t K = B.K(), N = B.N(), pairs = B.pairs();
-  auto micro = use_avx512 ? micro_avx512 : micro_scalar;
   Scratch& s = thread_scratch();
   float sums[MR * NR];
   for (int64_t ic = sh.i0; ic < sh.i1; ic += MC) {
     const int64_t rows = std::min(MC, sh.i1 - ic), row_panels = ceil_div(rows, MR);
+    const int64_t last_width = last_panel_width(rows, use_avx512);
     s.a.resize(size_t(row_panels * pairs * MR));
-    pack_a(trans_a, A, lda, ic, rows, K, s.a.data(), use_avx512);
+    pack_a(trans_a, A, lda, ic, rows, K, last_width, s.a.data(), use_avx512);
     for (int64_t jc = sh.j0; jc < sh.j1; jc += NC / NR) {
       const int64_t panels = std::min(NC / NR, sh.j1 - jc), ldt = panels * NR;
       if (pairs > KC / 2) s.tile.resize(size_t(row_panels * MR * ldt));
@@ -184,10 +211,10 @@ void run_share(const Share& sh, bool trans_a, const bf16* A, int64_t lda, const 
           const uint32_t* b = B.panel(jc + jp) + p0 * NR;
           const int64_t col0 = (jc + jp) * NR, cols = std::min(NR, N - col0);
           for (int64_t q = 0; q < row_panels; ++q) {
-            const uint32_t* a = s.a.data() + (q * pairs + p0) * MR;
             float* t = first && last ? sums : s.tile.data() + q * MR * ldt + jp * NR;
             const int64_t ldts = first && last ? NR : ldt;
-            micro(pc, a, b, t, ldts, !first);
+            micro_tile(use_avx512, q, row_panels, last_width, pairs, p0, pc, s.a.data(), b, t,
+                       ldts, !first, PrefetchRegion{});
             if (last)
               store_tile(t, ldts, std::min(MR, rows - q * MR), cols, bias ? bias + col0 : nullptr,
                          act, C + (ic + q * MR) * ldc + col0, ldc);
@@ -262,8 +289,9 @@ void run_share_packing_b(const Share& sh, bool trans_a, const bf16* A, int64_t l
   const int64_t pairs = (K + 1) / 2, rows = sh.i1 - sh.i0, row_panels = ceil_div(rows, MR);
   const int64_t k_blocks = ceil_div(pairs, KC / 2);
   Scratch& s = thread_scratch();
+  const int64_t last_width = last_panel_width(rows, use_avx512);
   s.a.resize(size_t(row_panels * pairs * MR));
-  pack_a(trans_a, A, lda, sh.i0, rows, K, s.a.data(), use_avx512);
+  pack_a(trans_a, A, lda, sh.i0, rows, K, last_width, s.a.data(), use_avx512);
   s.b.resize(size_t(pairs * NR));
   if (k_blocks > 1) s.tile.resize(size_t(row_panels * MR * NR));
   float sums[MR * NR];
@@ -276,13 +304,9 @@ void run_share_packing_b(const Share& sh, bool trans_a, const bf16* A, int64_t l
       const int64_t pc = std::min(KC / 2, pairs - p0);
       const bool first = p0 == 0, last = p0 + pc == pairs;
       for (int64_t r = 0; r < row_panels; ++r, ++call) {
-        const uint32_t* a = s.a.data() + (r * pairs + p0) * MR;
-        const uint32_t* b = s.b.data() + p0 * NR;
         float* t = k_blocks == 1 ? sums : s.tile.data() + r * MR * NR;
-        if (use_avx512)
-          micro_avx512_prefetching(pc, a, b, t, NR, !first, prefetch_share(next, call, calls));
-        else
-          micro_scalar(pc, a, b, t, NR, !first);
+        micro_tile(use_avx512, r, row_panels, last_width, pairs, p0, pc, s.a.data(),
+                   s.b.data() + p0 * NR, t, NR, !first, prefetch_share(next, call, calls));
         if (last)
           store_tile(t, NR, std::min(MR, rows - r * MR), cols, bias ? bias + col0 : nullptr, act,
                      C + (sh.i0 + r * MR) * ldc + col0, ldc);

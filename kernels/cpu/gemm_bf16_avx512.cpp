@@ -17,14 +17,16 @@ bool avx512_compiled() { return true; }
 // 12 rows x 32 columns: 24 accumulators, 2 registers of B, one broadcast pair of A at a time
 // (32 zmm registers in all). Each pair step is 24 independent vdpbf16ps, enough to hide their
 // latency; the 2 B loads and 12 broadcasts per step stay within the load ports.
-constexpr int kRows = 12;
+// The same loop with 8 rows (16 accumulators) is the short tile, for C's last rows where 12
+// would overhang by much.
+constexpr int kFullRows = 12, kShortRows = int(kShortTileRows);
 constexpr int kCols = 32;
 
 namespace {
 
 // With kPrefetch, one cache line of `region` per pair step (the dot products leave the load
 // ports and the scalar units room for it).
-template <bool kPrefetch>
+template <int kRows, bool kPrefetch>
 void micro(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws, int64_t ldws,
            bool accumulate, const PrefetchRegion& region) {
   __m512 lo[kRows], hi[kRows];  // columns 0-15 and 16-31 of each row
@@ -70,12 +72,17 @@ void micro(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws, int64
 
 void micro_avx512(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws, int64_t ldws,
                   bool accumulate) {
-  micro<false>(pairs, a, b, ws, ldws, accumulate, PrefetchRegion{});
+  micro<kFullRows, false>(pairs, a, b, ws, ldws, accumulate, PrefetchRegion{});
 }
 
 void micro_avx512_prefetching(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws,
                               int64_t ldws, bool accumulate, const PrefetchRegion& region) {
-  micro<true>(pairs, a, b, ws, ldws, accumulate, region);
+  micro<kFullRows, true>(pairs, a, b, ws, ldws, accumulate, region);
+}
+
+void micro_avx512_short(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws,
+                        int64_t ldws, bool accumulate, const PrefetchRegion& region) {
+  micro<kShortRows, true>(pairs, a, b, ws, ldws, accumulate, region);
 }
 
 // GCC 12 warns of the undefined pass-through operand inside its own unpack and shuffle
@@ -123,6 +130,8 @@ bool avx512_compiled() { return false; }
 void micro_avx512(int64_t, const uint32_t*, const uint32_t*, float*, int64_t, bool) {}
 void micro_avx512_prefetching(int64_t, const uint32_t*, const uint32_t*, float*, int64_t, bool,
                               const PrefetchRegion&) {}
+void micro_avx512_short(int64_t, const uint32_t*, const uint32_t*, float*, int64_t, bool,
+                        const PrefetchRegion&) {}
 void transpose_pairs_avx512(const uint16_t* const*, int64_t, int64_t, uint32_t*, int64_t) {}
 
 #endif

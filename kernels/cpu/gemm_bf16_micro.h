@@ -23,6 +23,12 @@ void micro_avx512(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws
 void micro_avx512_prefetching(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws,
                               int64_t ldws, bool accumulate, const PrefetchRegion& region);
 
+// The 8-row tile (a holds 8 words per pair step; ws gets 8 rows), with a prefetch region as
+// micro_avx512_prefetching: C's last rows where 12 would overhang them by much.
+constexpr int64_t kShortTileRows = 8;
+void micro_avx512_short(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws,
+                        int64_t ldws, bool accumulate, const PrefetchRegion& region);
+
 // Sixteen 32-bit words (bf16 pairs) of each of 16 rows turned around: dst[q * ldd + i] = the
 // pair at elements 2 (p0 + q) and 2 (p0 + q) + 1 of rows[i], for q < 16 and i < lanes (at most
 // 16; rows past lanes are read but not stored: they may repeat a valid row). The packing of
