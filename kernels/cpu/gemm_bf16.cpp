@@ -105,6 +105,16 @@ void pack_a(bool trans_a, const bf16* A, int64_t lda, int64_t i0, int64_t rows, 
   }
 }
 
+// Asks for the rows of C a tile is about to be stored to, before its k loop: C is written once,
+// often out in L3 or memory, and the stores would otherwise wait on each line.
+template <class TC>
+void prefetch_tile_of_c(TC* c, int64_t ldc, int64_t rows, int64_t cols) {
+  const int64_t bytes = cols * int64_t(sizeof(TC));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t at = 0; at < bytes; at += 64)
+      __builtin_prefetch(reinterpret_cast<char*>(c + r * ldc) + at, 1, 3);
+}
+
 // One micro tile of row panel q (of row_panels, the last `last_width` wide) over pairs
 // [p0, p0 + pc): the 12-row kernel, or the short one for a narrow last panel.
 void micro_tile(bool use_avx512, int64_t q, int64_t row_panels, int64_t last_width,
@@ -213,6 +223,8 @@ void run_share(const Share& sh, bool trans_a, const bf16* A, int64_t lda, const 
           for (int64_t q = 0; q < row_panels; ++q) {
             float* t = first && last ? sums : s.tile.data() + q * MR * ldt + jp * NR;
             const int64_t ldts = first && last ? NR : ldt;
+            if (last)
+              prefetch_tile_of_c(C + (ic + q * MR) * ldc + col0, ldc, std::min(MR, rows - q * MR), cols);
             micro_tile(use_avx512, q, row_panels, last_width, pairs, p0, pc, s.a.data(), b, t,
                        ldts, !first, PrefetchRegion{});
             if (last)
@@ -305,6 +317,8 @@ void run_share_packing_b(const Share& sh, bool trans_a, const bf16* A, int64_t l
       const bool first = p0 == 0, last = p0 + pc == pairs;
       for (int64_t r = 0; r < row_panels; ++r, ++call) {
         float* t = k_blocks == 1 ? sums : s.tile.data() + r * MR * NR;
+        if (last)
+          prefetch_tile_of_c(C + (sh.i0 + r * MR) * ldc + col0, ldc, std::min(MR, rows - r * MR), cols);
         micro_tile(use_avx512, r, row_panels, last_width, pairs, p0, pc, s.a.data(),
                    s.b.data() + p0 * NR, t, NR, !first, prefetch_share(next, call, calls));
         if (last)
