@@ -298,6 +298,7 @@ template <class TC>
 void run_share_packing_b(const Share& sh, bool trans_a, const bf16* A, int64_t lda, bool trans_b,
                          int64_t K, int64_t N, const bf16* B, int64_t ldb, const float* bias,
                          GemmActivation act, TC* C, int64_t ldc, bool use_avx512) {
+  if (sh.j0 >= sh.j1 || sh.i0 >= sh.i1) return;  // more threads than panels
   const int64_t pairs = (K + 1) / 2, rows = sh.i1 - sh.i0, row_panels = ceil_div(rows, MR);
   const int64_t k_blocks = ceil_div(pairs, KC / 2);
   Scratch& s = thread_scratch();
