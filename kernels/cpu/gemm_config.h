@@ -20,9 +20,13 @@ GemmBlocking gemm_blocking_f64();
 
 // Up to this many rows of C, op(A) op(B) with op(B) = B^T (a linear layer's x W^T at batch 1)
 // runs without packing B where the kernel has such a path (AVX-512): packing B, the weight,
-// costs about as much as a product with that few rows. Measured on Zen 4 at the ViT linears:
-// ViT-B/32 at batch 1 (50 rows) gained 15 %, ViT-B/16 at batch 1 (197 rows) lost 5 %.
-constexpr int64_t gemm_unpacked_max_rows() { return 64; }
+// costs about as much as a product with that few rows. Measured on Zen 4, 2 threads, weights
+// cycled through memory: up to 40 rows the unpacked path leads (16 rows: 136 against 65
+// GFLOP/s, 40: 145 against 110); at 50 rows (ViT-B/32 at batch 1) the packed one, since it
+// prefetches the next panel while it computes and ends on the 8-row tile (x W^T 50 x 2304 x 768:
+// 161-163 against 142-148; the whole ViT-B/32 forward at batch 1, best of 4 interleaved runs,
+// 12.6 -> 17.2 images/s). The unpacked path was measured at up to 64 rows before those changes.
+constexpr int64_t gemm_unpacked_max_rows() { return 48; }
 
 // Whether this CPU (and the build) can run the kernel.
 bool gemm_isa_supported(GemmIsa isa);
