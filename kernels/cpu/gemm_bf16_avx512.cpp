@@ -32,20 +32,9 @@ void micro(int64_t pairs, const uint32_t* a, const uint32_t* b, float* ws, int64
   __m512 lo[kRows], hi[kRows];  // columns 0-15 and 16-31 of each row
 #pragma GCC unroll 12
   for (int r = 0; r < kRows; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
-  const char* run = region.first;
-  const char* line = run;
-  int64_t runs_left = kPrefetch ? region.runs : 0, lines_left = region.lines;
+  PrefetchCursor prefetch(region);
   for (int64_t p = 0; p < pairs; ++p, a += kRows, b += kCols) {
-    if (kPrefetch && runs_left > 0) {
-      _mm_prefetch(line, _MM_HINT_T1);
-      line += 64;
-      if (--lines_left == 0) {
-        run += region.stride;
-        line = run;
-        lines_left = region.lines;
-        --runs_left;
-      }
-    }
+    if (kPrefetch) prefetch.next();
     const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b);
     const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + 16);
 #pragma GCC unroll 12

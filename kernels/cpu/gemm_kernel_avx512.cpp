@@ -37,20 +37,9 @@ void tile_rows_impl(int64_t kc, const float* a, const float* b, float* c, int64_
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
-  const char* run = region.first;
-  const char* line = run;
-  int64_t runs_left = kPrefetch ? region.runs : 0, lines_left = region.lines;
+  PrefetchCursor prefetch(region);
   for (int64_t k = 0; k < kc; ++k) {
-    if (kPrefetch && runs_left > 0) {
-      _mm_prefetch(line, _MM_HINT_T1);
-      line += 64;
-      if (--lines_left == 0) {
-        run += region.stride;
-        line = run;
-        lines_left = region.lines;
-        --runs_left;
-      }
-    }
+    if (kPrefetch) prefetch.next();
     __m512 bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
