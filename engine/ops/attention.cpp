@@ -182,6 +182,20 @@ Tensor unfused_attention_cuda(const Tensor& q, const Tensor& k, const Tensor& v,
   return matmul(p, v);
 }
 
+// The kernels' view of placed operands (scale and mask left for the caller); the pointers stay
+// valid while the Placed values live.
+template <class T>
+cpu::AttentionArgs<T> operand_args(const Placed& pq, const Placed& pk, const Placed& pv,
+                                   int64_t batch, int64_t Lq, int64_t Lk, bool is_causal) {
+  cpu::AttentionArgs<T> a;
+  a.batch = batch, a.Lq = Lq, a.Lk = Lk, a.E = pq.t.size(-1), a.Ev = pv.t.size(-1);
+  a.causal = is_causal;
+  a.q = static_cast<const T*>(pq.t.raw_data()), a.q_offset = pq.offsets.data(), a.q_ld = pq.row_stride;
+  a.k = static_cast<const T*>(pk.t.raw_data()), a.k_offset = pk.offsets.data(), a.k_ld = pk.row_stride;
+  a.v = static_cast<const T*>(pv.t.raw_data()), a.v_offset = pv.offsets.data(), a.v_ld = pv.row_stride;
+  return a;
+}
+
 // bf16 inference on the CPU without a mask: the vdpbf16ps kernel reads q, k and v as they are
 // (kernels/cpu/attention_bf16.h) instead of converting them to f32 and the output back. An
 // undefined tensor where it cannot run (no AVX512_BF16, an odd head dim, key rows too far
@@ -194,12 +208,7 @@ Tensor bf16_attention_cpu(const Tensor& q, const Tensor& k, const Tensor& v, con
   if (std::abs(pk.row_stride) * (Lk + 16) + E >= (int64_t(1) << 30)) return Tensor();
   const Placed pq = place(q, with_matrix(batch, Lq, E), true);
   const Placed pv = place(v, with_matrix(batch, Lk, Ev), true);
-  cpu::AttentionArgs<cpu::bf16> a;
-  a.batch = shape_numel(batch), a.Lq = Lq, a.Lk = Lk, a.E = E, a.Ev = Ev;
-  a.causal = is_causal;
-  a.q = static_cast<const cpu::bf16*>(pq.t.raw_data()), a.q_offset = pq.offsets.data(), a.q_ld = pq.row_stride;
-  a.k = static_cast<const cpu::bf16*>(pk.t.raw_data()), a.k_offset = pk.offsets.data(), a.k_ld = pk.row_stride;
-  a.v = static_cast<const cpu::bf16*>(pv.t.raw_data()), a.v_offset = pv.offsets.data(), a.v_ld = pv.row_stride;
+  const auto a = operand_args<cpu::bf16>(pq, pk, pv, shape_numel(batch), Lq, Lk, is_causal);
   Tensor out = Tensor::empty(with_matrix(batch, Lq, Ev), DType::bf16);
   cpu::attention_forward_bf16(a, float(scale), static_cast<cpu::bf16*>(out.raw_data()));
   return out;
@@ -256,13 +265,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 
   // The kernel's view of the operands; pointers are refreshed from the tensors at each use.
   auto args_for = [=]<class T>() {
-    cpu::AttentionArgs<T> a;
-    a.batch = B, a.Lq = Lq, a.Lk = Lk, a.E = E, a.Ev = Ev;
+    cpu::AttentionArgs<T> a = operand_args<T>(pq, pk, pv, B, Lq, Lk, is_causal);
     a.scale = T(scale_value);
-    a.causal = is_causal;
-    a.q = static_cast<const T*>(pq.t.raw_data()), a.q_offset = pq.offsets.data(), a.q_ld = pq.row_stride;
-    a.k = static_cast<const T*>(pk.t.raw_data()), a.k_offset = pk.offsets.data(), a.k_ld = pk.row_stride;
-    a.v = static_cast<const T*>(pv.t.raw_data()), a.v_offset = pv.offsets.data(), a.v_ld = pv.row_stride;
     if (pm.t.defined()) {
       if (pm.t.dtype() == DType::u8) a.mask.keep = static_cast<const uint8_t*>(pm.t.raw_data());
       else a.mask.additive = static_cast<const T*>(pm.t.raw_data());
