@@ -62,10 +62,8 @@ template <class T>
 PrefetchRegion panel_source(const Problem<T>& p, int64_t k0, int64_t kc, int64_t j0, int64_t nr) {
   const int64_t n = std::min(nr, p.N - j0);
   const T* first = p.trans_b ? p.B + j0 * p.ldb + k0 : p.B + k0 * p.ldb + j0;
-  const int64_t runs = p.trans_b ? n : kc, run_values = p.trans_b ? kc : n;
-  // A run that starts inside a line touches one more.
-  return {reinterpret_cast<const char*>(first), runs,
-          ceil_div(run_values * int64_t(sizeof(T)), 64) + 1, p.ldb * int64_t(sizeof(T))};
+  return strided_runs(first, p.trans_b ? n : kc, (p.trans_b ? kc : n) * int64_t(sizeof(T)),
+                      p.ldb * int64_t(sizeof(T)));
 }
 
 // Thread t of `threads`: packs its share of each B block into `packed_b`, waits for the others,

@@ -282,10 +282,8 @@ PrefetchRegion panel_source(bool trans_b, int64_t K, int64_t N, const bf16* B, i
                             int64_t q) {
   const int64_t j0 = q * NR, cols = std::min(NR, N - j0);
   const bf16* first = trans_b ? B + j0 * ldb : B + j0;
-  const int64_t runs = trans_b ? cols : K, run_bytes = int64_t(sizeof(bf16)) * (trans_b ? K : cols);
-  // A run that starts inside a line touches one more.
-  return {reinterpret_cast<const char*>(first), runs, ceil_div(run_bytes, 64) + 1,
-          ldb * int64_t(sizeof(bf16))};
+  return strided_runs(first, trans_b ? cols : K, int64_t(sizeof(bf16)) * (trans_b ? K : cols),
+                      ldb * int64_t(sizeof(bf16)));
 }
 
 // A share of C where B is packed by the thread that uses it (the threads split the columns, or

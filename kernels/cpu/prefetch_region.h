@@ -3,8 +3,8 @@
 // lines, `stride` bytes apart (the source of the panel of B packed next, so that packing it
 // does not wait on memory). A kernel issues one line per k step through a PrefetchCursor.
 // Shared by the drivers and the files built with AVX-512 flags; those must not call
-// prefetch_share (the linker could keep their AVX-512 copy of it for everyone), and the
-// cursor's members are always inlined, so that no copy of them is shared at all.
+// strided_runs or prefetch_share (the linker could keep their AVX-512 copy for everyone), and
+// the cursor's members are always inlined, so that no copy of them is shared at all.
 #include <cstdint>
 
 namespace shallow::cpu {
@@ -38,6 +38,13 @@ class PrefetchCursor {
   const char* line_;
   int64_t runs_left_, lines_left_, lines_, stride_;
 };
+
+// `runs` runs of `run_bytes` bytes, `stride_bytes` apart from `first` (for the drivers). A run
+// that starts inside a line touches one line more than its length fills.
+inline PrefetchRegion strided_runs(const void* first, int64_t runs, int64_t run_bytes,
+                                   int64_t stride_bytes) {
+  return {static_cast<const char*>(first), runs, (run_bytes + 63) / 64 + 1, stride_bytes};
+}
 
 // The i-th of n near-equal shares of a region's runs: one per micro-kernel call that fetches it.
 inline PrefetchRegion prefetch_share(const PrefetchRegion& r, int64_t i, int64_t n) {
