@@ -11,8 +11,13 @@ void reduce(cpu::ReduceOp op, int64_t outer, int64_t n, int64_t inner, const Ten
   cudaStream_t stream = stream_for(x.device(), name);
   int64_t* ip = index.defined() ? index.data<int64_t>() : nullptr;
   SH_DISPATCH_FLOAT(x.dtype(), name, [&] {
+    // few long rows are split across blocks, whose partial results need scratch
+    const size_t bytes = cuda::reduce_scratch_bytes<scalar_t>(outer, n, inner);
+    Tensor scratch;
+    if (bytes > 0) scratch = Tensor::empty({int64_t(bytes)}, DType::u8, x.device());
     check(cuda::reduce<scalar_t>(op, outer, n, inner, static_cast<const scalar_t*>(x.raw_data()),
-                                 y.data<scalar_t>(), ip, stream),
+                                 y.data<scalar_t>(), ip, bytes > 0 ? scratch.raw_data() : nullptr,
+                                 bytes, stream),
           name);
   });
 }

@@ -37,41 +37,144 @@ __device__ inline Best<T> warp_best(Best<T> v, bool is_max) {
   return v;
 }
 
+// The block's best of its threads' candidates, in thread 0. `scratch_*` hold 32 entries; the
+// function synchronizes before reusing them, so it may be called in a loop.
+template <class T>
+__device__ inline Best<T> block_best(Best<T> b, bool is_max, T* scratch_v, int64_t* scratch_i) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  b = warp_best(b, is_max);
+  __syncthreads();  // earlier readers of scratch are done
+  if (lane == 0) { scratch_v[warp] = b.value; scratch_i[warp] = b.index; }
+  __syncthreads();
+  Best<T> w{T(0), kNoIndex};
+  if (warp == 0) {
+    if (lane < warps) w = Best<T>{scratch_v[lane], scratch_i[lane]};
+    w = warp_best(w, is_max);
+  }
+  return w;
+}
+
+// The sum (or best) of xr[begin, end) by the whole block; the result in thread 0.
+template <class T>
+__device__ inline T block_row_sum(const T* xr, int64_t begin, int64_t end, T* scratch) {
+  T s = 0;
+  for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) s += xr[k];
+  return block_sum(s, scratch);
+}
+
+template <class T>
+__device__ inline Best<T> block_row_best(const T* xr, int64_t begin, int64_t end, bool is_max,
+                                         T* scratch_v, int64_t* scratch_i) {
+  Best<T> b{T(0), kNoIndex};
+  for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
+    Best<T> c{xr[k], k};
+    if (beats(c, b, is_max)) b = c;
+  }
+  return block_best(b, is_max, scratch_v, scratch_i);
+}
+
 // inner == 1: one block per row, threads stride over the row, then a block reduction.
 template <class T>
 __global__ void reduce_rows_kernel(ReduceOp op, int64_t outer, int64_t n, const T* __restrict__ x,
                                    T* __restrict__ y, int64_t* __restrict__ index) {
   __shared__ T scratch_v[32];
   __shared__ int64_t scratch_i[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   for (int64_t row = blockIdx.x; row < outer; row += gridDim.x) {
     const T* xr = x + row * n;
     if (op == ReduceOp::sum) {
-      T s = 0;
-      for (int64_t k = threadIdx.x; k < n; k += blockDim.x) s += xr[k];
-      s = block_sum(s, scratch_v);
+      const T s = block_row_sum(xr, 0, n, scratch_v);
       if (threadIdx.x == 0) y[row] = s;
       continue;
     }
-    const bool is_max = op == ReduceOp::max;
-    Best<T> b{T(0), kNoIndex};
-    for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
-      Best<T> c{xr[k], k};
-      if (beats(c, b, is_max)) b = c;
-    }
-    b = warp_best(b, is_max);
-    __syncthreads();  // the previous row's readers of scratch are done
-    if (lane == 0) { scratch_v[warp] = b.value; scratch_i[warp] = b.index; }
-    __syncthreads();
-    if (warp == 0) {
-      Best<T> w = lane < warps ? Best<T>{scratch_v[lane], scratch_i[lane]} : Best<T>{T(0), kNoIndex};
-      w = warp_best(w, is_max);
-      if (lane == 0) {
-        y[row] = w.value;
-        if (index) index[row] = w.index;
-      }
+    const Best<T> w = block_row_best(xr, 0, n, op == ReduceOp::max, scratch_v, scratch_i);
+    if (threadIdx.x == 0) {
+      y[row] = w.value;
+      if (index) index[row] = w.index;
     }
   }
+}
+
+// ---- few long rows: split into parts, one block each (grid: parts x rows), then combined
+
+// Rows at least this long are split when there are fewer than kSplitRowsBelow of them; each
+// part holds about kPartLength values. The split depends on the sizes only (not on the GPU),
+// so a result is the same on every device.
+constexpr int64_t kSplitRowMin = int64_t(1) << 15;
+constexpr int64_t kSplitRowsBelow = 256;
+constexpr int64_t kPartLength = 8192;
+constexpr int64_t kMaxParts = 1024;
+
+inline int64_t row_parts(int64_t outer, int64_t n, int64_t inner) {
+  if (inner != 1 || n < kSplitRowMin || outer >= kSplitRowsBelow) return 1;
+  const int64_t parts = (n + kPartLength - 1) / kPartLength;
+  return parts < kMaxParts ? parts : kMaxParts;
+}
+
+// Part p of row r is x[r, p * chunk, min(n, (p + 1) * chunk)); its result goes to
+// values[r * parts + p] (and, for max/min, the row-wide index of its best to indices[...]).
+template <class T>
+__global__ void reduce_row_parts_kernel(ReduceOp op, int64_t n, int64_t chunk,
+                                        const T* __restrict__ x, T* __restrict__ values,
+                                        int64_t* __restrict__ indices) {
+  __shared__ T scratch_v[32];
+  __shared__ int64_t scratch_i[32];
+  const int64_t row = blockIdx.y, part = blockIdx.x, parts = gridDim.x;
+  const int64_t begin = part * chunk, end = begin + chunk < n ? begin + chunk : n;
+  const T* xr = x + row * n;
+  if (op == ReduceOp::sum) {
+    const T s = block_row_sum(xr, begin, end, scratch_v);
+    if (threadIdx.x == 0) values[row * parts + part] = s;
+    return;
+  }
+  const Best<T> w = block_row_best(xr, begin, end, op == ReduceOp::max, scratch_v, scratch_i);
+  if (threadIdx.x == 0) {
+    values[row * parts + part] = w.value;
+    indices[row * parts + part] = w.index;
+  }
+}
+
+// One block per row combines the parts' best values; the rule of `beats` makes the order of
+// combination irrelevant.
+template <class T>
+__global__ void combine_row_parts_kernel(bool is_max, int64_t parts, const T* __restrict__ values,
+                                         const int64_t* __restrict__ indices, T* __restrict__ y,
+                                         int64_t* __restrict__ index) {
+  __shared__ T scratch_v[32];
+  __shared__ int64_t scratch_i[32];
+  const int64_t row = blockIdx.x;
+  Best<T> b{T(0), kNoIndex};
+  for (int64_t p = threadIdx.x; p < parts; p += blockDim.x) {
+    Best<T> c{values[row * parts + p], indices[row * parts + p]};
+    if (beats(c, b, is_max)) b = c;
+  }
+  const Best<T> w = block_best(b, is_max, scratch_v, scratch_i);
+  if (threadIdx.x == 0) {
+    y[row] = w.value;
+    if (index) index[row] = w.index;
+  }
+}
+
+template <class T>
+Status reduce_row_parts(ReduceOp op, int64_t outer, int64_t n, int64_t parts, const T* x, T* y,
+                        int64_t* index, void* scratch, size_t scratch_bytes,
+                        cudaStream_t stream) {
+  if (scratch == nullptr || scratch_bytes < reduce_scratch_bytes<T>(outer, n, 1))
+    return Status{"reduce", "scratch smaller than reduce_scratch_bytes"};
+  // indices first: 8-byte entries keep the values after them aligned
+  int64_t* indices = static_cast<int64_t*>(scratch);
+  T* values = reinterpret_cast<T*>(indices + outer * parts);
+  const int64_t chunk = (n + parts - 1) / parts;
+  reduce_row_parts_kernel<<<dim3(unsigned(parts), unsigned(outer)), kThreads, 0, stream>>>(
+      op, n, chunk, x, values, indices);
+  if (Status st = launch_status("reduce_row_parts_kernel"); !st.ok()) return st;
+  if (op == ReduceOp::sum) {  // the parts' sums added by one block per row, in a fixed order
+    reduce_rows_kernel<<<unsigned(outer), kThreads, 0, stream>>>(op, outer, parts, values, y,
+                                                                 nullptr);
+    return launch_status("reduce_rows_kernel");
+  }
+  combine_row_parts_kernel<<<unsigned(outer), kThreads, 0, stream>>>(
+      op == ReduceOp::max, parts, values, indices, y, index);
+  return launch_status("combine_row_parts_kernel");
 }
 
 // inner > 1: one thread per output, walking k; neighbouring threads read neighbouring columns.
@@ -135,10 +238,18 @@ __global__ void __launch_bounds__(1024)
 }  // namespace
 
 template <class T>
+size_t reduce_scratch_bytes(int64_t outer, int64_t n, int64_t inner) {
+  const int64_t parts = row_parts(outer, n, inner);
+  return parts == 1 ? 0 : size_t(outer * parts) * (sizeof(int64_t) + sizeof(T));
+}
+
+template <class T>
 Status reduce(ReduceOp op, int64_t outer, int64_t n, int64_t inner, const T* x, T* y,
-              int64_t* index, cudaStream_t stream) {
+              int64_t* index, void* scratch, size_t scratch_bytes, cudaStream_t stream) {
   if (outer == 0 || inner == 0) return ok_status();
   if (n == 0 && op != ReduceOp::sum) return Status{"reduce", "max/min over an empty dim"};
+  if (const int64_t parts = row_parts(outer, n, inner); parts > 1)
+    return reduce_row_parts(op, outer, n, parts, x, y, index, scratch, scratch_bytes, stream);
   if (inner == 1) {
     const unsigned blocks = unsigned(outer < 65536 ? outer : 65536);
     reduce_rows_kernel<<<blocks, kThreads, 0, stream>>>(op, outer, n, x, y, index);
@@ -156,9 +267,11 @@ Status reduce(ReduceOp op, int64_t outer, int64_t n, int64_t inner, const T* x, 
   return launch_status("reduce_columns_kernel");
 }
 
+template size_t reduce_scratch_bytes<float>(int64_t, int64_t, int64_t);
+template size_t reduce_scratch_bytes<double>(int64_t, int64_t, int64_t);
 template Status reduce<float>(ReduceOp, int64_t, int64_t, int64_t, const float*, float*, int64_t*,
-                              cudaStream_t);
+                              void*, size_t, cudaStream_t);
 template Status reduce<double>(ReduceOp, int64_t, int64_t, int64_t, const double*, double*,
-                               int64_t*, cudaStream_t);
+                               int64_t*, void*, size_t, cudaStream_t);
 
 }  // namespace shallow::cuda

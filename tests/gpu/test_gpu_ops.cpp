@@ -2,6 +2,7 @@
 // (bf16 where the op takes it), odd sizes, broadcasting, and non-contiguous inputs made by
 // transposing or slicing inside the op under test.
 #include <cmath>
+#include <limits>
 
 #include "engine/cuda/ops.h"
 #include "kernels/cpu/optim.h"
@@ -224,6 +225,49 @@ TEST(GpuReduce, LongRowsTiesAndViews) {
   expect_gpu_matches_cpu(ft, {x}, tol_for(DType::f64), true, "sum of a transpose");
   auto fv = [](const std::vector<Tensor>& v) { return var(v[0], {0}); };
   expect_gpu_matches_cpu(fv, {x}, tol_for(DType::f64), true, "var");
+}
+
+// Few long rows are split across blocks (rows of 2^15 values or more, fewer than 256 rows):
+// both sides of each bound, a whole tensor into one value (the logit scale's gradient), a
+// part shorter than the rest, max/min with their indices, and the same bits on a second run.
+TEST(GpuReduce, FewLongRowsSplitAcrossBlocks) {
+  SKIP_WITHOUT_CUDA();
+  struct Case {
+    std::vector<int64_t> shape;
+  };
+  const std::vector<Case> cases = {{{1, 1000003}}, {{3, 32767}}, {{3, 32768}}, {{255, 40000}},
+                                   {{256, 40000}}, {{1, 8192 * 1024 + 77}}};
+  for (DType dt : {DType::f32, DType::f64}) {
+    uint64_t seed = 60;
+    for (const Case& c : cases) {
+      const std::string tag = str_cat(shape_str(c.shape), " ", dtype_name(dt));
+      Tensor x = cpu_rand(c.shape, dt, ++seed);
+      // up to 8.4 million values summed in another order
+      const Tol t = dt == DType::f32 ? Tol{5e-3, 1e-5} : Tol{1e-9, 1e-10};
+      auto fs = [](const std::vector<Tensor>& v) { return sum(v[0], {1}); };
+      auto fx = [](const std::vector<Tensor>& v) { return max(v[0], {1}); };
+      auto fn = [](const std::vector<Tensor>& v) { return min(v[0], {1}); };
+      expect_gpu_matches_cpu(fs, {x}, t, c.shape[1] < 100000, "sum " + tag);
+      expect_gpu_matches_cpu(fx, {x}, tol_for(dt), false, "max " + tag);
+      expect_gpu_matches_cpu(fn, {x}, tol_for(dt), false, "min " + tag);
+      Tensor g = x.to(gpu());
+      EXPECT_EQ(argmax(g, 1).to_vector<int64_t>(), argmax(x, 1).to_vector<int64_t>()) << tag;
+      const Tensor once = sum(g, {1}).to(Device::cpu()), again = sum(g, {1}).to(Device::cpu());
+      EXPECT_EQ(once.to(DType::f64).to_vector<double>(), again.to(DType::f64).to_vector<double>())
+          << "sum not reproducible " << tag;
+    }
+  }
+  // Every value the same: ties everywhere, the first index wins across parts; a NaN late in
+  // a long row wins over all numbers, in max and min.
+  Tensor flat = Tensor::full({2, 100000}, 1.5f);
+  Tensor gflat = flat.to(gpu());
+  EXPECT_EQ(argmax(gflat, 1).to_vector<int64_t>(), (std::vector<int64_t>{0, 0}));
+  std::vector<float> with_nan(100000, 0.f);
+  with_nan[99990] = std::numeric_limits<float>::quiet_NaN();
+  with_nan[5] = 7.f;
+  Tensor gnan = Tensor::from_vector<float>(with_nan, {1, 100000}).to(gpu());
+  EXPECT_EQ(argmax(gnan, 1).to_vector<int64_t>(), (std::vector<int64_t>{99990}));
+  EXPECT_TRUE(std::isnan(min(gnan, {1}).to(Device::cpu()).to_vector<float>()[0]));
 }
 
 TEST(GpuReduce, ArgmaxFirstExtremeAndNaN) {
