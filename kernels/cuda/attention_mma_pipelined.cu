@@ -8,6 +8,8 @@
 //   - each warp's Q fragments are read from shared memory once and kept in registers;
 //   - the mask is applied only on tiles that need it (the last, or causal ones), and warps
 //     whose 16 rows are all past Lq skip the products (at Lq = 197, 3 of the last tile's 4);
+//   - on the last key tile only the 16-key slices that hold a key are multiplied (at Lk =
+//     197 one of four: the others' probabilities are zeros, so the sums are the same bits);
 //   - the output is stored as bf16 pairs.
 // Rows are DP + 8 elements apart (80, 144 or 272 bytes: 5, 9 or 17 chunks of 16 bytes), so the
 // 8 row addresses of an ldmatrix block fall in 8 different 16-byte bank groups.
@@ -119,6 +121,7 @@ __global__ void __launch_bounds__(kMmaThreads, kMinBlocks<DP, R>)
       }
       const uint16_t* Kb = Ks + buf * kTile;
       const uint16_t* Vb = Vs + buf * kTile;
+      const int live = live_slices(j_end - j0);  // 16-key slices of this tile holding a key
 
       // S = Q K^T. One ldmatrix.x4 gives the B fragments of two 8-key blocks over 16 of DP:
       // blocks (keys n0.., dims k0..), (n0.., k0 + 8..), (n0 + 8.., k0..), (n0 + 8.., k0 + 8..).
@@ -131,6 +134,7 @@ __global__ void __launch_bounds__(kMmaThreads, kMinBlocks<DP, R>)
       for (int kk = 0; kk < DP / 16; ++kk)
 #pragma unroll
         for (int np = 0; np < kKeys / 16; ++np) {
+          if (np >= live) continue;  // scores stay 0, masked to -inf below
           uint32_t bk[4];
           const int key = np * 16 + (mat >> 1) * 8 + mrow, dim = kk * 16 + (mat & 1) * 8;
           ldmatrix_x4(bk, Kb + key * LD + dim);
@@ -193,6 +197,7 @@ __global__ void __launch_bounds__(kMmaThreads, kMinBlocks<DP, R>)
       // blocks: (keys k0.., dims n0..), (k0 + 8.., n0..), (k0.., n0 + 8..), (k0 + 8.., n0 + 8..).
 #pragma unroll
       for (int kk = 0; kk < kKeys / 16; ++kk) {
+        if (kk >= live) continue;  // probabilities all 0
         uint32_t a[R][4];
 #pragma unroll
         for (int r = 0; r < R; ++r) a_from_c(a[r], s[r][2 * kk], s[r][2 * kk + 1]);
