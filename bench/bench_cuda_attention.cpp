@@ -4,9 +4,11 @@
 // scaled_dot_product_attention at the same shapes, under the same names.
 //
 // A plain program (not Google Benchmark): it prints a table and, with --json FILE, writes the
-// figures for tests/gpu/check.sh. Times are wall-clock over back-to-back calls after warm-up,
-// with the device synchronized before and after; they include the op's own overhead
-// (allocation of the output, autograd recording). TFLOP/s count the two matrix products of the
+// figures for tests/gpu/check.sh. For a profiler: --shape NAME runs that shape only, --once
+// each variant once, untimed.
+// Times are wall-clock over back-to-back calls after warm-up, with the device synchronized
+// before and after; they include the op's own overhead (allocation of the output, autograd
+// recording). TFLOP/s count the two matrix products of the
 // forward (4 B H S^2 D) and, for forward + backward, 3.5 times that (the backward's five
 // products), the convention of the flash-attention papers; the backward actually recomputes
 // the scores, so it does more work than it is credited with.
@@ -51,7 +53,8 @@ double max_abs_diff(const Tensor& x, const Tensor& y) {
 
 int main(int argc, char** argv) {
   bench::CudaBenchArgs args;
-  if (!bench::parse_cuda_bench_args(argc, argv, "bench_cuda_attention", args)) return 2;
+  if (!bench::parse_cuda_bench_args(argc, argv, "bench_cuda_attention", args,
+                                   /*profiling_options=*/true)) return 2;
   if (!cuda_available()) {
     std::printf("no CUDA device: nothing to measure\n");
     return 0;
@@ -62,11 +65,24 @@ int main(int argc, char** argv) {
                                           {"b1 h8 s2048 d64", 1, 8, 2048, 64},
                                           {"b4 h16 s1024 d128", 4, 16, 1024, 128}};
     if (args.quick) shapes.resize(1);
+    if (!args.shape.empty()) {
+      std::erase_if(shapes, [&](const AttentionShape& s) { return args.shape != s.name; });
+      if (shapes.empty()) {
+        std::fprintf(stderr, "bench_cuda_attention: no shape named '%s'\n", args.shape.c_str());
+        return 2;
+      }
+    }
     const Device dev = Device::cuda(0);
     std::printf("device: %s\n", cuda_device_name(0).c_str());
     std::printf("%-18s %-5s %-24s %10s %10s\n", "shape", "dtype", "pass", "ms", "TFLOP/s");
     reset_peak_memory(dev);
     std::vector<Result> results;
+    auto seconds_per_call = [&](auto&& f) {
+      if (!args.once) return bench::cuda_seconds_per_call(f);
+      f();
+      cuda_synchronize();
+      return 0.0;
+    };
     for (const AttentionShape& s : shapes) {
       for (DType dt : {DType::f32, DType::bf16}) {
         Generator gen(1);
@@ -77,7 +93,7 @@ int main(int argc, char** argv) {
         const Tensor g = randn(shape, DType::f32, &gen).to(dt).to(dev);
         const double flop = 4.0 * double(s.B * s.H) * double(s.S) * double(s.S) * double(s.D);
 
-        const double t_fwd = bench::cuda_seconds_per_call([&] {
+        const double t_fwd = seconds_per_call([&] {
           NoGrad no_grad;
           scaled_dot_product_attention(q, k, v);
         });
@@ -86,23 +102,30 @@ int main(int argc, char** argv) {
           ql.set_requires_grad(), kl.set_requires_grad(), vl.set_requires_grad();
           scaled_dot_product_attention(ql, kl, vl).backward(g);
         };
-        const double t_both = bench::cuda_seconds_per_call(both);
+        const double t_both = seconds_per_call(both);
         // bf16 also on the first tensor-core kernels, for comparison in the same run.
         // (and on the pipelined kernel with 16 and with 32 rows per warp, whichever the default is)
+        // (and in persistent blocks, with 16 and with 32 rows per warp)
         double t_fwd_v1 = 0, t_fwd_r1 = 0, t_fwd_r2 = 0, t_both_v1 = 0;
+        double t_fwd_p1 = 0, t_fwd_p2 = 0;
         if (dt == DType::bf16) {
-          for (auto [choice, t] : {std::pair<const char*, double*>{"mma_v1", &t_fwd_v1},
-                                   std::pair<const char*, double*>{"mma_r1", &t_fwd_r1},
-                                   std::pair<const char*, double*>{"mma_r2", &t_fwd_r2}}) {
+          for (auto [choice, persistent, t] :
+               {std::tuple<const char*, const char*, double*>{"mma_v1", "0", &t_fwd_v1},
+                std::tuple<const char*, const char*, double*>{"mma_r1", "0", &t_fwd_r1},
+                std::tuple<const char*, const char*, double*>{"mma_r2", "0", &t_fwd_r2},
+                std::tuple<const char*, const char*, double*>{"mma_r1", "1", &t_fwd_p1},
+                std::tuple<const char*, const char*, double*>{"mma_r2", "1", &t_fwd_p2}}) {
             ::setenv("SHALLOW_CUDA_ATTENTION", choice, 1);
-            *t = bench::cuda_seconds_per_call([&] {
+            ::setenv("SHALLOW_CUDA_ATTENTION_PERSISTENT", persistent, 1);
+            *t = seconds_per_call([&] {
               NoGrad no_grad;
               scaled_dot_product_attention(q, k, v);
             });
             ::unsetenv("SHALLOW_CUDA_ATTENTION");
+            ::unsetenv("SHALLOW_CUDA_ATTENTION_PERSISTENT");
           }
           ::setenv("SHALLOW_CUDA_ATTENTION", "mma_v1", 1);
-          t_both_v1 = bench::cuda_seconds_per_call(both);
+          t_both_v1 = seconds_per_call(both);
           ::unsetenv("SHALLOW_CUDA_ATTENTION");
         }
         std::vector<std::tuple<const char*, double, double>> passes = {
@@ -111,6 +134,8 @@ int main(int argc, char** argv) {
           passes.emplace_back("forward mma_v1", t_fwd_v1, flop);
           passes.emplace_back("forward mma_r1", t_fwd_r1, flop);
           passes.emplace_back("forward mma_r2", t_fwd_r2, flop);
+          passes.emplace_back("forward persistent r1", t_fwd_p1, flop);
+          passes.emplace_back("forward persistent r2", t_fwd_p2, flop);
           passes.emplace_back("forward+backward mma_v1", t_both_v1, 3.5 * flop);
         }
         for (const auto& [pass, t, f] : passes) {
@@ -120,7 +145,7 @@ int main(int argc, char** argv) {
           results.push_back(r);
         }
         // The smallest shape is also checked against the CPU op (the others would take long).
-        if (&s == &shapes.front()) {
+        if (&s == &shapes.front() && !args.once) {
           NoGrad no_grad;
           const Tensor on_gpu = scaled_dot_product_attention(q, k, v).to(Device::cpu());
           const Tensor on_cpu = scaled_dot_product_attention(q.to(Device::cpu()), k.to(Device::cpu()),

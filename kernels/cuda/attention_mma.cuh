@@ -146,4 +146,14 @@ __device__ inline void copy_rows_async(uint16_t* dst, int ld, int rows,
   }
 }
 
+// The padded columns [D, DP) of `rows` consecutive shared rows of LD elements are zeros
+// (cp.async writes only [0, D)); visible to the block after its next barrier.
+template <int DP, int LD>
+__device__ inline void zero_padding(uint16_t* first_row, int rows, int D) {
+  const int pad = DP - D;
+  if (pad <= 0) return;
+  for (int idx = threadIdx.x; idx < rows * pad; idx += blockDim.x)
+    first_row[(idx / pad) * LD + D + idx % pad] = 0;
+}
+
 }  // namespace shallow::cuda::attention_detail

@@ -34,16 +34,6 @@ using cpu::bf16;
 constexpr float kLog2e = 1.4426950408889634f;
 static_assert(kMmaThreads == 2 * kRows, "pass 1 reads a tile's lse and row dots with one thread each");
 
-// Zeros columns [D, DP) of `rows` consecutive shared rows of LD elements (cp.async writes only
-// [0, D)); visible to the block after its next barrier.
-template <int DP, int LD>
-__device__ inline void zero_padding(uint16_t* first_row, int rows, int D) {
-  const int pad = DP - D;
-  if (pad <= 0) return;
-  for (int idx = threadIdx.x; idx < rows * pad; idx += blockDim.x)
-    first_row[(idx / pad) * LD + D + idx % pad] = 0;
-}
-
 // acc[n] += a * B over 64 columns, where B's column n is row n of `tile` (rows of LD): S^T
 // from Q rows, dP^T from dO rows, S from K rows, dP from V rows. One ldmatrix.x4 gives the B
 // fragments of two 8-row blocks over 16 dims. Only the first `live` slices of 16 columns are

@@ -25,21 +25,17 @@
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/attention_launch.h"
 #include "kernels/cuda/attention_mma.cuh"
+#include "kernels/cuda/attention_mma_forward_tile.cuh"
 
 namespace shallow::cuda::attention_detail {
 namespace {
-
-// Blocks per SM the register bound asks for (see the header comment); R = 2 holds twice the
-// accumulators (about 200 registers at DP = 64), so 2 blocks.
-template <int DP, int R>
-constexpr int kMinBlocks = R == 2 ? 2 : DP >= 128 ? 2 : DP >= 64 ? 3 : 4;
 
 // R is the number of 16-row slices per warp: 1 (blocks of 64 query rows) or 2 (blocks of 128,
 // each warp 32 rows). With 2, every K and V fragment read from shared memory by ldmatrix
 // feeds two MMAs instead of one: half the shared-memory traffic per product, and the K/V tiles
 // of a block serve twice the rows.
 template <int DP, int R>
-__global__ void __launch_bounds__(kMmaThreads, kMinBlocks<DP, R>)
+__global__ void __launch_bounds__(kMmaThreads, kForwardMinBlocks<DP, R>)
     forward_mma_pipelined_kernel(Problem p, Source<cpu::bf16> q, Source<cpu::bf16> k,
                                  Source<cpu::bf16> v, cpu::bf16* __restrict__ out,
                                  float* __restrict__ lse) {
@@ -53,26 +49,11 @@ __global__ void __launch_bounds__(kMmaThreads, kMinBlocks<DP, R>)
 
   const int64_t q_tiles = tiles(p.Lq, kBlockRows);
   const int64_t b = blockIdx.x / q_tiles, i0 = (blockIdx.x % q_tiles) * kBlockRows;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  // This thread's rows in the tile: slice r of the warp holds rows base + 16 r + g (+ 8).
-  const int warp_row0 = warp * 16 * R;
-  int64_t rows[R][2];
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-    rows[r][0] = i0 + warp_row0 + 16 * r + g;
-    rows[r][1] = rows[r][0] + 8;
-  }
+  const int warp_row0 = (threadIdx.x >> 5) * 16 * R;
   const int64_t j_end = key_end(p.Lk, p.causal, i0 + kBlockRows);
   const bool warp_has_rows = i0 + warp_row0 < p.Lq;
 
-  // The padded columns [D, DP) of every buffer are zeros (cp.async writes only [0, D)).
-  const int pad = DP - p.D;
-  if (pad > 0) {
-    const int pad_rows = kBlockRows + 4 * kKeys;  // Q, then the two K and the two V buffers
-    for (int idx = threadIdx.x; idx < pad_rows * pad; idx += blockDim.x)
-      Qs[(idx / pad) * LD + p.D + idx % pad] = 0;
-  }
-
+  zero_padding<DP, LD>(Qs, kBlockRows + 4 * kKeys, p.D);  // Q, both K and both V buffers
   // Q and the first K, V tile form the first group of copies.
   copy_rows_async(Qs, LD, kBlockRows, q, b, i0, p.Lq, p.D);
   if (j_end > 0) {
@@ -82,20 +63,8 @@ __global__ void __launch_bounds__(kMmaThreads, kMinBlocks<DP, R>)
   cp_async_commit();
 
   const float scale2 = p.scale * 1.4426950408889634f;  // scores in base 2
-  const float inf = __int_as_float(0x7f800000);
-  float m[R][2], l[R][2];
-  float o[R][DP / 8][4];
-  uint32_t qf[R][DP / 16][4];
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-    m[r][0] = m[r][1] = -inf;
-    l[r][0] = l[r][1] = 0.f;
-#pragma unroll
-    for (int n = 0; n < DP / 8; ++n) o[r][n][0] = o[r][n][1] = o[r][n][2] = o[r][n][3] = 0.f;
-  }
-
-  // ldmatrix row addresses of this lane: block m = lane / 8 of the four, row lane % 8 in it.
-  const int mat = lane >> 3, mrow = lane & 7;
+  ForwardRows<DP, R> w;
+  w.start(i0 + warp_row0);
 
   int buf = 0;
   for (int64_t j0 = 0; j0 < j_end; j0 += kKeys, buf ^= 1) {
@@ -112,132 +81,14 @@ __global__ void __launch_bounds__(kMmaThreads, kMinBlocks<DP, R>)
 
     // A warp whose rows are all past Lq (in the last query tile) only helps with the copies.
     if (warp_has_rows) {
-      if (j0 == 0) {
-#pragma unroll
-        for (int r = 0; r < R; ++r)
-#pragma unroll
-          for (int kk = 0; kk < DP / 16; ++kk)
-            load_a(qf[r][kk], Qs, LD, warp_row0 + 16 * r, kk * 16);
-      }
-      const uint16_t* Kb = Ks + buf * kTile;
-      const uint16_t* Vb = Vs + buf * kTile;
-      const int live = live_slices(j_end - j0);  // 16-key slices of this tile holding a key
-
-      // S = Q K^T. One ldmatrix.x4 gives the B fragments of two 8-key blocks over 16 of DP:
-      // blocks (keys n0.., dims k0..), (n0.., k0 + 8..), (n0 + 8.., k0..), (n0 + 8.., k0 + 8..).
-      float s[R][kKeys / 8][4];
-#pragma unroll
-      for (int r = 0; r < R; ++r)
-#pragma unroll
-        for (int n = 0; n < kKeys / 8; ++n) s[r][n][0] = s[r][n][1] = s[r][n][2] = s[r][n][3] = 0.f;
-#pragma unroll
-      for (int kk = 0; kk < DP / 16; ++kk)
-#pragma unroll
-        for (int np = 0; np < kKeys / 16; ++np) {
-          if (np >= live) continue;  // scores stay 0, masked to -inf below
-          uint32_t bk[4];
-          const int key = np * 16 + (mat >> 1) * 8 + mrow, dim = kk * 16 + (mat & 1) * 8;
-          ldmatrix_x4(bk, Kb + key * LD + dim);
-#pragma unroll
-          for (int r = 0; r < R; ++r) {
-            mma_bf16_regs(s[r][2 * np], qf[r][kk], bk[0], bk[1]);
-            mma_bf16_regs(s[r][2 * np + 1], qf[r][kk], bk[2], bk[3]);
-          }
-        }
-
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        // Scale (and mask where a key is past Lk or after the row under the causal mask), and
-        // each row's maximum over the tile: the row's 64 scores sit in the 4 threads of a quad.
-        float mx[2] = {-inf, -inf};
-        if (j0 + kKeys > p.Lk || p.causal) {
-#pragma unroll
-          for (int n = 0; n < kKeys / 8; ++n)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              const int64_t col = j0 + n * 8 + 2 * t + (e & 1), row = rows[r][e >> 1];
-              const bool keep = col < p.Lk && !(p.causal && col > row);
-              s[r][n][e] = keep ? s[r][n][e] * scale2 : -inf;
-              mx[e >> 1] = fmaxf(mx[e >> 1], s[r][n][e]);
-            }
-        } else {
-#pragma unroll
-          for (int n = 0; n < kKeys / 8; ++n)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              s[r][n][e] *= scale2;
-              mx[e >> 1] = fmaxf(mx[e >> 1], s[r][n][e]);
-            }
-        }
-        float m_use[2], alpha[2];
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-          mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-          const float m_new = fmaxf(m[r][h], mx[h]);
-          m_use[h] = m_new == -inf ? 0.f : m_new;  // no inf - inf while a row has attended nothing
-          alpha[h] = exp2f(m[r][h] - m_use[h]);
-          m[r][h] = m_new;
-          l[r][h] *= alpha[h];  // this thread's part of the row sum, summed over the quad at the end
-        }
-#pragma unroll
-        for (int n = 0; n < kKeys / 8; ++n)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            s[r][n][e] = exp2f(s[r][n][e] - m_use[e >> 1]);
-            l[r][e >> 1] += s[r][n][e];
-          }
-#pragma unroll
-        for (int n = 0; n < DP / 8; ++n)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) o[r][n][e] *= alpha[e >> 1];
-      }
-
-      // O += P V, 16 keys at a time. One ldmatrix.x4.trans gives the B fragments of two 8-dim
-      // blocks: (keys k0.., dims n0..), (k0 + 8.., n0..), (k0.., n0 + 8..), (k0 + 8.., n0 + 8..).
-#pragma unroll
-      for (int kk = 0; kk < kKeys / 16; ++kk) {
-        if (kk >= live) continue;  // probabilities all 0
-        uint32_t a[R][4];
-#pragma unroll
-        for (int r = 0; r < R; ++r) a_from_c(a[r], s[r][2 * kk], s[r][2 * kk + 1]);
-#pragma unroll
-        for (int np = 0; np < DP / 16; ++np) {
-          uint32_t bv[4];
-          const int key = kk * 16 + (mat & 1) * 8 + mrow, dim = np * 16 + (mat >> 1) * 8;
-          ldmatrix_x4_trans(bv, Vb + key * LD + dim);
-#pragma unroll
-          for (int r = 0; r < R; ++r) {
-            mma_bf16_regs(o[r][2 * np], a[r], bv[0], bv[1]);
-            mma_bf16_regs(o[r][2 * np + 1], a[r], bv[2], bv[3]);
-          }
-        }
-      }
+      if (j0 == 0) w.template load_q<LD>(Qs, warp_row0);
+      attend_tile<DP, R, LD>(w, Ks + buf * kTile, Vs + buf * kTile, j0, live_slices(j_end - j0),
+                             j0 + kKeys > p.Lk || p.causal, p, scale2);
     }
     __syncthreads();  // every warp is done with this buffer before the next copy into it
   }
   cp_async_wait<0>();  // with Lk == 0 the copy of Q is still owed
-
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      l[r][h] += __shfl_xor_sync(0xffffffffu, l[r][h], 1);
-      l[r][h] += __shfl_xor_sync(0xffffffffu, l[r][h], 2);
-      const int64_t row = rows[r][h];
-      if (row >= p.Lq) continue;
-      if (t == 0)
-        lse[b * p.Lq + row] = l[r][h] > 0.f ? m[r][h] * 0.6931471805599453f + logf(l[r][h]) : inf;
-      const float inv = l[r][h] > 0.f ? 1.f / l[r][h] : 0.f;  // a row that attends nothing: zeros
-      cpu::bf16* out_row = out + (b * p.Lq + row) * p.D;
-#pragma unroll
-      for (int n = 0; n < DP / 8; ++n) {
-        const int col = n * 8 + 2 * t;  // even, and D is a multiple of 8: col + 1 < D with col
-        if (col < p.D)
-          *reinterpret_cast<uint32_t*>(out_row + col) =
-              pack_bf16(o[r][n][2 * h] * inv, o[r][n][2 * h + 1] * inv);
-      }
-    }
+  store_rows(w, b, p, out, lse);
 }
 
 template <int DP, int R>

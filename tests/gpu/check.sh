@@ -18,7 +18,7 @@ cd "$root"
 build="${SHALLOW_CHECK_BUILD_DIR:-$root/build-gpu}"  # another build folder can be reused
 report="$build/report"
 mkdir -p "$report"
-rm -f "$report"/*.xml "$report"/*.json "$report"/report.md  # results of an earlier run
+rm -f "$report"/*.xml "$report"/*.json "$report"/report.md "$report"/profile.txt  # results of an earlier run
 : > "$report/steps.tsv"
 log="$report/check.log"
 : > "$log"
@@ -35,7 +35,7 @@ publish() {
   timeout 30 python3 "$root/tests/gpu/make_report.py" "$report" >> "$log" 2>&1
   if [ -n "$dest" ]; then
     mkdir -p "$dest"
-    for f in report.md report.json check.log ctest_gpu.xml; do
+    for f in report.md report.json check.log ctest_gpu.xml profile.txt; do
       [ -f "$report/$f" ] && cp "$report/$f" "$dest/"
     done
     # every benchmark's figures in one file (the way back takes at most 8 files)
@@ -166,6 +166,17 @@ if [ -x "$bin/bench_cuda_vit" ]; then
   [ $have_torch = 1 ] && step torch_vit 120 python3 "$root/tests/gpu/torch_vit.py" --batch 256 \
     --json "$report/torch_vit.json"
 fi
+# where the bf16 attention kernels' time goes at the ViT's batch-256 shape (Nsight Compute,
+# where the machine has it): throughput, occupancy, warp stalls, in profile.txt
+ncu_bin=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+if [ -n "$ncu_bin" ] && [ -x "$bin/bench_cuda_attention" ]; then
+  step profile_attention 90 "$ncu_bin" --section SpeedOfLight --section Occupancy \
+    --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
+    -k 'regex:mma_pipelined|mma_persistent|dkdv_pipelined|dq_pipelined' \
+    --log-file "$report/profile.txt" "$bin/bench_cuda_attention" --shape "vit-b16 b256" --once
+else
+  printf 'profile_attention\tskipped\t0\t0\n' >> "$report/steps.tsv"
+fi
 if [ -x "$bin/bench_eeg_epoch" ]; then  # where a step's time goes (in check.log)
   step eeg_breakdown 60 "$bin/bench_eeg_epoch" --device cuda --breakdown --epochs 1
 fi
@@ -184,6 +195,7 @@ racecheck_core+=':GpuCrossEntropy.*:GpuClipGradNorm.*:GpuL2Normalize.*'
 # the tiled kernels in three steps (each small cases only), so that one slow step leaves the
 # others' verdicts
 racecheck_attention='GpuAttention.FusedBackwardIsDeterministic*:GpuAttention.FusedOperandLayouts'
+racecheck_attention+=':GpuAttention.Bf16PersistentForward'
 racecheck_gemm='GpuGemmWgmma.BatchesAlphaBeta*:GpuGemmTiled.Bf16TensorCoreBatches*:GpuGemmTiled.F32BatchesAlphaBeta'
 racecheck_conv='GpuConv.Conv1d:GpuConv.EegEncoderStack*'
 if command -v compute-sanitizer > /dev/null || [ -x /usr/local/cuda/bin/compute-sanitizer ]; then
