@@ -8,9 +8,7 @@
 //   - B fragments come from ldmatrix (row-major tiles: K^T, Q^T, dO^T, V^T products) and
 //     ldmatrix.trans (the products with dO, Q and K as B), so no tile is stored transposed;
 //   - the walked tile's log-sum-exp and row dots (pass 1) are loaded into registers one tile
-//     ahead and written to shared memory beside their buffer;
-//   - on the last walked tile only its 16-row slices that hold a row (a query in pass 1, a key
-//     in pass 2) are multiplied: the others' probabilities are zeros, so the sums are the same.
+//     ahead and written to shared memory beside their buffer.
 //
 //   pass 1, a block per 64 keys, over the query tiles:
 //     S^T = K Q^T, dP^T = V dO^T, P^T = exp(scale S^T - lse), dS^T = P^T * (dP^T - D)
@@ -36,17 +34,15 @@ static_assert(kMmaThreads == 2 * kRows, "pass 1 reads a tile's lse and row dots 
 
 // acc[n] += a * B over 64 columns, where B's column n is row n of `tile` (rows of LD): S^T
 // from Q rows, dP^T from dO rows, S from K rows, dP from V rows. One ldmatrix.x4 gives the B
-// fragments of two 8-row blocks over 16 dims. Only the first `live` slices of 16 columns are
-// computed (live_slices); the others keep their zeros.
+// fragments of two 8-row blocks over 16 dims.
 template <int DP, int LD>
 __device__ inline void product_with_rows(float (&acc)[8][4], const uint32_t (&a)[DP / 16][4],
-                                         const uint16_t* tile, int live) {
+                                         const uint16_t* tile) {
   const int lane = threadIdx.x & 31, mat = lane >> 3, mrow = lane & 7;
 #pragma unroll
   for (int kk = 0; kk < DP / 16; ++kk)
 #pragma unroll
     for (int np = 0; np < 4; ++np) {
-      if (np >= live) continue;
       uint32_t b[4];
       const int row = np * 16 + (mat >> 1) * 8 + mrow, dim = kk * 16 + (mat & 1) * 8;
       ldmatrix_x4(b, tile + row * LD + dim);
@@ -60,7 +56,7 @@ __device__ inline void product_with_rows(float (&acc)[8][4], const uint32_t (&a)
 // per thread, which spills.
 template <int DP, int LD>
 __device__ inline void product_with_rows(float (&acc)[8][4], const uint16_t* a_tile, int a_row0,
-                                         const uint16_t* tile, int live) {
+                                         const uint16_t* tile) {
   const int lane = threadIdx.x & 31, mat = lane >> 3, mrow = lane & 7;
 #pragma unroll
   for (int kk = 0; kk < DP / 16; ++kk) {
@@ -68,7 +64,6 @@ __device__ inline void product_with_rows(float (&acc)[8][4], const uint16_t* a_t
     load_a(a, a_tile, LD, a_row0, kk * 16);
 #pragma unroll
     for (int np = 0; np < 4; ++np) {
-      if (np >= live) continue;
       uint32_t b[4];
       const int row = np * 16 + (mat >> 1) * 8 + mrow, dim = kk * 16 + (mat & 1) * 8;
       ldmatrix_x4(b, tile + row * LD + dim);
@@ -84,15 +79,13 @@ constexpr bool kKeepRows = DP <= 64;
 
 // out[n] += C * tile, where C (16 x 64, accumulators rounded to bf16) multiplies the 64 rows
 // of `tile` (rows of LD, DP columns): dV from dO, dK from Q, dQ from K. ldmatrix.trans gives
-// the B fragments of two 8-dim blocks over 16 rows. Only the first `live` slices of 16 rows
-// count (C is zero on the others).
+// the B fragments of two 8-dim blocks over 16 rows.
 template <int DP, int LD>
 __device__ inline void product_into(float (&out)[DP / 8][4], const float (&c)[8][4],
-                                    const uint16_t* tile, int live) {
+                                    const uint16_t* tile) {
   const int lane = threadIdx.x & 31, mat = lane >> 3, mrow = lane & 7;
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) {
-    if (kk >= live) continue;
     uint32_t a[4];
     a_from_c(a, c[2 * kk], c[2 * kk + 1]);
 #pragma unroll
@@ -192,7 +185,6 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
       const uint16_t* dOb = dOs + buf * kTile;
       const float* lse_b = lse_s + buf * kRows;
       const float* d_b = d_s + buf * kRows;
-      const int live = live_slices(p.Lq - i0);  // 16-query slices of this tile holding a query
 
       float st[8][4], dpt[8][4];
 #pragma unroll
@@ -200,11 +192,11 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
 #pragma unroll
         for (int e = 0; e < 4; ++e) st[n][e] = dpt[n][e] = 0.f;
       if constexpr (kKeepRows<DP>) {
-        product_with_rows<DP, LD>(st, kf, Qb, live);
-        product_with_rows<DP, LD>(dpt, vf, dOb, live);
+        product_with_rows<DP, LD>(st, kf, Qb);
+        product_with_rows<DP, LD>(dpt, vf, dOb);
       } else {
-        product_with_rows<DP, LD>(st, Ks, warp * 16, Qb, live);
-        product_with_rows<DP, LD>(dpt, Vs, warp * 16, dOb, live);
+        product_with_rows<DP, LD>(st, Ks, warp * 16, Qb);
+        product_with_rows<DP, LD>(dpt, Vs, warp * 16, dOb);
       }
       // Element (key, query): st holds P^T after this, dpt holds dS^T.
 #pragma unroll
@@ -219,8 +211,8 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
           st[n][e] = prob;
           dpt[n][e] = prob * (dpt[n][e] - d_b[c]);
         }
-      product_into<DP, LD>(dv, st, dOb, live);
-      product_into<DP, LD>(dk, dpt, Qb, live);
+      product_into<DP, LD>(dv, st, dOb);
+      product_into<DP, LD>(dk, dpt, Qb);
     }
 
     if (has_next) store_row_value(buf ^ 1, next_value);  // that buffer is not read in this tile
@@ -313,18 +305,17 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
       }
       const uint16_t* Kb = Ks + buf * kTile;
       const uint16_t* Vb = Vs + buf * kTile;
-      const int live = live_slices(j_end - j0);  // 16-key slices of this tile holding a key
       float s[8][4], dp[8][4];
 #pragma unroll
       for (int n = 0; n < 8; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) s[n][e] = dp[n][e] = 0.f;
       if constexpr (kKeepRows<DP>) {
-        product_with_rows<DP, LD>(s, qf, Kb, live);
-        product_with_rows<DP, LD>(dp, dof, Vb, live);
+        product_with_rows<DP, LD>(s, qf, Kb);
+        product_with_rows<DP, LD>(dp, dof, Vb);
       } else {
-        product_with_rows<DP, LD>(s, Qs, warp * 16, Kb, live);
-        product_with_rows<DP, LD>(dp, dOs, warp * 16, Vb, live);
+        product_with_rows<DP, LD>(s, Qs, warp * 16, Kb);
+        product_with_rows<DP, LD>(dp, dOs, warp * 16, Vb);
       }
       // s holds dS after this.
 #pragma unroll
@@ -336,7 +327,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
           const float prob = attends(p, rows[h], col) ? exp2f(s[n][e] * scale2 - lse2[h]) : 0.f;
           s[n][e] = prob * (dp[n][e] - dd[h]);
         }
-      product_into<DP, LD>(dq, s, Kb, live);
+      product_into<DP, LD>(dq, s, Kb);
     }
     __syncthreads();
   }

@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(kMmaThreads, kForwardMinBlocks<DP, R>)
     // A warp whose rows are all past Lq (in a last query tile) only helps with the copies.
     if (i0 + warp_row0 < p.Lq) {
       if (j0 == 0) w.template load_q<LD>(Qs + qbuf * kQTile, warp_row0);
-      attend_tile<DP, R, LD>(w, Ks + buf * kTile, Vs + buf * kTile, j0, live_slices(j_end - j0),
+      attend_keys<DP, R, LD>(w, Ks + buf * kTile, Vs + buf * kTile, j0, live_slices(j_end - j0),
                              j0 + kKeys > p.Lk || p.causal, p, scale2);
     }
     if (!same_item) {  // this query tile is done

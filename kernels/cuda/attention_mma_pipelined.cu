@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(kMmaThreads, kForwardMinBlocks<DP, R>)
     // A warp whose rows are all past Lq (in the last query tile) only helps with the copies.
     if (warp_has_rows) {
       if (j0 == 0) w.template load_q<LD>(Qs, warp_row0);
-      attend_tile<DP, R, LD>(w, Ks + buf * kTile, Vs + buf * kTile, j0, live_slices(j_end - j0),
+      attend_keys<DP, R, LD>(w, Ks + buf * kTile, Vs + buf * kTile, j0, live_slices(j_end - j0),
                              j0 + kKeys > p.Lk || p.causal, p, scale2);
     }
     __syncthreads();  // every warp is done with this buffer before the next copy into it
