@@ -105,24 +105,17 @@ int main(int argc, char** argv) {
         const double t_both = seconds_per_call(both);
         // bf16 also on the first tensor-core kernels, for comparison in the same run.
         // (and on the pipelined kernel with 16 and with 32 rows per warp, whichever the default is)
-        // (and in persistent blocks, with 16 and with 32 rows per warp)
         double t_fwd_v1 = 0, t_fwd_r1 = 0, t_fwd_r2 = 0, t_both_v1 = 0;
-        double t_fwd_p1 = 0, t_fwd_p2 = 0;
         if (dt == DType::bf16) {
-          for (auto [choice, persistent, t] :
-               {std::tuple<const char*, const char*, double*>{"mma_v1", "0", &t_fwd_v1},
-                std::tuple<const char*, const char*, double*>{"mma_r1", "0", &t_fwd_r1},
-                std::tuple<const char*, const char*, double*>{"mma_r2", "0", &t_fwd_r2},
-                std::tuple<const char*, const char*, double*>{"mma_r1", "1", &t_fwd_p1},
-                std::tuple<const char*, const char*, double*>{"mma_r2", "1", &t_fwd_p2}}) {
+          for (auto [choice, t] : {std::pair<const char*, double*>{"mma_v1", &t_fwd_v1},
+                                   std::pair<const char*, double*>{"mma_r1", &t_fwd_r1},
+                                   std::pair<const char*, double*>{"mma_r2", &t_fwd_r2}}) {
             ::setenv("SHALLOW_CUDA_ATTENTION", choice, 1);
-            ::setenv("SHALLOW_CUDA_ATTENTION_PERSISTENT", persistent, 1);
             *t = seconds_per_call([&] {
               NoGrad no_grad;
               scaled_dot_product_attention(q, k, v);
             });
             ::unsetenv("SHALLOW_CUDA_ATTENTION");
-            ::unsetenv("SHALLOW_CUDA_ATTENTION_PERSISTENT");
           }
           ::setenv("SHALLOW_CUDA_ATTENTION", "mma_v1", 1);
           t_both_v1 = seconds_per_call(both);
@@ -134,8 +127,6 @@ int main(int argc, char** argv) {
           passes.emplace_back("forward mma_v1", t_fwd_v1, flop);
           passes.emplace_back("forward mma_r1", t_fwd_r1, flop);
           passes.emplace_back("forward mma_r2", t_fwd_r2, flop);
-          passes.emplace_back("forward persistent r1", t_fwd_p1, flop);
-          passes.emplace_back("forward persistent r2", t_fwd_p2, flop);
           passes.emplace_back("forward+backward mma_v1", t_both_v1, 3.5 * flop);
         }
         for (const auto& [pass, t, f] : passes) {

@@ -56,21 +56,6 @@ int forward_slices_per_warp(const FusedAttentionArgs<cpu::bf16>& a) {
   return a.D <= 64 && blocks_of_128 >= 4 * int64_t(multiprocessors()) ? 2 : 1;
 }
 
-// Whether the pipelined forward runs in persistent blocks (attention_mma_persistent.cu):
-// SHALLOW_CUDA_ATTENTION_PERSISTENT=1 or 0, read at each call; by default no, until measured
-// faster. SHALLOW_CUDA_ATTENTION_GRID=N caps their number (0 or unset: as many as are resident),
-// so that the tests see blocks walk many query tiles at small sizes.
-bool forward_persistent(const FusedAttentionArgs<cpu::bf16>& a) {
-  if (a.Lk == 0) return false;
-  const char* choice = std::getenv("SHALLOW_CUDA_ATTENTION_PERSISTENT");
-  return choice && std::string(choice) == "1";
-}
-
-int64_t persistent_grid_cap() {
-  const char* cap = std::getenv("SHALLOW_CUDA_ATTENTION_GRID");
-  return cap ? std::strtoll(cap, nullptr, 10) : 0;
-}
-
 }  // namespace
 
 template <class T>
@@ -81,14 +66,9 @@ Status fused_attention_forward(const FusedAttentionArgs<T>& a, T* out, float* ls
   if (a.batch == 0 || a.Lq == 0) return ok_status();
   if constexpr (std::is_same_v<T, cpu::bf16>) {
     if (has_bf16_mma()) {
-      if (!attention_choice_is("mma_v1") && attention_detail::can_forward_mma_pipelined(a, out)) {
-        if (forward_persistent(a))
-          return attention_detail::forward_mma_persistent(a, out, lse, stream,
-                                                          forward_slices_per_warp(a),
-                                                          persistent_grid_cap());
+      if (!attention_choice_is("mma_v1") && attention_detail::can_forward_mma_pipelined(a, out))
         return attention_detail::forward_mma_pipelined(a, out, lse, stream,
                                                        forward_slices_per_warp(a));
-      }
       return attention_detail::forward_mma(a, out, lse, stream);
     }
   }

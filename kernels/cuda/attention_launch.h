@@ -28,11 +28,6 @@ Status forward_mma(const FusedAttentionArgs<cpu::bf16>& a, cpu::bf16* out, float
 bool can_forward_mma_pipelined(const FusedAttentionArgs<cpu::bf16>& a, const cpu::bf16* out);
 Status forward_mma_pipelined(const FusedAttentionArgs<cpu::bf16>& a, cpu::bf16* out, float* lse,
                              cudaStream_t stream, int slices_per_warp);
-// The same arithmetic in persistent blocks, each walking several query tiles with the copies
-// one step ahead across them (attention_mma_persistent.cu); same conditions, and Lk > 0.
-// max_blocks: at most that many blocks (0: as many as are resident at once).
-Status forward_mma_persistent(const FusedAttentionArgs<cpu::bf16>& a, cpu::bf16* out, float* lse,
-                              cudaStream_t stream, int slices_per_warp, int64_t max_blocks);
 // The backward's two passes on tensor cores (attention_mma_backward.cu), for D <= kMmaBackwardMaxD
 // (larger head dims would spill the dK and dV accumulators out of registers).
 constexpr int kMmaBackwardMaxD = 64;

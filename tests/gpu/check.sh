@@ -172,7 +172,7 @@ ncu_bin=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-comput
 if [ -n "$ncu_bin" ] && [ -x "$bin/bench_cuda_attention" ]; then
   step profile_attention 90 "$ncu_bin" --section SpeedOfLight --section Occupancy \
     --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
-    -k 'regex:mma_pipelined|mma_persistent|dkdv_pipelined|dq_pipelined' \
+    -k 'regex:mma_pipelined|dkdv_pipelined|dq_pipelined' \
     --log-file "$report/profile.txt" "$bin/bench_cuda_attention" --shape "vit-b16 b256" --once
 else
   printf 'profile_attention\tskipped\t0\t0\n' >> "$report/steps.tsv"
@@ -195,7 +195,6 @@ racecheck_core+=':GpuCrossEntropy.*:GpuClipGradNorm.*:GpuL2Normalize.*'
 # the tiled kernels in three steps (each small cases only), so that one slow step leaves the
 # others' verdicts
 racecheck_attention='GpuAttention.FusedBackwardIsDeterministic*:GpuAttention.FusedOperandLayouts'
-racecheck_attention+=':GpuAttention.Bf16PersistentForward'
 racecheck_gemm='GpuGemmWgmma.BatchesAlphaBeta*:GpuGemmTiled.Bf16TensorCoreBatches*:GpuGemmTiled.F32BatchesAlphaBeta'
 racecheck_conv='GpuConv.Conv1d:GpuConv.EegEncoderStack*'
 if command -v compute-sanitizer > /dev/null || [ -x /usr/local/cuda/bin/compute-sanitizer ]; then

@@ -116,63 +116,6 @@ TEST(GpuAttention, Bf16PipelinedTwoSlicesPerWarp) {
   ::unsetenv("SHALLOW_CUDA_ATTENTION");
 }
 
-// bf16 forward in persistent blocks (SHALLOW_CUDA_ATTENTION_PERSISTENT=1), 16 and 32 query
-// rows per warp. Grids capped at 1 and 3 blocks make each block walk many query tiles, the next
-// one's copies in flight during the last key tile of the one before; Lk = 1 gives query tiles
-// of one key tile each (a new Q buffer every step), causal ones tiles of different lengths.
-// The backward checks the log-sum-exp the forward saved.
-TEST(GpuAttention, Bf16PersistentForward) {
-  SKIP_WITHOUT_CUDA();
-  ::setenv("SHALLOW_CUDA_ATTENTION_PERSISTENT", "1", 1);
-  uint64_t seed = 420;
-  auto check = [&](const char* rows_per_warp, const char* grid, int64_t B, int64_t H,
-                   int64_t Lq, int64_t Lk, int64_t D, bool causal) {
-    ::setenv("SHALLOW_CUDA_ATTENTION", rows_per_warp, 1);
-    ::setenv("SHALLOW_CUDA_ATTENTION_GRID", grid, 1);
-    const Tensor q = cpu_rand({B, Lq, H, D}, DType::bf16, ++seed, -1, 1);
-    const Tensor k = cpu_rand({B, Lk, H, D}, DType::bf16, ++seed, -1, 1);
-    const Tensor v = cpu_rand({B, Lk, H, D}, DType::bf16, ++seed, -1, 1);
-    auto f = [&](const std::vector<Tensor>& t) { return attention_of_bshd(t, causal); };
-    expect_gpu_matches_cpu(f, {q, k, v}, tol_for(DType::bf16), true,
-                           str_cat("persistent ", rows_per_warp, " grid ", grid, " B ", B, " H ",
-                                   H, " ", case_name(DType::bf16, Lq, Lk, D, causal)));
-  };
-  struct Kernel {
-    const char* rows_per_warp;
-    int64_t D;
-    const char* grid;
-  };
-  for (const Kernel& kn : {Kernel{"mma_r1", 32, "1"}, Kernel{"mma_r2", 32, "3"},
-                           Kernel{"mma_r1", 64, "3"}, Kernel{"mma_r2", 64, "1"},
-                           Kernel{"mma_r1", 128, "3"}})
-    for (bool causal : {false, true})
-      for (auto [Lq, Lk] : std::vector<std::pair<int64_t, int64_t>>{{197, 197}, {130, 1}, {65, 300}})
-        check(kn.rows_per_warp, kn.grid, 2, 3, Lq, Lk, kn.D, causal);
-  ::unsetenv("SHALLOW_CUDA_ATTENTION");
-  ::unsetenv("SHALLOW_CUDA_ATTENTION_GRID");
-  ::unsetenv("SHALLOW_CUDA_ATTENTION_PERSISTENT");
-}
-
-// The same on as many blocks as are resident at once: 320 heads at the ViT's length.
-TEST(GpuAttention, Bf16PersistentForwardFullGrid) {
-  SKIP_WITHOUT_CUDA();
-  ::setenv("SHALLOW_CUDA_ATTENTION_PERSISTENT", "1", 1);
-  uint64_t seed = 470;
-  for (const char* rows_per_warp : {"mma_r1", "mma_r2"})
-    for (bool causal : {false, true}) {
-      ::setenv("SHALLOW_CUDA_ATTENTION", rows_per_warp, 1);
-      const Tensor q = cpu_rand({40, 197, 8, 64}, DType::bf16, ++seed, -1, 1);
-      const Tensor k = cpu_rand({40, 197, 8, 64}, DType::bf16, ++seed, -1, 1);
-      const Tensor v = cpu_rand({40, 197, 8, 64}, DType::bf16, ++seed, -1, 1);
-      auto f = [&](const std::vector<Tensor>& t) { return attention_of_bshd(t, causal); };
-      expect_gpu_matches_cpu(f, {q, k, v}, tol_for(DType::bf16), true,
-                             str_cat("persistent ", rows_per_warp, " B 40 H 8 ",
-                                     case_name(DType::bf16, 197, 197, 64, causal)));
-    }
-  ::unsetenv("SHALLOW_CUDA_ATTENTION");
-  ::unsetenv("SHALLOW_CUDA_ATTENTION_PERSISTENT");
-}
-
 // Layouts the kernels read in place or copy first: contiguous [B, H, L, D]; q, k and v cut out
 // of one fused [B, L, 3, H, D] projection; rows one element off 16-byte alignment (the
 // element-wise loads); batch dims that do not fold into two strided levels (a copy); and
