@@ -74,8 +74,8 @@ struct ForwardRows {
 // One tile of keys [j0, j0 + 64): S = Q K^T, the online softmax, O += P V. kPartial: only the
 // first `live` 16-key slices are multiplied (live_slices: the others hold no key, their scores
 // stay 0 and are masked to -inf, their probabilities 0); a separate instantiation, so that
-// whole tiles keep loops free of branches (a test per slice made the ViT's attention 30 %
-// slower). `masked`: the tile reaches past Lk or the causal mask applies (else no key is
+// whole tiles keep loops free of branches (with a test per slice in every tile the ViT's
+// batch-256 forward measured 0.448 ms, with this 0.369 on an H200). `masked`: the tile reaches past Lk or the causal mask applies (else no key is
 // tested).
 template <int DP, int R, int LD, bool kPartial>
 __device__ __forceinline__ void attend_tile(ForwardRows<DP, R>& w, const uint16_t* Kb,
