@@ -144,12 +144,4 @@ __device__ inline int64_t key_end(int64_t Lk, bool causal, int64_t i1) {
   return causal && i1 < Lk ? i1 : Lk;
 }
 
-// How many 16-wide slices of a 64-wide tile hold one of the `left` rows or keys still to
-// come: the tensor-core kernels skip the products of the others, whose entries are zeros (at
-// a length of 197 the last tile has one live slice of four).
-__device__ inline int live_slices(int64_t left) {
-  static_assert(kRows == 64 && kKeys == 64, "tiles of four 16-wide slices");
-  return left >= 64 ? 4 : int((left + 15) / 16);
-}
-
 }  // namespace shallow::cuda::attention_detail

@@ -71,6 +71,13 @@ struct ForwardRows {
   }
 };
 
+// How many 16-key slices of a 64-key tile hold one of the `left` keys still to come (at 197
+// keys the last tile has one live slice of four).
+__device__ inline int live_slices(int64_t left) {
+  static_assert(kKeys == 64, "tiles of four 16-key slices");
+  return left >= 64 ? 4 : int((left + 15) / 16);
+}
+
 // One tile of keys [j0, j0 + 64): S = Q K^T, the online softmax, O += P V. kPartial: only the
 // first `live` 16-key slices are multiplied (live_slices: the others hold no key, their scores
 // stay 0 and are masked to -inf, their probabilities 0); a separate instantiation, so that

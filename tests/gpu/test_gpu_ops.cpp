@@ -229,24 +229,21 @@ TEST(GpuReduce, LongRowsTiesAndViews) {
 
 // Few long rows are split across blocks (rows of 2^15 values or more, fewer than 256 rows):
 // both sides of each bound, a whole tensor into one value (the logit scale's gradient), a
-// part shorter than the rest, max/min with their indices, and the same bits on a second run.
+// part shorter than the rest, max and min (argmax too), and the same bits on a second run.
 TEST(GpuReduce, FewLongRowsSplitAcrossBlocks) {
   SKIP_WITHOUT_CUDA();
-  struct Case {
-    std::vector<int64_t> shape;
-  };
-  const std::vector<Case> cases = {{{1, 1000003}}, {{3, 32767}}, {{3, 32768}}, {{255, 40000}},
-                                   {{256, 40000}}, {{1, 8192 * 1024 + 77}}};
+  const std::vector<Shape> shapes = {{1, 1000003}, {3, 32767},  {3, 32768},
+                                     {255, 40000}, {256, 40000}, {1, 8192 * 1024 + 77}};
   for (DType dt : {DType::f32, DType::f64}) {
     uint64_t seed = 60;
-    for (const Case& c : cases) {
-      const std::string tag = str_cat(shape_str(c.shape), " ", dtype_name(dt));
-      Tensor x = cpu_rand(c.shape, dt, ++seed);
+    for (const Shape& shape : shapes) {
+      const std::string tag = str_cat(shape_str(shape), " ", dtype_name(dt));
+      const Tensor x = cpu_rand(shape, dt, ++seed), g = x.to(gpu());
       // The sums against the exact ones (in f64 on the CPU): the CPU's own f32 sum of 8.4
       // million values is off by about 0.1, the parts' partial sums by far less.
       const std::vector<double> exact = sum(x.to(DType::f64), {1}).to_vector<double>();
       const std::vector<double> got =
-          sum(x.to(gpu()), {1}).to(Device::cpu()).to(DType::f64).to_vector<double>();
+          sum(g, {1}).to(Device::cpu()).to(DType::f64).to_vector<double>();
       const double within = dt == DType::f32 ? 2e-3 : 1e-9;
       for (size_t r = 0; r < exact.size(); ++r)
         EXPECT_NEAR(got[r], exact[r], within) << "sum, row " << r << " of " << tag;
@@ -254,7 +251,6 @@ TEST(GpuReduce, FewLongRowsSplitAcrossBlocks) {
       auto fn = [](const std::vector<Tensor>& v) { return min(v[0], {1}); };
       expect_gpu_matches_cpu(fx, {x}, tol_for(dt), false, "max " + tag);
       expect_gpu_matches_cpu(fn, {x}, tol_for(dt), false, "min " + tag);
-      Tensor g = x.to(gpu());
       EXPECT_EQ(argmax(g, 1).to_vector<int64_t>(), argmax(x, 1).to_vector<int64_t>()) << tag;
       const Tensor once = sum(g, {1}).to(Device::cpu()), again = sum(g, {1}).to(Device::cpu());
       EXPECT_EQ(once.to(DType::f64).to_vector<double>(), again.to(DType::f64).to_vector<double>())
