@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/convert.cuh"
+#include "kernels/cuda/column_sum.cuh"
 #include "kernels/cuda/launch.cuh"
 
 namespace shallow::cuda {
@@ -289,41 +290,32 @@ __global__ void layer_norm_backward_input_kernel(int64_t rows, int64_t n, const 
   }
 }
 
-// gweight[j] = sum_r gy[r, j] * xhat[r, j] and gbias[j] = sum_r gy[r, j]. A block covers 32
-// columns with 8 lanes of rows each (lane l takes rows l, l + 8, ...); the 8 partial sums are
-// then added in lane order, so the order of every sum is fixed.
-constexpr int kCols = 32, kRowLanes = 8;
-
-template <class T>
-__global__ void layer_norm_backward_params_kernel(int64_t rows, int64_t n,
-                                                  const T* __restrict__ x,
-                                                  const T* __restrict__ mean,
-                                                  const T* __restrict__ rstd,
-                                                  const T* __restrict__ gy, T* __restrict__ gweight,
-                                                  T* __restrict__ gbias) {
-  __shared__ acc_t part_w[kRowLanes][kCols];
-  __shared__ acc_t part_b[kRowLanes][kCols];
-  const int col = threadIdx.x % kCols, lane = threadIdx.x / kCols;
-  const int64_t j = int64_t(blockIdx.x) * kCols + col;
+// gweight[j] = sum_r gy[r, j] * xhat[r, j] and gbias[j] = sum_r gy[r, j], by column_sum.cuh's
+// blocks of 8 columns (32 below 128 rows), added in a fixed order. Blocks of 32 columns alone
+// took 35 us for a [1024, 1024] gradient on an H200: 32 blocks for 132 multiprocessors.
+template <class T, int C>
+__global__ void __launch_bounds__(kColumnSumThreads)
+    layer_norm_backward_params_kernel(int64_t rows, int64_t n, const T* __restrict__ x,
+                                      const T* __restrict__ mean, const T* __restrict__ rstd,
+                                      const T* __restrict__ gy, T* __restrict__ gweight,
+                                      T* __restrict__ gbias) {
+  using Sum = ColumnSum<C>;
+  __shared__ acc_t part_w[Sum::kParts];
+  __shared__ acc_t part_b[Sum::kParts];
+  const int64_t j = int64_t(blockIdx.x) * C + Sum::col();
   acc_t sw = 0, sb = 0;
   if (j < n) {
-    for (int64_t r = lane; r < rows; r += kRowLanes) {
+    for (int64_t r = Sum::lane(); r < rows; r += Sum::kLanes) {
       const T g = gy[r * n + j];
       sw += acc_t(g) * acc_t((x[r * n + j] - mean[r]) * rstd[r]);
       sb += acc_t(g);
     }
   }
-  part_w[lane][col] = sw;
-  part_b[lane][col] = sb;
-  __syncthreads();
-  if (lane == 0 && j < n) {
-    acc_t tw = 0, tb = 0;
-    for (int l = 0; l < kRowLanes; ++l) {
-      tw += part_w[l][col];
-      tb += part_b[l][col];
-    }
-    if (gweight) gweight[j] = T(tw);
-    if (gbias) gbias[j] = T(tb);
+  const acc_t tw = Sum::total(sw, part_w), tb = Sum::total(sb, part_b);
+  const int64_t jt = int64_t(blockIdx.x) * C + threadIdx.x;
+  if (threadIdx.x < C && jt < n) {
+    if (gweight) gweight[jt] = T(tw);
+    if (gbias) gbias[jt] = T(tb);
   }
 }
 
@@ -365,9 +357,14 @@ Status layer_norm_backward(int64_t rows, int64_t n, const T* x, const T* mean, c
   }
   if (gweight || gbias) {
     // rows == 0 still runs: the sums are then zero.
-    const int64_t blocks = (n + kCols - 1) / kCols;
-    layer_norm_backward_params_kernel<<<unsigned(blocks), kCols * kRowLanes, 0, stream>>>(
-        rows, n, x, mean, rstd, gy, gweight, gbias);
+    const int width = column_sum_width(rows);
+    const unsigned blocks = unsigned((n + width - 1) / width);
+    if (width == 8)
+      layer_norm_backward_params_kernel<T, 8><<<blocks, kColumnSumThreads, 0, stream>>>(
+          rows, n, x, mean, rstd, gy, gweight, gbias);
+    else
+      layer_norm_backward_params_kernel<T, 32><<<blocks, kColumnSumThreads, 0, stream>>>(
+          rows, n, x, mean, rstd, gy, gweight, gbias);
     return launch_status("layer_norm_backward_params_kernel");
   }
   return ok_status();

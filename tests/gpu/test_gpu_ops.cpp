@@ -184,17 +184,18 @@ TEST(GpuReduce, SumMeanMaxMinOverDims) {
   }
 }
 
-// Sums over a dim with 16 or more values after it (the 32 x 32 column kernel): a bias
-// gradient's shape, column counts off a multiple of 32, more outer indices than a grid's y
-// (65535), a single row, f64 too.
+// Sums over a dim with 16 or more values after it (the column kernel: groups of 8 columns
+// from 128 rows, of 32 below): a bias gradient's shape, column counts off a multiple of 8 and
+// 32, both sides of 128 rows, more outer indices than a grid's y (65535), a single row, f64.
 TEST(GpuReduce, SumsOverWideColumns) {
   SKIP_WITHOUT_CUDA();
   struct Case {
     std::vector<int64_t> shape;
     int64_t dim;
   };
-  const std::vector<Case> cases = {{{1024, 1024}, 0}, {{300, 70}, 0},  {{3, 1000, 33}, 1},
-                                   {{1, 16}, 0},      {{70000, 2, 16}, 1}, {{5, 37, 48}, 0}};
+  const std::vector<Case> cases = {{{1024, 1024}, 0}, {{300, 70}, 0},      {{3, 1000, 33}, 1},
+                                   {{1, 16}, 0},      {{70000, 2, 16}, 1}, {{5, 37, 48}, 0},
+                                   {{127, 41}, 0},    {{128, 41}, 0},      {{2, 128, 17}, 1}};
   for (DType dt : {DType::f32, DType::f64}) {
     uint64_t seed = 40;
     for (const Case& c : cases) {
@@ -344,11 +345,19 @@ TEST(GpuLayerNorm, AffineAndPlainForwardBackward) {
 
 TEST(GpuLayerNorm, ManyRowsViewsAndBf16) {
   SKIP_WITHOUT_CUDA();
-  // More rows than the weight-gradient kernel's 8 row lanes times anything small.
-  Tensor x = cpu_rand({1000, 24}, DType::f32, 53);
+  // The weight-gradient kernel takes groups of 32 columns below 128 rows and of 8 from 128
+  // (1024 / 8 row lanes): both sides of that bound, many more rows than lanes, a column count
+  // off a multiple of 8.
   Tensor w = cpu_rand({24}, DType::f32, 54), b = cpu_rand({24}, DType::f32, 55);
   auto f = [](const std::vector<Tensor>& v) { return layer_norm(v[0], {24}, v[1], v[2]); };
-  expect_gpu_matches_cpu(f, {x, w, b}, {2e-4, 2e-4}, true, "1000 rows");
+  for (int64_t rows : {127, 128, 1000}) {
+    Tensor x = cpu_rand({rows, 24}, DType::f32, 53);
+    expect_gpu_matches_cpu(f, {x, w, b}, {2e-4, 2e-4}, true, std::to_string(rows) + " rows");
+  }
+  Tensor x21 = cpu_rand({300, 21}, DType::f32, 60);
+  Tensor w21 = cpu_rand({21}, DType::f32, 61), b21 = cpu_rand({21}, DType::f32, 62);
+  auto f21 = [](const std::vector<Tensor>& v) { return layer_norm(v[0], {21}, v[1], v[2]); };
+  expect_gpu_matches_cpu(f21, {x21, w21, b21}, {2e-4, 2e-4}, true, "21 columns");
   Tensor t = cpu_rand({24, 9}, DType::f32, 56);
   auto ft = [](const std::vector<Tensor>& v) { return layer_norm(v[0].t(), {24}, v[1], v[2]); };
   expect_gpu_matches_cpu(ft, {t, w, b}, tol_for(DType::f32), true, "transposed");

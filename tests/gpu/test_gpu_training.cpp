@@ -325,6 +325,37 @@ TEST(GpuIndexing, IndexSelectAndEmbeddingWithRepeats) {
       same_values(index_select(ints.to(gpu()), 1, cols.to(gpu())), index_select(ints, 1, cols)));
 }
 
+// Rows of 512 bytes or more are copied a block per row, in 16-, 8- or 4-byte words where the
+// row length and both pointers allow, else element by element: each case, with more than one
+// outer index and a source that starts past a row boundary, against the CPU bit for bit.
+TEST(GpuIndexing, IndexSelectWholeRowsInEveryWordWidth) {
+  SKIP_WITHOUT_CUDA();
+  struct Case {
+    DType dt;
+    int64_t inner;
+    const char* words;
+  };
+  for (const Case c : {Case{DType::f32, 128, "16-byte"}, Case{DType::f32, 4250, "8-byte"},
+                       Case{DType::f32, 129, "4-byte"}, Case{DType::bf16, 257, "2-byte"},
+                       Case{DType::f32, 127, "per-element"}, Case{DType::f64, 64, "16-byte f64"}}) {
+    Tensor x = cpu_rand({2, 9, c.inner}, c.dt, 114);
+    Tensor idx = index_tensor({8, 0, 3, 3, 7});
+    const std::string what = std::string(c.words) + " words, inner " + std::to_string(c.inner);
+    EXPECT_TRUE(same_values(index_select(x.to(gpu()), 1, idx.to(gpu())), index_select(x, 1, idx)))
+        << what;
+    // rows 1.. of the first matrix: the base pointer moves by one row (inner * size bytes)
+    Tensor part = x.select(0, 0).narrow(0, 1, 8);
+    Tensor idx2 = index_tensor({7, 0, 5});
+    EXPECT_TRUE(same_values(index_select(part.to(gpu()), 0, idx2.to(gpu())),
+                            index_select(part, 0, idx2)))
+        << what << ", offset source";
+    Tensor part_gpu = x.to(gpu()).select(0, 1).narrow(0, 1, 8);
+    EXPECT_TRUE(same_values(index_select(part_gpu, 0, idx2.to(gpu())),
+                            index_select(x.select(0, 1).narrow(0, 1, 8), 0, idx2)))
+        << what << ", offset view on the GPU";
+  }
+}
+
 TEST(GpuIndexing, GatherWithSmallerIndex) {
   SKIP_WITHOUT_CUDA();
   for (DType dt : kFloatTypes) {
