@@ -1,7 +1,8 @@
 // Entry points of the fused attention: argument checks, then the kernel family for the dtype
 // and the device: tensor cores for bf16 from sm_80 on (the pipelined kernels for aligned
 // operands; the first ones for others, the backward for head dims up to kMmaBackwardMaxD),
-// FMA tiles otherwise.
+// and for the f32 forward (three TF32 products each, aligned operands, head dims up to
+// kTf32MaxD); FMA tiles otherwise.
 #include "kernels/cuda/attention.h"
 
 #include <cstdlib>
@@ -23,8 +24,8 @@ Status check_args(const FusedAttentionArgs<T>& a) {
   return ok_status();
 }
 
-// SHALLOW_CUDA_ATTENTION, read at each call: "simt" runs bf16 on the FMA tiles (the path of
-// older GPUs); "mma_v1" the first tensor-core kernels (attention_mma.cu,
+// SHALLOW_CUDA_ATTENTION, read at each call: "simt" runs bf16 and f32 on the FMA tiles (the
+// path of older GPUs); "mma_v1" the first tensor-core kernels (attention_mma.cu,
 // attention_mma_backward.cu) instead of the pipelined ones; "mma_r1" / "mma_r2" the pipelined
 // forward with 16 / 32 query rows per warp (else chosen by size). The tests and the benchmark
 // use each.
@@ -33,9 +34,9 @@ bool attention_choice_is(const char* name) {
   return choice && std::string(choice) == name;
 }
 
-// Whether bf16 runs on tensor cores: the current device has bf16 mma (compute capability 8.0
-// or newer) and the FMA tiles were not asked for.
-bool has_bf16_mma() {
+// Whether the tensor-core kernels run: the current device has bf16 and TF32 mma (compute
+// capability 8.0 or newer) and the FMA tiles were not asked for.
+bool has_mma() {
   if (attention_choice_is("simt")) return false;
   int device = 0, major = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
@@ -65,12 +66,15 @@ Status fused_attention_forward(const FusedAttentionArgs<T>& a, T* out, float* ls
   if (!st.ok()) return st;
   if (a.batch == 0 || a.Lq == 0) return ok_status();
   if constexpr (std::is_same_v<T, cpu::bf16>) {
-    if (has_bf16_mma()) {
+    if (has_mma()) {
       if (!attention_choice_is("mma_v1") && attention_detail::can_forward_mma_pipelined(a, out))
         return attention_detail::forward_mma_pipelined(a, out, lse, stream,
                                                        forward_slices_per_warp(a));
       return attention_detail::forward_mma(a, out, lse, stream);
     }
+  } else if constexpr (std::is_same_v<T, float>) {
+    if (has_mma() && attention_detail::can_forward_tf32(a, out))
+      return attention_detail::forward_tf32(a, out, lse, stream);
   }
   return attention_detail::forward_simt(a, out, lse, stream);
 }
@@ -83,7 +87,7 @@ Status fused_attention_backward(const FusedAttentionArgs<T>& a, const T* out, co
   if (!st.ok()) return st;
   if (a.batch == 0) return ok_status();
   if constexpr (std::is_same_v<T, cpu::bf16>) {
-    if (has_bf16_mma()) {
+    if (has_mma()) {
       if (!attention_choice_is("mma_v1") &&
           attention_detail::can_backward_mma_pipelined(a, grad_out, gq, gk, gv))
         return attention_detail::backward_mma_pipelined(a, out, lse, grad_out, row_dot, gq, gk,

@@ -58,22 +58,43 @@ TEST(GpuAttention, FusedHeadDimsUpTo128AndScale) {
       }
 }
 
-// bf16 on the FMA tiles, the path of GPUs older than sm_80 (SHALLOW_CUDA_ATTENTION=simt).
-TEST(GpuAttention, Bf16OnFmaTiles) {
+// bf16 and f32 on the FMA tiles, the path of GPUs older than sm_80 (SHALLOW_CUDA_ATTENTION=simt;
+// on newer ones the f32 forward runs on tensor cores where it can).
+TEST(GpuAttention, FmaTilesForBf16AndF32) {
   SKIP_WITHOUT_CUDA();
   ::setenv("SHALLOW_CUDA_ATTENTION", "simt", 1);
   uint64_t seed = 300;
-  for (int64_t D : {32, 64, 80})
-    for (bool causal : {false, true})
-      for (auto [Lq, Lk] : std::vector<std::pair<int64_t, int64_t>>{{65, 65}, {63, 197}, {130, 1}}) {
-        const Tensor q = cpu_rand({2, Lq, 2, D}, DType::bf16, ++seed, -1, 1);
-        const Tensor k = cpu_rand({2, Lk, 2, D}, DType::bf16, ++seed, -1, 1);
-        const Tensor v = cpu_rand({2, Lk, 2, D}, DType::bf16, ++seed, -1, 1);
-        auto f = [&](const std::vector<Tensor>& t) { return attention_of_bshd(t, causal); };
-        expect_gpu_matches_cpu(f, {q, k, v}, tol_for(DType::bf16), true,
-                               "simt " + case_name(DType::bf16, Lq, Lk, D, causal));
-      }
+  for (DType dt : {DType::bf16, DType::f32})
+    for (int64_t D : {32, 64, 80})
+      for (bool causal : {false, true})
+        for (auto [Lq, Lk] : std::vector<std::pair<int64_t, int64_t>>{{65, 65}, {63, 197}, {130, 1}}) {
+          const Tensor q = cpu_rand({2, Lq, 2, D}, dt, ++seed, -1, 1);
+          const Tensor k = cpu_rand({2, Lk, 2, D}, dt, ++seed, -1, 1);
+          const Tensor v = cpu_rand({2, Lk, 2, D}, dt, ++seed, -1, 1);
+          auto f = [&](const std::vector<Tensor>& t) { return attention_of_bshd(t, causal); };
+          expect_gpu_matches_cpu(f, {q, k, v}, tol_for(dt), true,
+                                 "simt " + case_name(dt, Lq, Lk, D, causal));
+        }
   ::unsetenv("SHALLOW_CUDA_ATTENTION");
+}
+
+// The f32 forward on tensor cores (three TF32 products per product, attention_tf32.cu) keeps
+// f32's tolerance with large scores too (values in [-4, 4): scores of order 5 after the scale),
+// at both of its head-dim paddings (32, 64), over several key tiles with a partial last one.
+// Forward only: the backward (FMA tiles) from its log-sum-exp is checked by the tests above.
+TEST(GpuAttention, F32OnTensorCoresKeepsF32Accuracy) {
+  SKIP_WITHOUT_CUDA();
+  uint64_t seed = 350;
+  for (int64_t D : {20, 32, 48, 64})
+    for (bool causal : {false, true})
+      for (auto [Lq, Lk] : std::vector<std::pair<int64_t, int64_t>>{{197, 197}, {64, 300}, {129, 8}}) {
+        const Tensor q = cpu_rand({2, Lq, 3, D}, DType::f32, ++seed, -4, 4);
+        const Tensor k = cpu_rand({2, Lk, 3, D}, DType::f32, ++seed, -4, 4);
+        const Tensor v = cpu_rand({2, Lk, 3, D}, DType::f32, ++seed, -4, 4);
+        auto f = [&](const std::vector<Tensor>& t) { return attention_of_bshd(t, causal); };
+        expect_gpu_matches_cpu(f, {q, k, v}, tol_for(DType::f32), false,
+                               "tf32x3 " + case_name(DType::f32, Lq, Lk, D, causal));
+      }
 }
 
 // bf16 forward and backward on the first tensor-core kernels (SHALLOW_CUDA_ATTENTION=mma_v1),
