@@ -105,13 +105,15 @@ int main(int argc, char** argv) {
         const double t_both = seconds_per_call(both);
         // bf16 also on the first tensor-core kernels, for comparison in the same run.
         // (and on the pipelined kernel with 16 and with 32 rows per warp, whichever the default is)
-        double t_fwd_v1 = 0, t_fwd_r1 = 0, t_fwd_r2 = 0, t_both_v1 = 0, t_fwd_simt = 0;
+        double t_fwd_v1 = 0, t_fwd_r1 = 0, t_fwd_r2 = 0, t_both_v1 = 0, t_fwd_simt = 0,
+               t_both_simt = 0;
         if (dt == DType::f32) {  // f32 also on the FMA tiles (the default runs tensor cores)
           ::setenv("SHALLOW_CUDA_ATTENTION", "simt", 1);
           t_fwd_simt = seconds_per_call([&] {
             NoGrad no_grad;
             scaled_dot_product_attention(q, k, v);
           });
+          t_both_simt = seconds_per_call(both);
           ::unsetenv("SHALLOW_CUDA_ATTENTION");
         }
         if (dt == DType::bf16) {
@@ -131,7 +133,10 @@ int main(int argc, char** argv) {
         }
         std::vector<std::tuple<const char*, double, double>> passes = {
             {"forward", t_fwd, flop}, {"forward+backward", t_both, 3.5 * flop}};
-        if (dt == DType::f32) passes.emplace_back("forward simt", t_fwd_simt, flop);
+        if (dt == DType::f32) {
+          passes.emplace_back("forward simt", t_fwd_simt, flop);
+          passes.emplace_back("forward+backward simt", t_both_simt, 3.5 * flop);
+        }
         if (dt == DType::bf16) {
           passes.emplace_back("forward mma_v1", t_fwd_v1, flop);
           passes.emplace_back("forward mma_r1", t_fwd_r1, flop);

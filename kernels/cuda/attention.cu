@@ -1,8 +1,8 @@
 // Entry points of the fused attention: argument checks, then the kernel family for the dtype
 // and the device: tensor cores for bf16 from sm_80 on (the pipelined kernels for aligned
 // operands; the first ones for others, the backward for head dims up to kMmaBackwardMaxD),
-// and for the f32 forward (three TF32 products each, aligned operands, head dims up to
-// kTf32MaxD); FMA tiles otherwise.
+// and for f32 (three TF32 products each, forward and backward, aligned operands, head dims up
+// to kTf32MaxD); FMA tiles otherwise.
 #include "kernels/cuda/attention.h"
 
 #include <cstdlib>
@@ -95,6 +95,9 @@ Status fused_attention_backward(const FusedAttentionArgs<T>& a, const T* out, co
       if (a.D <= attention_detail::kMmaBackwardMaxD)
         return attention_detail::backward_mma(a, out, lse, grad_out, row_dot, gq, gk, gv, stream);
     }
+  } else if constexpr (std::is_same_v<T, float>) {
+    if (has_mma() && attention_detail::can_backward_tf32(a, grad_out, gq, gk, gv))
+      return attention_detail::backward_tf32(a, out, lse, grad_out, row_dot, gq, gk, gv, stream);
   }
   return attention_detail::backward_simt(a, out, lse, grad_out, row_dot, gq, gk, gv, stream);
 }

@@ -18,13 +18,20 @@ template <class T>
 Status backward_simt(const FusedAttentionArgs<T>& a, const T* out, const float* lse,
                      const T* grad_out, float* row_dot, T* gq, T* gk, T* gv, cudaStream_t stream);
 
-// f32 on tensor cores, each product as three TF32 products (attention_tf32.cu); sm_80 and
+// f32 forward on tensor cores, each product as three TF32 products (attention_tf32.cu); sm_80 and
 // newer, for operands whose rows are 16-byte aligned with D a multiple of 4 and at most
 // kTf32MaxD (can_forward_tf32).
 constexpr int kTf32MaxD = 64;
 bool can_forward_tf32(const FusedAttentionArgs<float>& a, const float* out);
 Status forward_tf32(const FusedAttentionArgs<float>& a, float* out, float* lse,
                     cudaStream_t stream);
+// The f32 backward's two passes the same way (attention_tf32_backward.cu), for aligned
+// operands and gradients with D a multiple of 4 and at most kTf32MaxD (can_backward_tf32).
+bool can_backward_tf32(const FusedAttentionArgs<float>& a, const float* grad_out,
+                       const float* gq, const float* gk, const float* gv);
+Status backward_tf32(const FusedAttentionArgs<float>& a, const float* out, const float* lse,
+                     const float* grad_out, float* row_dot, float* gq, float* gk, float* gv,
+                     cudaStream_t stream);
 
 // Tensor cores, bf16 operands and f32 accumulators (attention_mma.cu); sm_80 and newer.
 Status forward_mma(const FusedAttentionArgs<cpu::bf16>& a, cpu::bf16* out, float* lse,

@@ -128,32 +128,85 @@ __device__ inline void cp_async_wait() {
 }
 
 // Issues the 16-byte copies (cp.async) of rows [row0, row0 + rows) of batch entry b into dst
-// (row-major, ld), columns [0, D); rows at or past L are zero-filled. Columns [D, DP) are not
-// touched. Every thread of the block takes part; the operand must be Source::vec.
-__device__ inline void copy_rows_async(uint16_t* dst, int ld, int rows,
-                                       const Source<cpu::bf16>& src, int64_t b, int64_t row0,
-                                       int64_t L, int D) {
-  constexpr int kChunk = 8;  // bf16 elements per 16-byte copy
-  const cpu::bf16* base = src.data + src.layout.offset(b);
+// (row-major, ld elements), columns [0, D); rows at or past L are zero-filled. Columns [D, DP)
+// are not touched. Every thread of the block takes part; the operand must be Source::vec. S is
+// the shared element type (the raw bits of a bf16, or float), T the operand's.
+template <class S, class T>
+__device__ inline void copy_rows_async(S* dst, int ld, int rows, const Source<T>& src, int64_t b,
+                                       int64_t row0, int64_t L, int D) {
+  static_assert(sizeof(S) == sizeof(T), "shared elements hold the operand's bits");
+  constexpr int kChunk = 16 / int(sizeof(T));  // elements per 16-byte copy
+  const T* base = src.data + src.layout.offset(b);
   const int chunks = D / kChunk;
   for (int idx = threadIdx.x; idx < rows * chunks; idx += blockDim.x) {
     const int r = idx / chunks, c0 = (idx % chunks) * kChunk;
     const int64_t row = row0 + r;
     const bool inside = row < L;
     // A row past L reads nothing; its address is row 0's, which exists (L > 0 here).
-    const cpu::bf16* from = base + (inside ? row * src.ld : 0) + c0;
+    const T* from = base + (inside ? row * src.ld : 0) + c0;
     cp_async_16(dst + r * ld + c0, from, inside);
   }
 }
 
 // The padded columns [D, DP) of `rows` consecutive shared rows of LD elements are zeros
 // (cp.async writes only [0, D)); visible to the block after its next barrier.
-template <int DP, int LD>
-__device__ inline void zero_padding(uint16_t* first_row, int rows, int D) {
+template <int DP, int LD, class S>
+__device__ inline void zero_padding(S* first_row, int rows, int D) {
   const int pad = DP - D;
   if (pad <= 0) return;
   for (int idx = threadIdx.x; idx < rows * pad; idx += blockDim.x)
-    first_row[(idx / pad) * LD + D + idx % pad] = 0;
+    first_row[(idx / pad) * LD + D + idx % pad] = S(0);
+}
+
+// Walks the tiles [begin, end) (steps of `step` rows) of two operands of batch entry b (K and V,
+// or Q and dO) through two shared buffers each (As, Bs: [2][step][ld]): the copy of tile i + 1
+// is in flight while body(i0, buf, has_next) computes tile i from buffer buf. Copies the caller
+// issued before (a block's own rows) land with the first tile: they and its copies are one
+// group. Between the barriers around body every thread's copies of tile i are visible, and
+// after the second no warp still reads buffer buf; after the walk every copy has landed.
+template <class S, class T, class Body>
+__device__ inline void walk_tiles(S* As, S* Bs, int ld, int step, const Source<T>& a,
+                                  const Source<T>& bs, int64_t b, int64_t begin, int64_t end,
+                                  int64_t L, int D, Body&& body) {
+  const int tile = step * ld;
+  if (begin < end) {
+    copy_rows_async(As, ld, step, a, b, begin, L, D);
+    copy_rows_async(Bs, ld, step, bs, b, begin, L, D);
+  }
+  cp_async_commit();
+  int buf = 0;
+  for (int64_t i0 = begin; i0 < end; i0 += step, buf ^= 1) {
+    const bool has_next = i0 + step < end;
+    if (has_next) {  // the other buffers were released by the barrier at the end of the last tile
+      copy_rows_async(As + (buf ^ 1) * tile, ld, step, a, b, i0 + step, L, D);
+      copy_rows_async(Bs + (buf ^ 1) * tile, ld, step, bs, b, i0 + step, L, D);
+      cp_async_commit();
+      cp_async_wait<1>();  // all but the group just issued: tile i (and the earlier copies)
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();  // every thread's copies of tile i (and zeroed padding) are visible
+    body(i0, buf, has_next);
+    __syncthreads();  // every warp is done with buffer buf before the next copy into it
+  }
+  cp_async_wait<0>();  // with no tile, the caller's copies are still owed
+}
+
+// One tile's step of the online softmax for the row whose scaled scores (base 2) this thread
+// and the other three of its quad hold: mx, this thread's maximum over them in the tile,
+// becomes the quad's; the running maximum m and this thread's part of the running sum l are
+// updated; alpha (to rescale l and the output) and the maximum to subtract from the scores
+// (0 while the row has attended nothing: no inf - inf) are returned.
+__device__ inline void online_softmax_step(float mx, float& m, float& l, float& alpha,
+                                           float& m_use) {
+  const float inf = __int_as_float(0x7f800000);
+  mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+  mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+  const float m_new = fmaxf(m, mx);
+  m_use = m_new == -inf ? 0.f : m_new;
+  alpha = exp2f(m - m_use);
+  m = m_new;
+  l *= alpha;
 }
 
 }  // namespace shallow::cuda::attention_detail

@@ -140,15 +140,7 @@ __device__ __forceinline__ void attend_tile(ForwardRows<DP, R>& w, const uint16_
     }
     float m_use[2], alpha[2];
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-      const float m_new = fmaxf(w.m[r][h], mx[h]);
-      m_use[h] = m_new == -inf ? 0.f : m_new;  // no inf - inf while a row has attended nothing
-      alpha[h] = exp2f(w.m[r][h] - m_use[h]);
-      w.m[r][h] = m_new;
-      w.l[r][h] *= alpha[h];  // this thread's part of the row sum, summed over the quad at the end
-    }
+    for (int h = 0; h < 2; ++h) online_softmax_step(mx[h], w.m[r][h], w.l[r][h], alpha[h], m_use[h]);
 #pragma unroll
     for (int n = 0; n < kKeys / 8; ++n)
 #pragma unroll
@@ -251,40 +243,18 @@ __global__ void __launch_bounds__(kMmaThreads, kForwardMinBlocks<DP, R>)
   const bool warp_has_rows = i0 + warp_row0 < p.Lq;
 
   zero_padding<DP, LD>(Qs, kBlockRows + 4 * kKeys, p.D);  // Q, both K and both V buffers
-  // Q and the first K, V tile form the first group of copies.
-  copy_rows_async(Qs, LD, kBlockRows, q, b, i0, p.Lq, p.D);
-  if (j_end > 0) {
-    copy_rows_async(Ks, LD, kKeys, k, b, 0, p.Lk, p.D);
-    copy_rows_async(Vs, LD, kKeys, v, b, 0, p.Lk, p.D);
-  }
-  cp_async_commit();
+  copy_rows_async(Qs, LD, kBlockRows, q, b, i0, p.Lq, p.D);  // lands with the first K, V tile
 
   const float scale2 = p.scale * 1.4426950408889634f;  // scores in base 2
   ForwardRows<DP, R> w;
   w.start(i0 + warp_row0);
-
-  int buf = 0;
-  for (int64_t j0 = 0; j0 < j_end; j0 += kKeys, buf ^= 1) {
-    const bool has_next = j0 + kKeys < j_end;
-    if (has_next) {  // the other buffer was released by the barrier at the end of the last tile
-      copy_rows_async(Ks + (buf ^ 1) * kTile, LD, kKeys, k, b, j0 + kKeys, p.Lk, p.D);
-      copy_rows_async(Vs + (buf ^ 1) * kTile, LD, kKeys, v, b, j0 + kKeys, p.Lk, p.D);
-      cp_async_commit();
-      cp_async_wait<1>();  // all but the group just issued: tile j (and Q) have landed
-    } else {
-      cp_async_wait<0>();
-    }
-    __syncthreads();  // every thread's copies of tile j (and the zeroed padding) are visible
-
+  walk_tiles(Ks, Vs, LD, kKeys, k, v, b, 0, j_end, p.Lk, p.D, [&](int64_t j0, int buf, bool) {
     // A warp whose rows are all past Lq (in the last query tile) only helps with the copies.
-    if (warp_has_rows) {
-      if (j0 == 0) w.template load_q<LD>(Qs, warp_row0);
-      attend_keys<DP, R, LD>(w, Ks + buf * kTile, Vs + buf * kTile, j0, live_slices(j_end - j0),
-                             j0 + kKeys > p.Lk || p.causal, p, scale2);
-    }
-    __syncthreads();  // every warp is done with this buffer before the next copy into it
-  }
-  cp_async_wait<0>();  // with Lk == 0 the copy of Q is still owed
+    if (!warp_has_rows) return;
+    if (j0 == 0) w.template load_q<LD>(Qs, warp_row0);
+    attend_keys<DP, R, LD>(w, Ks + buf * kTile, Vs + buf * kTile, j0, live_slices(j_end - j0),
+                           j0 + kKeys > p.Lk || p.causal, p, scale2);
+  });
   store_rows(w, b, p, out, lse);
 }
 
