@@ -1,7 +1,9 @@
 #pragma once
-// The tensor-core pieces shared by the bf16 attention kernels (attention_mma.cu,
-// attention_mma_backward.cu): mma.sync.m16n8k16 with bf16 operands and f32 accumulators, as
-// inline PTX, and the fragment loads from shared memory.
+// The tensor-core pieces shared by the bf16 attention kernels (attention_mma*.cu):
+// mma.sync.m16n8k16 with bf16 operands and f32 accumulators, as inline PTX, and the fragment
+// loads from shared memory; and those every pipelined kernel uses, f32 ones included
+// (attention_tf32*.cu): cp.async copies of rows, the walk over double-buffered tiles, the
+// online softmax's step.
 //
 // Fragment layouts (PTX ISA, mma.m16n8k16 with 16-bit operands), with g = lane / 4 and
 // t = lane % 4; each operand register holds two neighbouring 16-bit elements, the lower index
