@@ -16,9 +16,9 @@
 //
 // Shared memory: (64 R + 4 * 64) rows of DP + 8 bf16: 25, 46 or 85 KiB at DP = 32, 64, 128
 // with R = 1 (16 query rows per warp); 55 KiB at DP = 64 with R = 2 (32 rows per warp).
-// Registers (ptxas -v, sm_90a, with the bounds of kForwardMinBlocks): R = 1: 127, 142 and 206
+// Registers (ptxas -v, sm_90a, with the bounds of kForwardMinBlocks): R = 1: 127, 143 and 212
 // per thread, no spills; so 4, 3 and 2 blocks of 4 warps per SM (registers bind at DP = 64: 4
-// blocks would cap them at 128, which spills). R = 2: 185 and 238 at DP = 32 and 64, 2 blocks.
+// blocks would cap them at 128, which spills). R = 2: 199 and 240 at DP = 32 and 64, 2 blocks.
 // Nsight Compute at the ViT's batch 256 (H200): 12.5 % occupancy at R = 2 (25 % at R = 1),
 // the SM pipes 40-58 % busy, the top stall a fixed-latency dependency: latency-bound.
 //

@@ -17,8 +17,6 @@
 namespace shallow::cuda::attention_detail {
 namespace {
 
-constexpr int kTf32Threads = 128;  // 4 warps of 16 query rows
-constexpr int kTf32Rows = 64;
 constexpr int kBlocks8 = kKeys / 8;  // 8-key blocks of a key tile
 
 // What a warp carries across the key tiles of its 16 rows: rows[0] = first + g, rows[1] =
@@ -135,24 +133,24 @@ template <int DP>
 constexpr int kTf32MinBlocks = DP >= 64 ? 2 : 3;
 
 template <int DP>
-__global__ void __launch_bounds__(kTf32Threads, kTf32MinBlocks<DP>)
+__global__ void __launch_bounds__(kMmaThreads, kTf32MinBlocks<DP>)
     forward_tf32_kernel(Problem p, Source<float> q, Source<float> k, Source<float> v,
                         float* __restrict__ out, float* __restrict__ lse) {
   constexpr int LD = DP + 4;
   constexpr int kTile = kKeys * LD;  // floats of one K or V buffer
   extern __shared__ __align__(16) unsigned char shared_bytes[];
-  float* Qs = reinterpret_cast<float*>(shared_bytes);  // [kTf32Rows][LD]
-  float* Ks = Qs + kTf32Rows * LD;                      // [2][kKeys][LD]
+  float* Qs = reinterpret_cast<float*>(shared_bytes);  // [kRows][LD]
+  float* Ks = Qs + kRows * LD;                      // [2][kKeys][LD]
   float* Vs = Ks + 2 * kTile;                           // [2][kKeys][LD]
 
-  const int64_t q_tiles = tiles(p.Lq, kTf32Rows);
-  const int64_t b = blockIdx.x / q_tiles, i0 = (blockIdx.x % q_tiles) * kTf32Rows;
+  const int64_t q_tiles = tiles(p.Lq, kRows);
+  const int64_t b = blockIdx.x / q_tiles, i0 = (blockIdx.x % q_tiles) * kRows;
   const int warp_row0 = (threadIdx.x >> 5) * 16;
-  const int64_t j_end = key_end(p.Lk, p.causal, i0 + kTf32Rows);
+  const int64_t j_end = key_end(p.Lk, p.causal, i0 + kRows);
   const bool warp_has_rows = i0 + warp_row0 < p.Lq;
 
-  zero_padding<DP, LD>(Qs, kTf32Rows + 4 * kKeys, p.D);  // Q, both K and both V buffers
-  copy_rows_async(Qs, LD, kTf32Rows, q, b, i0, p.Lq, p.D);  // lands with the first K, V tile
+  zero_padding<DP, LD>(Qs, kRows + 4 * kKeys, p.D);  // Q, both K and both V buffers
+  copy_rows_async(Qs, LD, kRows, q, b, i0, p.Lq, p.D);  // lands with the first K, V tile
 
   const float scale2 = p.scale * 1.4426950408889634f;  // scores in base 2
   Tf32Rows<DP> w;
@@ -176,13 +174,13 @@ template <int DP>
 Status launch(const FusedAttentionArgs<float>& a, const Source<float>& q, const Source<float>& k,
               const Source<float>& v, float* out, float* lse, cudaStream_t stream) {
   constexpr int LD = DP + 4;
-  const size_t bytes = sizeof(float) * size_t((kTf32Rows + 4 * kKeys) * LD);
-  const int64_t blocks = a.batch * tiles(a.Lq, kTf32Rows);
+  const size_t bytes = sizeof(float) * size_t((kRows + 4 * kKeys) * LD);
+  const int64_t blocks = a.batch * tiles(a.Lq, kRows);
   if (blocks == 0) return ok_status();
   SH_RETURN_IF_FAILED(check_grid(blocks, "attention forward_tf32_kernel"));
   auto kernel = forward_tf32_kernel<DP>;
   SH_RETURN_IF_FAILED(allow_shared(kernel, bytes, "attention forward_tf32_kernel"));
-  kernel<<<unsigned(blocks), kTf32Threads, bytes, stream>>>(problem_of(a), q, k, v, out, lse);
+  kernel<<<unsigned(blocks), kMmaThreads, bytes, stream>>>(problem_of(a), q, k, v, out, lse);
   return launch_status("attention forward_tf32_kernel");
 }
 

@@ -14,7 +14,8 @@
 // as each product needs them (kept in registers, split, they would take 128 of them at head
 // dim 64). Pass 1 loads the next query tile's log-sum-exp and row dots while computing one.
 // Shared memory: (2 * 64 + 4 * 64) rows of DP + 4 floats (55 or 102 KiB at DP = 32, 64), plus
-// 1 KiB of row values in pass 1: two blocks per multiprocessor.
+// 1 KiB of row values in pass 1: two blocks per multiprocessor. Registers (ptxas -v, sm_90a):
+// 239-255 per thread, the dQ pass at DP = 64 spilling 28 bytes.
 //
 // Only for operands and gradients that Source::vec allows (16-byte aligned rows, D a multiple
 // of 4) with head dims up to 64 (can_backward_tf32); the FMA tiles take the others.
@@ -25,13 +26,12 @@
 namespace shallow::cuda::attention_detail {
 namespace {
 
-constexpr int kBackwardThreads = 128;  // 4 warps of 16 rows
 constexpr float kLog2e = 1.4426950408889634f;
-static_assert(kBackwardThreads == 2 * kRows,
+static_assert(kMmaThreads == 2 * kRows,
               "pass 1 reads a tile's lse and row dots with one thread each");
 
 template <int DP>
-__global__ void __launch_bounds__(kBackwardThreads, 2)
+__global__ void __launch_bounds__(kMmaThreads, 2)
     backward_dkdv_tf32_kernel(Problem p, Source<float> q, Source<float> k, Source<float> v,
                               Source<float> dO, const float* __restrict__ lse,
                               const float* __restrict__ row_dot, float* __restrict__ gk,
@@ -122,7 +122,7 @@ __global__ void __launch_bounds__(kBackwardThreads, 2)
 }
 
 template <int DP>
-__global__ void __launch_bounds__(kBackwardThreads, 2)
+__global__ void __launch_bounds__(kMmaThreads, 2)
     backward_dq_tf32_kernel(Problem p, Source<float> q, Source<float> k, Source<float> v,
                             Source<float> dO, const float* __restrict__ lse,
                             const float* __restrict__ row_dot, float* __restrict__ gq) {
@@ -199,7 +199,7 @@ Status launch(const FusedAttentionArgs<float>& a, const float* lse, const float*
     SH_RETURN_IF_FAILED(check_grid(blocks, "attention backward_dkdv_tf32_kernel"));
     auto kernel = backward_dkdv_tf32_kernel<DP>;
     SH_RETURN_IF_FAILED(allow_shared(kernel, bytes, "attention backward_dkdv_tf32_kernel"));
-    kernel<<<unsigned(blocks), kBackwardThreads, bytes, stream>>>(p, q, k, v, dO, lse, row_dot,
+    kernel<<<unsigned(blocks), kMmaThreads, bytes, stream>>>(p, q, k, v, dO, lse, row_dot,
                                                                   gk, gv);
     SH_RETURN_IF_FAILED(launch_status("attention backward_dkdv_tf32_kernel"));
   }
@@ -209,7 +209,7 @@ Status launch(const FusedAttentionArgs<float>& a, const float* lse, const float*
     SH_RETURN_IF_FAILED(check_grid(blocks, "attention backward_dq_tf32_kernel"));
     auto kernel = backward_dq_tf32_kernel<DP>;
     SH_RETURN_IF_FAILED(allow_shared(kernel, bytes, "attention backward_dq_tf32_kernel"));
-    kernel<<<unsigned(blocks), kBackwardThreads, bytes, stream>>>(p, q, k, v, dO, lse, row_dot, gq);
+    kernel<<<unsigned(blocks), kMmaThreads, bytes, stream>>>(p, q, k, v, dO, lse, row_dot, gq);
     SH_RETURN_IF_FAILED(launch_status("attention backward_dq_tf32_kernel"));
   }
   return ok_status();
